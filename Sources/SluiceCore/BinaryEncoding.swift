@@ -1,0 +1,383 @@
+import Foundation
+
+/// Appends the log's compact binary encoding to a byte buffer: LEB128 varints, zig-zag signed integers,
+/// length-prefixed strings and bytes.
+public struct BinaryWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func writeByte(_ b: UInt8) { bytes.append(b) }
+
+    public mutating func writeVarUInt(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    public mutating func writeVarInt(_ value: Int64) {
+        writeVarUInt(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public mutating func writeFixed64(_ value: UInt64) {
+        var v = value.littleEndian
+        withUnsafeBytes(of: &v) { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func writeBytes(_ data: [UInt8]) {
+        writeVarUInt(UInt64(data.count))
+        bytes.append(contentsOf: data)
+    }
+
+    public mutating func writeString(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            writeVarUInt(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+}
+
+/// Reads what `BinaryWriter` wrote; every read checks bounds and throws `DecodingFailure` when the input ends early.
+public struct BinaryReader {
+    public let bytes: [UInt8]
+    public private(set) var index: Int
+
+    public init(_ bytes: [UInt8], at index: Int = 0) {
+        self.bytes = bytes
+        self.index = index
+    }
+
+    public var isAtEnd: Bool { index >= bytes.count }
+
+    public mutating func readByte() throws -> UInt8 {
+        guard index < bytes.count else { throw DecodingFailure("unexpected end of data at byte \(index)") }
+        defer { index += 1 }
+        return bytes[index]
+    }
+
+    public mutating func readVarUInt() throws -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try readByte()
+            // The tenth byte holds bit 63 only: more bits, or an eleventh byte, would be silently dropped.
+            guard shift < 63 || (shift == 63 && b <= 1) else {
+                throw DecodingFailure("varint longer than 64 bits at byte \(index)")
+            }
+            result |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    public mutating func readVarInt() throws -> Int64 {
+        let raw = try readVarUInt()
+        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+    }
+
+    public mutating func readFixed64() throws -> UInt64 {
+        guard index + 8 <= bytes.count else { throw DecodingFailure("unexpected end of data at byte \(index)") }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[index + i]) << (8 * UInt64(i)) }
+        index += 8
+        return v
+    }
+
+    public mutating func readLength() throws -> Int {
+        let n = try readVarUInt()
+        guard n <= UInt64(bytes.count - index) else {
+            throw DecodingFailure("length \(n) at byte \(index) runs past the end (\(bytes.count) bytes)")
+        }
+        return Int(n)
+    }
+
+    public mutating func readBytes() throws -> [UInt8] {
+        let n = try readLength()
+        defer { index += n }
+        return Array(bytes[index..<index + n])
+    }
+
+    public mutating func readString() throws -> String {
+        let n = try readLength()
+        defer { index += n }
+        return String(decoding: bytes[index..<index + n], as: UTF8.self)
+    }
+}
+
+/// Binary data that could not be decoded.
+public struct DecodingFailure: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The log's binary encoding of values and change events (format version 1).
+///
+/// Layout of an event: version byte, op byte, flags byte, schema version, connector, table id,
+/// position (sort key and text), optional transaction id and order, commit time, then the images.
+/// Each value is a tag byte and its payload. Decoders reject versions they do not know.
+public enum EventCoding {
+    /// The format version written by this build.
+    public static let formatVersion: UInt8 = 1
+
+    private enum Tag: UInt8 {
+        case null = 0, unchanged, boolFalse, boolTrue, int, double, decimal, decimalSpecial, string, bytes, date
+        case time, timeTZ, timestamp, timestampTZ, interval, uuid, json, array
+    }
+
+    private enum Flag {
+        static let before: UInt8 = 1
+        static let after: UInt8 = 2
+        static let snapshot: UInt8 = 4
+        static let transaction: UInt8 = 8
+        static let order: UInt8 = 16
+    }
+
+    /// Encodes an event.
+    public static func encode(_ event: ChangeEvent) -> [UInt8] {
+        var w = BinaryWriter(capacity: 256)
+        w.writeByte(formatVersion)
+        w.writeByte(event.op.rawValue.utf8.first!)
+        var flags: UInt8 = 0
+        if event.before != nil { flags |= Flag.before }
+        if event.after != nil { flags |= Flag.after }
+        if event.isSnapshot { flags |= Flag.snapshot }
+        if event.transactionID != nil { flags |= Flag.transaction }
+        if event.orderInTransaction != nil { flags |= Flag.order }
+        w.writeByte(flags)
+        // Ints are written by their bit pattern so that every value round-trips and decoding never traps.
+        w.writeVarUInt(UInt64(UInt(bitPattern: event.schemaVersion)))
+        w.writeString(event.connector)
+        w.writeString(event.table.database)
+        w.writeString(event.table.schema)
+        w.writeString(event.table.name)
+        w.writeBytes(event.position.sortKey)
+        w.writeString(event.position.text)
+        if let tx = event.transactionID { w.writeString(tx) }
+        if let order = event.orderInTransaction { w.writeVarUInt(UInt64(UInt(bitPattern: order))) }
+        w.writeVarInt(event.commitTimeMicros)
+        if let before = event.before { writeRow(before, to: &w) }
+        if let after = event.after { writeRow(after, to: &w) }
+        return w.bytes
+    }
+
+    /// Decodes an event written by `encode`.
+    public static func decode(_ bytes: [UInt8]) throws -> ChangeEvent {
+        var r = BinaryReader(bytes)
+        let version = try r.readByte()
+        guard version == formatVersion else {
+            throw DecodingFailure("event format version \(version) is not supported (this build reads \(formatVersion))")
+        }
+        let opByte = try r.readByte()
+        guard let op = ChangeOperation(rawValue: String(UnicodeScalar(opByte))) else {
+            throw DecodingFailure("unknown operation byte \(opByte)")
+        }
+        let flags = try r.readByte()
+        let schemaVersion = Int(truncatingIfNeeded: Int64(bitPattern: try r.readVarUInt()))
+        let connector = try r.readString()
+        let table = TableID(database: try r.readString(), schema: try r.readString(), name: try r.readString())
+        let position = SourcePosition(sortKey: try r.readBytes(), text: try r.readString())
+        let tx = flags & Flag.transaction != 0 ? try r.readString() : nil
+        let order = flags & Flag.order != 0 ? Int(truncatingIfNeeded: Int64(bitPattern: try r.readVarUInt())) : nil
+        let commitTime = try r.readVarInt()
+        let before = flags & Flag.before != 0 ? try readRow(&r) : nil
+        let after = flags & Flag.after != 0 ? try readRow(&r) : nil
+        guard r.isAtEnd else { throw DecodingFailure("\(bytes.count - r.index) trailing bytes after the event") }
+        return ChangeEvent(
+            op: op, connector: connector, table: table, schemaVersion: schemaVersion, before: before, after: after,
+            position: position, transactionID: tx, orderInTransaction: order, commitTimeMicros: commitTime,
+            isSnapshot: flags & Flag.snapshot != 0)
+    }
+
+    /// Encodes a primary key (a list of values) for log keys and indexes: equal keys give equal bytes.
+    public static func encodeKey(_ values: [Value]) -> [UInt8] {
+        var w = BinaryWriter(capacity: 16)
+        w.writeVarUInt(UInt64(values.count))
+        for value in values { writeValue(value, to: &w) }
+        return w.bytes
+    }
+
+    /// Decodes a key written by `encodeKey`.
+    public static func decodeKey(_ bytes: [UInt8]) throws -> [Value] {
+        var r = BinaryReader(bytes)
+        let count = try r.readLength()
+        var values: [Value] = []
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(try readValue(&r)) }
+        guard r.isAtEnd else { throw DecodingFailure("\(bytes.count - r.index) trailing bytes after the key") }
+        return values
+    }
+
+    /// Encodes one value.
+    public static func encodeValue(_ value: Value) -> [UInt8] {
+        var w = BinaryWriter(capacity: 16)
+        writeValue(value, to: &w)
+        return w.bytes
+    }
+
+    /// Decodes one value written by `encodeValue`.
+    public static func decodeValue(_ bytes: [UInt8]) throws -> Value {
+        var r = BinaryReader(bytes)
+        let value = try readValue(&r)
+        guard r.isAtEnd else { throw DecodingFailure("\(bytes.count - r.index) trailing bytes after the value") }
+        return value
+    }
+
+    static func writeRow(_ row: Row, to w: inout BinaryWriter) {
+        w.writeVarUInt(UInt64(row.columns.count))
+        for (name, value) in zip(row.columns, row.values) {
+            w.writeString(name)
+            writeValue(value, to: &w)
+        }
+    }
+
+    static func readRow(_ r: inout BinaryReader) throws -> Row {
+        let count = try r.readLength()
+        var columns: [String] = []
+        var values: [Value] = []
+        columns.reserveCapacity(count)
+        values.reserveCapacity(count)
+        for _ in 0..<count {
+            columns.append(try r.readString())
+            values.append(try readValue(&r))
+        }
+        return Row(columns: columns, values: values)
+    }
+
+    public static func writeValue(_ value: Value, to w: inout BinaryWriter) {
+        switch value {
+        case .null: w.writeByte(Tag.null.rawValue)
+        case .unchanged: w.writeByte(Tag.unchanged.rawValue)
+        case .bool(let b): w.writeByte(b ? Tag.boolTrue.rawValue : Tag.boolFalse.rawValue)
+        case .int(let v):
+            w.writeByte(Tag.int.rawValue)
+            w.writeVarInt(v)
+        case .double(let v):
+            w.writeByte(Tag.double.rawValue)
+            w.writeFixed64(v.bitPattern)
+        case .decimal(let d):
+            if let special = d.special {
+                w.writeByte(Tag.decimalSpecial.rawValue)
+                w.writeByte(special.rawValue)
+            } else {
+                w.writeByte(Tag.decimal.rawValue)
+                w.writeVarInt(d.isNegative ? -Int64(d.scale) - 1 : Int64(d.scale))
+                w.writeString(d.unscaledDigits)
+            }
+        case .string(let s):
+            w.writeByte(Tag.string.rawValue)
+            w.writeString(s)
+        case .bytes(let b):
+            w.writeByte(Tag.bytes.rawValue)
+            w.writeBytes(b)
+        case .date(let d):
+            w.writeByte(Tag.date.rawValue)
+            w.writeVarInt(Int64(d))
+        case .time(let t):
+            if let offset = t.utcOffsetSeconds {
+                w.writeByte(Tag.timeTZ.rawValue)
+                w.writeVarInt(t.micros)
+                w.writeVarInt(Int64(offset))
+            } else {
+                w.writeByte(Tag.time.rawValue)
+                w.writeVarInt(t.micros)
+            }
+        case .timestamp(let t):
+            w.writeByte(t.isUTC ? Tag.timestampTZ.rawValue : Tag.timestamp.rawValue)
+            w.writeVarInt(t.micros)
+        case .interval(let i):
+            w.writeByte(Tag.interval.rawValue)
+            w.writeVarInt(Int64(i.months))
+            w.writeVarInt(Int64(i.days))
+            w.writeVarInt(i.micros)
+        case .uuid(let u):
+            w.writeByte(Tag.uuid.rawValue)
+            withUnsafeBytes(of: u.uuid) { raw in
+                for b in raw { w.writeByte(b) }
+            }
+        case .json(let s):
+            w.writeByte(Tag.json.rawValue)
+            w.writeString(s)
+        case .array(let elements):
+            w.writeByte(Tag.array.rawValue)
+            w.writeVarUInt(UInt64(elements.count))
+            for e in elements { writeValue(e, to: &w) }
+        }
+    }
+
+    /// How deeply arrays may nest in decoded data (PostgreSQL allows 6 dimensions). The bound keeps damaged
+    /// input from recursing until the stack overflows.
+    public static let maxNestingDepth = 64
+
+    public static func readValue(_ r: inout BinaryReader) throws -> Value {
+        try readValue(&r, depth: 0)
+    }
+
+    static func readValue(_ r: inout BinaryReader, depth: Int) throws -> Value {
+        let tagByte = try r.readByte()
+        guard let tag = Tag(rawValue: tagByte) else { throw DecodingFailure("unknown value tag \(tagByte)") }
+        switch tag {
+        case .null: return .null
+        case .unchanged: return .unchanged
+        case .boolFalse: return .bool(false)
+        case .boolTrue: return .bool(true)
+        case .int: return .int(try r.readVarInt())
+        case .double: return .double(Double(bitPattern: try r.readFixed64()))
+        case .decimal:
+            let signedScale = try r.readVarInt()
+            let negative = signedScale < 0
+            let scale = negative ? -(signedScale + 1) : signedScale
+            let digits = try r.readString()
+            guard let d = ExactDecimal(negative: negative, unscaledDigits: digits, scale: Int(scale)) else {
+                throw DecodingFailure("invalid decimal digits or scale")
+            }
+            return .decimal(d)
+        case .decimalSpecial:
+            let raw = try r.readByte()
+            guard let special = ExactDecimal.Special(rawValue: raw) else {
+                throw DecodingFailure("unknown decimal special \(raw)")
+            }
+            return .decimal(ExactDecimal(special: special))
+        case .string: return .string(try r.readString())
+        case .bytes: return .bytes(try r.readBytes())
+        case .date:
+            let v = try r.readVarInt()
+            guard let d = Int32(exactly: v) else { throw DecodingFailure("date out of range") }
+            return .date(d)
+        case .time: return .time(TimeOfDay(micros: try r.readVarInt()))
+        case .timeTZ:
+            let micros = try r.readVarInt()
+            guard let offset = Int32(exactly: try r.readVarInt()) else { throw DecodingFailure("offset out of range") }
+            return .time(TimeOfDay(micros: micros, utcOffsetSeconds: offset))
+        case .timestamp: return .timestamp(Timestamp(micros: try r.readVarInt(), isUTC: false))
+        case .timestampTZ: return .timestamp(Timestamp(micros: try r.readVarInt(), isUTC: true))
+        case .interval:
+            guard let months = Int32(exactly: try r.readVarInt()), let days = Int32(exactly: try r.readVarInt()) else {
+                throw DecodingFailure("interval out of range")
+            }
+            return .interval(Interval(months: months, days: days, micros: try r.readVarInt()))
+        case .uuid:
+            var raw = [UInt8](repeating: 0, count: 16)
+            for i in 0..<16 { raw[i] = try r.readByte() }
+            let u = UUID(uuid: (raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
+                                raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]))
+            return .uuid(u)
+        case .json: return .json(try r.readString())
+        case .array:
+            guard depth < maxNestingDepth else {
+                throw DecodingFailure("arrays nested deeper than \(maxNestingDepth) at byte \(r.index)")
+            }
+            let count = try r.readLength()
+            var elements: [Value] = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count { elements.append(try readValue(&r, depth: depth + 1)) }
+            return .array(elements)
+        }
+    }
+}

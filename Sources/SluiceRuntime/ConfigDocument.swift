@@ -1,0 +1,304 @@
+import Foundation
+import SluiceCore
+import Yams
+
+/// A YAML document as a tree whose every node knows its line, so that errors can name it.
+public struct ConfigNode: Sendable {
+    public indirect enum Content: Sendable {
+        /// A scalar and whether it was quoted (quoted scalars are always strings).
+        case scalar(String, quoted: Bool)
+        case mapping([(key: String, keyLine: Int, value: ConfigNode)])
+        case sequence([ConfigNode])
+    }
+
+    public var content: Content
+    /// 1-based line in the pipeline file.
+    public var line: Int
+
+    public init(content: Content, line: Int) {
+        self.content = content
+        self.line = line
+    }
+
+    /// The value under a mapping key.
+    public subscript(key: String) -> ConfigNode? {
+        guard case .mapping(let pairs) = content else { return nil }
+        return pairs.first { $0.key == key }?.value
+    }
+
+    /// The scalar text, when this is a scalar.
+    public var scalar: String? {
+        if case .scalar(let s, _) = content { return s }
+        return nil
+    }
+}
+
+/// Errors in a pipeline file; each names the key path and line.
+public struct ConfigErrors: Error, CustomStringConvertible, Sendable {
+    public struct Entry: Sendable, CustomStringConvertible {
+        public var path: String
+        public var line: Int?
+        public var message: String
+        public var description: String {
+            let at = line.map { "line \($0): " } ?? ""
+            return path.isEmpty ? "\(at)\(message)" : "\(at)\(path): \(message)"
+        }
+    }
+
+    public var file: String
+    public var entries: [Entry]
+
+    public init(file: String, entries: [Entry]) {
+        self.file = file
+        self.entries = entries
+    }
+
+    public var description: String {
+        "invalid pipeline file \(file):\n" + entries.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+/// Reads YAML text into `ConfigNode`s after substituting `${VAR}` and `${VAR:-default}` from the environment.
+public enum ConfigDocument {
+    /// Substitutes environment variables. A variable that is unset and has no default is an error
+    /// naming the variable and its line. `$${` writes a literal `${`.
+    public static func substitute(
+        _ text: String, environment: [String: String], file: String
+    ) throws -> String {
+        var out = ""
+        var errors: [ConfigErrors.Entry] = []
+        var line = 1
+        var i = text.startIndex
+        while i < text.endIndex {
+            let c = text[i]
+            if c == "\n" { line += 1 }
+            if c == "$", text[i...].hasPrefix("$${") {
+                out += "${"
+                i = text.index(i, offsetBy: 3)
+                continue
+            }
+            if c == "$", text[i...].hasPrefix("${"), let close = text[i...].firstIndex(of: "}") {
+                let body = text[text.index(i, offsetBy: 2)..<close]
+                let name: Substring
+                let fallback: Substring?
+                if let sep = body.range(of: ":-") {
+                    name = body[..<sep.lowerBound]
+                    fallback = body[sep.upperBound...]
+                } else {
+                    name = body
+                    fallback = nil
+                }
+                if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
+                    out += value
+                } else if let fallback {
+                    out += fallback
+                } else {
+                    errors.append(.init(path: "", line: line,
+                        message: "environment variable \(name) is not set (write ${\(name):-default} to give a default)"))
+                }
+                i = text.index(after: close)
+                continue
+            }
+            out.append(c)
+            i = text.index(after: i)
+        }
+        if !errors.isEmpty { throw ConfigErrors(file: file, entries: errors) }
+        return out
+    }
+
+    /// Parses YAML text (after substitution) into a node tree.
+    public static func parse(_ text: String, file: String) throws -> ConfigNode {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigErrors(file: file, entries: [.init(path: "", line: nil, message: "not valid YAML: \(error)")])
+        }
+        guard let root else {
+            throw ConfigErrors(file: file, entries: [.init(path: "", line: 1, message: "the file is empty")])
+        }
+        return convert(root)
+    }
+
+    private static func convert(_ node: Node) -> ConfigNode {
+        let line = node.mark?.line ?? 0
+        switch node {
+        case .scalar(let scalar):
+            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            let isNull = !quoted && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+            return ConfigNode(content: isNull ? .mapping([]) : .scalar(scalar.string, quoted: quoted), line: line)
+        case .mapping(let mapping):
+            let pairs = mapping.map { pair in
+                (key: pair.key.scalar?.string ?? "", keyLine: pair.key.mark?.line ?? line, value: convert(pair.value))
+            }
+            return ConfigNode(content: .mapping(pairs), line: line)
+        case .sequence(let sequence):
+            return ConfigNode(content: .sequence(sequence.map(convert)), line: line)
+        case .alias:
+            return ConfigNode(content: .scalar("", quoted: false), line: line)
+        }
+    }
+}
+
+/// Checks config nodes against field specs and produces typed values with defaults applied.
+public struct ConfigValidator {
+    public private(set) var errors: [ConfigErrors.Entry] = []
+
+    public init() {}
+
+    public mutating func fail(_ path: String, _ line: Int?, _ message: String) {
+        errors.append(.init(path: path, line: line, message: message))
+    }
+
+    /// Validates a mapping node against fields; unknown keys, missing required keys and wrong types are errors.
+    public mutating func validateObject(_ node: ConfigNode, fields: [FieldSpec], path: String) -> [String: ConfigValue] {
+        guard case .mapping(let pairs) = node.content else {
+            fail(path, node.line, "expected a mapping of settings")
+            return [:]
+        }
+        var result: [String: ConfigValue] = [:]
+        var seen = Set<String>()
+        for pair in pairs {
+            let keyPath = path.isEmpty ? pair.key : "\(path).\(pair.key)"
+            guard let field = fields.first(where: { $0.name == pair.key }) else {
+                var message = "unknown key '\(pair.key)'"
+                if let suggestion = Self.closest(pair.key, among: fields.map(\.name)) {
+                    message += "; did you mean '\(suggestion)'?"
+                } else {
+                    message += "; known keys: " + fields.map(\.name).joined(separator: ", ")
+                }
+                fail(keyPath, pair.keyLine, message)
+                continue
+            }
+            if !seen.insert(pair.key).inserted { fail(keyPath, pair.keyLine, "key given twice") }
+            if let value = validate(pair.value, type: field.type, path: keyPath) { result[pair.key] = value }
+        }
+        for field in fields where result[field.name] == nil && !seen.contains(field.name) {
+            if let value = field.defaultValue {
+                result[field.name] = value
+            } else if field.required {
+                let keyPath = path.isEmpty ? field.name : "\(path).\(field.name)"
+                var message = "missing required key '\(field.name)' (\(field.description))"
+                if let example = field.example { message += ", e.g. \(field.name): \(example)" }
+                fail(keyPath, node.line, message)
+            }
+        }
+        return result
+    }
+
+    /// Validates one node against a type.
+    public mutating func validate(_ node: ConfigNode, type: FieldType, path: String) -> ConfigValue? {
+        switch type {
+        case .object(let fields):
+            return .map(validateObject(node, fields: fields, path: path))
+        case .list(let element):
+            guard case .sequence(let items) = node.content else {
+                if case .scalar = node.content, let single = validate(node, type: element, path: path) {
+                    return .list([single])  // a single value where a list is expected
+                }
+                fail(path, node.line, "expected a list of \(element)")
+                return nil
+            }
+            return .list(items.enumerated().compactMap { validate($1, type: element, path: "\(path)[\($0)]") })
+        case .map(let element):
+            guard case .mapping(let pairs) = node.content else {
+                fail(path, node.line, "expected a mapping of names to \(element)")
+                return nil
+            }
+            var result: [String: ConfigValue] = [:]
+            for pair in pairs {
+                if let v = validate(pair.value, type: element, path: "\(path).\(pair.key)") { result[pair.key] = v }
+            }
+            return .map(result)
+        default:
+            guard case .scalar(let text, let quoted) = node.content else {
+                fail(path, node.line, "expected a \(type), found a \(Self.shape(node))")
+                return nil
+            }
+            if let value = Self.parseScalar(text, quoted: quoted, type: type) { return value }
+            fail(path, node.line, "expected a \(type), found '\(Self.abbreviated(text))'")
+            return nil
+        }
+    }
+
+    static func shape(_ node: ConfigNode) -> String {
+        switch node.content {
+        case .scalar: return "value"
+        case .mapping: return "mapping"
+        case .sequence: return "list"
+        }
+    }
+
+    static func abbreviated(_ text: String) -> String {
+        text.count > 40 ? String(text.prefix(40)) + "…" : text
+    }
+
+    static func parseScalar(_ text: String, quoted: Bool, type: FieldType) -> ConfigValue? {
+        switch type {
+        case .string: return .string(text)
+        case .int: return Int(text).map(ConfigValue.int)
+        case .double: return Double(text).map(ConfigValue.double)
+        case .bool:
+            switch text.lowercased() {
+            case "true", "yes", "on": return .bool(true)
+            case "false", "no", "off": return .bool(false)
+            default: return nil
+            }
+        case .duration: return parseDuration(text).map(ConfigValue.duration)
+        case .size: return parseSize(text).map(ConfigValue.size)
+        case .oneOf(let options): return options.contains(text) ? .string(text) : nil
+        case .list, .map, .object: return nil
+        }
+    }
+
+    /// `250ms`, `10s`, `5m`, `2h`, `7d`, or a plain number of seconds.
+    public static func parseDuration(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            if let n = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0 {
+                return n * factor
+            }
+        }
+        if let n = Double(trimmed), n >= 0 { return n }
+        return nil
+    }
+
+    /// `512KiB`, `128MB`, `1GiB`, `10k`, or a plain number of bytes.
+    public static func parseSize(_ text: String) -> Int64? {
+        let units: [(String, Double)] = [
+            ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
+            ("KB", 1000), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("k", 1000), ("B", 1),
+        ]
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            if let n = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0 {
+                return Int64(n * factor)
+            }
+        }
+        if let n = Int64(trimmed), n >= 0 { return n }
+        return nil
+    }
+
+    /// The known name nearest to a misspelled one (edit distance ≤ 2, or a prefix), if any.
+    static func closest(_ word: String, among names: [String]) -> String? {
+        let scored = names.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
+        return best.1 <= max(2, word.count / 3) ? best.0 : nil
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,357 @@
+import Foundation
+import Logging
+import Metrics
+import SluiceCore
+import SluiceLog
+import Synchronization
+
+/// Runs one pipeline: sources → core log → sinks.
+///
+/// Each source batch is appended to the log atomically with the source's state; only then is the
+/// source told (`onDurable`) so it may acknowledge its position. Each sink reads the log from its own
+/// committed offset and the runner commits that offset only up to what the sink reports durable.
+/// `requestStop()` stops sources, lets the appender drain what is queued, has sinks flush and commit,
+/// and then `run()` returns.
+public final class PipelineRunner: Sendable {
+    public let config: PipelineConfig
+    let registry: ConnectorRegistry
+    let log: any ChangeLog
+    let logger: Logger
+    let untilCaughtUp: Bool
+    let stopRequested = Atomic<Bool>(false)
+    let appendDone = Atomic<Bool>(false)
+    let failure = Mutex<(any Error)?>(nil)
+    let eventsIn = Atomic<Int>(0)
+    let eventsOut = Atomic<Int>(0)
+    let sinkLag = Mutex<[String: Int64]>([:])
+    let sourceTask = Mutex<Task<Void, any Error>?>(nil)
+
+    /// - Parameters:
+    ///   - log: the opened core log (the runner does not close it).
+    ///   - untilCaughtUp: return once every source has caught up and every sink has committed it.
+    public init(config: PipelineConfig, registry: ConnectorRegistry, log: any ChangeLog, logger: Logger, untilCaughtUp: Bool) {
+        self.config = config
+        self.registry = registry
+        self.log = log
+        self.untilCaughtUp = untilCaughtUp
+        var logger = logger
+        logger[metadataKey: "sluice.pipeline"] = .string(config.name)
+        self.logger = logger
+    }
+
+    /// Asks the pipeline to stop gracefully (SIGINT/SIGTERM): sources stop, queued batches are
+    /// appended, sinks flush and commit.
+    public func requestStop() {
+        guard !stopRequested.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        logger.info("stopping: draining in-flight batches and committing sink offsets")
+        sourceTask.withLock { $0?.cancel() }
+    }
+
+    /// Runs until stopped (or caught up with `untilCaughtUp`). Throws the first non-transient failure.
+    public func run() async throws {
+        let catalog = try await SchemaCatalog.load(from: log)
+        let queue = BatchQueue(capacity: config.runtime.maxInFlightBatches)
+        logger.info("pipeline starting", metadata: [
+            "sluice.sources": .string(config.sources.map { "\($0.name)(\($0.type))" }.joined(separator: ",")),
+            "sluice.sinks": .string(config.sinks.map { "\($0.name)(\($0.type))" }.joined(separator: ",")),
+            "sluice.log": .string(config.log.path),
+        ])
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let sources = Task { try await self.runSources(queue: queue, catalog: catalog) }
+                sourceTask.withLock { $0 = sources }
+                if stopRequested.load(ordering: .sequentiallyConsistent) { sources.cancel() }
+                group.addTask {
+                    defer { Task { await queue.close() } }
+                    do {
+                        try await sources.value
+                    } catch is CancellationError {
+                    } catch {
+                        throw error
+                    }
+                }
+                group.addTask { try await self.runAppender(queue: queue, catalog: catalog) }
+                for sink in config.sinks {
+                    group.addTask { try await self.runSink(sink, catalog: catalog) }
+                }
+                let status = Task { await self.reportStatus() }
+                defer { status.cancel() }
+                do {
+                    try await group.waitForAll()
+                } catch {
+                    failure.withLock { $0 = $0 ?? error }
+                    sources.cancel()
+                    requestStop()
+                    await queue.close()
+                    await queue.failPending()
+                    try? await group.waitForAll()
+                    throw error
+                }
+            }
+        } catch {
+            logger.error("pipeline failed: \(error)")
+            throw error
+        }
+        logger.info("pipeline stopped", metadata: ["sluice.events_in": .stringConvertible(eventsIn.load(ordering: .relaxed))])
+    }
+
+    // MARK: Sources
+
+    private func runSources(queue: BatchQueue, catalog: SchemaCatalog) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for source in config.sources {
+                group.addTask { try await self.runSource(source, queue: queue, catalog: catalog) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func runSource(_ source: ConfiguredConnector, queue: BatchQueue, catalog: SchemaCatalog) async throws {
+        guard let type = registry.sources[source.type] else {
+            throw SluiceError(.invalidConfiguration, "unknown source type '\(source.type)'", location: "sources.\(source.name)")
+        }
+        var logger = self.logger
+        logger[metadataKey: "sluice.source"] = .string(source.name)
+        let statePrefix = "source.\(source.name)."
+        let log = self.log
+        let context = SourceContext(
+            pipeline: config.name, config: source.config, logger: logger, untilCaughtUp: untilCaughtUp,
+            emit: { batch in try await queue.put(.init(source: source.name, batch: batch)) },
+            loadState: { key in try await log.state(statePrefix + key) },
+            loadStates: { prefix in
+                let all = try await log.states(prefix: statePrefix + prefix)
+                return Dictionary(uniqueKeysWithValues: all.map { (String($0.key.dropFirst(statePrefix.count)), $0.value) })
+            },
+            waitUntilDurable: { [self] in
+                await queue.waitUntilDurable()
+                if let error = failure.withLock({ $0 }) { throw error }
+            },
+            latestSchema: { table in catalog.latest(table) },
+            pendingSnapshotRequests: {
+                let pending = try await log.states(prefix: "snapshot-request.\(source.name).")
+                return pending.keys.map { String($0.dropFirst("snapshot-request.\(source.name).".count)) }.sorted()
+            })
+        var backoff = config.runtime.retryInitialBackoff
+        var attempt = 0
+        while true {
+            do {
+                let connector = try type.init(context: context)
+                try await connector.run()
+                logger.info("source caught up")
+                return
+            } catch let error as SluiceError where error.isTransient && !Task.isCancelled {
+                attempt += 1
+                logger.warning("source failed, retrying in \(Self.seconds(backoff)) (attempt \(attempt)): \(error)")
+                try await Task.sleep(for: .seconds(backoff))
+                backoff = min(backoff * 2, config.runtime.retryMaxBackoff)
+            } catch {
+                if Task.isCancelled || error is CancellationError { return }
+                throw error
+            }
+        }
+    }
+
+    // MARK: Appender
+
+    private func runAppender(queue: BatchQueue, catalog: SchemaCatalog) async throws {
+        defer { appendDone.store(true, ordering: .sequentiallyConsistent) }
+        let timer = Metrics.Timer(label: "sluice_append_latency", dimensions: [("pipeline", config.name)])
+        let counter = Counter(label: "sluice_events_in_total", dimensions: [("pipeline", config.name)])
+        while true {
+            let entries = await queue.takeAll()
+            if entries.isEmpty { return }
+            var byStream: [String: [LogRecordDraft]] = [:]
+            var streamOrder: [String] = []
+            var state: [String: [UInt8]?] = [:]
+            var events = 0
+            func add(_ stream: String, _ record: LogRecordDraft) {
+                if byStream[stream] == nil { streamOrder.append(stream) }
+                byStream[stream, default: []].append(record)
+            }
+            for entry in entries {
+                for schema in entry.batch.schemas {
+                    catalog.add(schema)
+                    add(SystemStream.schemas, LogRecordDraft(
+                        key: Array("\(schema.table.qualifiedName)".utf8), payload: SchemaCatalog.encode(schema),
+                        position: schema.position, timestampMicros: Self.nowMicros()))
+                }
+                for event in entry.batch.events {
+                    let stream: String
+                    var key: [UInt8]? = nil
+                    switch event.op {
+                    case .begin, .commit: stream = SystemStream.transactions
+                    default:
+                        stream = config.stream(for: event.table)
+                        if let schema = catalog.schema(event.table, version: event.schemaVersion),
+                           let values = event.key(primaryKey: schema.primaryKey) {
+                            key = EventCoding.encodeKey(values)
+                        }
+                    }
+                    add(stream, LogRecordDraft(key: key, payload: EventCoding.encode(event), position: event.position,
+                                               timestampMicros: event.commitTimeMicros))
+                    events += 1
+                }
+                for (key, value) in entry.batch.state { state["source.\(entry.source).\(key)"] = value }
+            }
+            let started = DispatchTime.now()
+            do {
+                try await log.append(AppendBatch(records: streamOrder.map { ($0, byStream[$0]!) }, state: state))
+            } catch {
+                throw SluiceError(.log, "appending \(events) events to the log at \(config.log.path) failed",
+                                  hint: "check the disk and the log file; nothing was acknowledged to the source",
+                                  underlying: error as? any Error & Sendable)
+            }
+            timer.recordInterval(since: started)
+            counter.increment(by: events)
+            eventsIn.add(events, ordering: .relaxed)
+            for entry in entries { entry.batch.onDurable?() }
+            await queue.markDurable(entries.count)
+        }
+    }
+
+    // MARK: Sinks
+
+    private func runSink(_ sink: ConfiguredConnector, catalog: SchemaCatalog) async throws {
+        guard let type = registry.sinks[sink.type] else {
+            throw SluiceError(.invalidConfiguration, "unknown sink type '\(sink.type)'", location: "sinks.\(sink.name)")
+        }
+        var logger = self.logger
+        logger[metadataKey: "sluice.sink"] = .string(sink.name)
+        let connector = try type.init(context: SinkContext(pipeline: config.name, config: sink.config, logger: logger))
+        let consumer = "sink.\(sink.name)"
+        let outCounter = Counter(label: "sluice_events_out_total", dimensions: [("pipeline", config.name), ("sink", sink.name)])
+        let lagGauge = Gauge(label: "sluice_sink_lag_events", dimensions: [("pipeline", config.name), ("sink", sink.name)])
+        var readOffsets: [String: Int64] = [:]
+        var committed: [String: Int64] = [:]
+        var lastActivity = ContinuousClock.now
+        var flushedSinceActivity = true
+
+        func commit(_ durable: [String: Int64]) async throws {
+            for (stream, next) in durable where next > (committed[stream] ?? -1) {
+                try await log.commitConsumerOffset(consumer: consumer, stream: stream, nextOffset: next)
+                committed[stream] = next
+            }
+        }
+
+        func withRetry<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+            var backoff = config.runtime.retryInitialBackoff
+            var attempt = 0
+            while true {
+                do {
+                    return try await body()
+                } catch let error as SluiceError where error.isTransient && !stopRequested.load(ordering: .relaxed) {
+                    attempt += 1
+                    logger.warning("sink \(what) failed, retrying in \(Self.seconds(backoff)) (attempt \(attempt)): \(error)")
+                    try await Task.sleep(for: .seconds(backoff))
+                    backoff = min(backoff * 2, config.runtime.retryMaxBackoff)
+                }
+            }
+        }
+
+        do {
+            while true {
+                let appendFinished = appendDone.load(ordering: .sequentiallyConsistent)
+                let streams = try await log.streams().filter { config.isChangeStream($0.name) }
+                let newStreams = streams.map(\.name).filter { readOffsets[$0] == nil }
+                if !newStreams.isEmpty {
+                    let resume = try await connector.resumeOffsets(streams: newStreams)
+                    for stream in newStreams {
+                        let stored = try await log.consumerOffset(consumer: consumer, stream: stream)
+                        let start = max(resume?[stream] ?? stored, streams.first { $0.name == stream }!.firstOffset)
+                        readOffsets[stream] = start
+                        committed[stream] = stored
+                    }
+                }
+                var progressed = false
+                var lag: Int64 = 0
+                for info in streams {
+                    if stopRequested.load(ordering: .relaxed) { break }
+                    let from = readOffsets[info.name]!
+                    lag += info.nextOffset - (committed[info.name] ?? 0)
+                    guard from < info.nextOffset else { continue }
+                    let records = try await log.read(stream: info.name, from: from, limit: config.runtime.sinkBatchEvents)
+                    guard let last = records.last else {
+                        readOffsets[info.name] = info.nextOffset  // removed by retention or compaction
+                        continue
+                    }
+                    var sinkRecords: [SinkRecord] = []
+                    sinkRecords.reserveCapacity(records.count)
+                    for record in records {
+                        do {
+                            sinkRecords.append(SinkRecord(offset: record.offset, event: try EventCoding.decode(record.payload),
+                                                          appendedAtMicros: record.appendedAtMicros))
+                        } catch {
+                            throw SluiceError(.decoding, "cannot decode the record at offset \(record.offset) of stream \(info.name)",
+                                              hint: "the log was written by an incompatible build or is damaged",
+                                              underlying: error as? any Error & Sendable)
+                        }
+                    }
+                    let table = sinkRecords[0].event.table
+                    let batch = SinkBatch(stream: info.name, table: table, records: sinkRecords, schemas: catalog.schemas(table))
+                    let durable = try await withRetry("write") { try await connector.write(batch) }
+                    try await commit(durable)
+                    readOffsets[info.name] = last.offset + 1
+                    outCounter.increment(by: records.count)
+                    eventsOut.add(records.count, ordering: .relaxed)
+                    progressed = true
+                }
+                lagGauge.record(lag)
+                sinkLag.withLock { $0[sink.name] = lag }
+                if stopRequested.load(ordering: .relaxed) { break }
+                if progressed {
+                    lastActivity = .now
+                    flushedSinceActivity = false
+                    continue
+                }
+                if !flushedSinceActivity, ContinuousClock.now - lastActivity >= .seconds(config.runtime.flushInterval) {
+                    try await commit(try await withRetry("flush") { try await connector.flush() })
+                    flushedSinceActivity = true
+                }
+                if untilCaughtUp && appendFinished {
+                    let caughtUp = streams.allSatisfy { readOffsets[$0.name]! >= $0.nextOffset }
+                    if caughtUp { break }
+                }
+                if appendFinished && !untilCaughtUp && failure.withLock({ $0 }) != nil { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await commit(try await withRetry("flush") { try await connector.flush() })
+            try await connector.close()
+            logger.info("sink stopped", metadata: ["sluice.committed": .string(committed.sorted { $0.key < $1.key }
+                .map { "\($0.key)=\($0.value)" }.joined(separator: ","))])
+        } catch {
+            try? await connector.close()
+            throw error
+        }
+    }
+
+    // MARK: Status
+
+    private func reportStatus() async {
+        let interval = config.runtime.statusInterval
+        guard interval > 0 else { return }
+        var lastIn = 0, lastOut = 0
+        var last = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(interval))
+            if Task.isCancelled { return }
+            let now = ContinuousClock.now
+            let elapsed = now - last
+            let seconds = max(0.001, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            let totalIn = eventsIn.load(ordering: .relaxed)
+            let totalOut = eventsOut.load(ordering: .relaxed)
+            let rateIn = Int(Double(totalIn - lastIn) / seconds)
+            let rateOut = Int(Double(totalOut - lastOut) / seconds)
+            let lag: [String] = sinkLag.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            logger.info("status: in \(rateIn) ev/s, out \(rateOut) ev/s, total in \(totalIn), sink lag \(lag.joined(separator: " "))")
+            lastIn = totalIn
+            lastOut = totalOut
+            last = now
+        }
+    }
+
+    static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    static func seconds(_ value: Double) -> String {
+        value < 1 ? "\(Int(value * 1000))ms" : String(format: "%.0fs", value)
+    }
+}

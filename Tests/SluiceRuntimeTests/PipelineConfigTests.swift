@@ -1,0 +1,132 @@
+import Foundation
+import SluiceCore
+import SluiceDevConnectors
+import SluiceRuntime
+import Testing
+
+let registry = ConnectorRegistry(sources: [GeneratorSource.self], sinks: [JSONLSink.self])
+
+func load(_ yaml: String, env: [String: String] = [:]) throws -> PipelineConfig {
+    try PipelineLoader(registry: registry).load(text: yaml, file: "test.yaml", environment: env)
+}
+
+func errors(_ yaml: String, env: [String: String] = [:]) -> [ConfigErrors.Entry] {
+    do {
+        _ = try load(yaml, env: env)
+        return []
+    } catch let error as ConfigErrors {
+        return error.entries
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return []
+    }
+}
+
+let validPipeline = """
+    name: demo
+    log:
+      path: /tmp/demo.sluicelog
+      sync: normal
+    sources:
+      gen:
+        type: generator
+        count: 500
+        tables: [orders, customers]
+    sinks:
+      out:
+        type: jsonl
+        path: /tmp/out
+    """
+
+@Test func validPipelineLoadsWithDefaults() throws {
+    let config = try load(validPipeline)
+    #expect(config.name == "demo")
+    #expect(config.log.sync == .normal)
+    #expect(config.sources.map(\.name) == ["gen"])
+    #expect(config.sources[0].config.int("count") == 500)
+    #expect(config.sources[0].config.int("batch_size") == 500)  // default
+    #expect(config.sources[0].config.strings("tables") == ["orders", "customers"])
+    #expect(config.sinks[0].config.bool("fsync") == true)
+    #expect(config.runtime.maxInFlightBatches == 16)
+    #expect(config.stream(for: TableID(database: "d", schema: "public", name: "t")) == "demo.public.t")
+}
+
+@Test func misspelledKeyNamesPathLineAndSuggestion() {
+    let entries = errors(validPipeline.replacingOccurrences(of: "    path: /tmp/out", with: "    paht: /tmp/out"))
+    #expect(entries.contains { $0.path == "sinks.out.paht" && $0.line == 13 && $0.message.contains("did you mean 'path'") })
+    // the required key it replaced is missing now
+    #expect(entries.contains { $0.path == "sinks.out.path" && $0.message.contains("missing required key") })
+}
+
+@Test func wrongTypeNamesPathAndLine() {
+    let entries = errors(validPipeline.replacingOccurrences(of: "count: 500", with: "count: lots"))
+    #expect(entries.count == 1)
+    #expect(entries.first?.path == "sources.gen.count")
+    #expect(entries.first?.line == 8)
+    #expect(entries.first?.message.contains("expected a integer") == true || entries.first?.message.contains("integer") == true)
+}
+
+@Test func missingRequiredFieldIsNamed() {
+    let yaml = """
+        name: demo
+        sources:
+          gen: {type: generator}
+        sinks:
+          out:
+            type: jsonl
+            fsync: false
+        """
+    let entries = errors(yaml)
+    #expect(entries.contains { $0.path == "sinks.out.path" && $0.line != nil && $0.message.contains("missing required key 'path'") })
+}
+
+@Test func unknownConnectorTypeAndTopLevelKey() {
+    let yaml = validPipeline.replacingOccurrences(of: "type: jsonl", with: "type: jsnol") + "\nsink: {}\n"
+    let entries = errors(yaml)
+    #expect(entries.contains { $0.path == "sinks.out.type" && $0.message.contains("did you mean 'jsonl'") })
+    #expect(entries.contains { $0.path == "sink" && $0.message.contains("did you mean 'sinks'") })
+}
+
+@Test func badEnumValueAndCron() {
+    var yaml = validPipeline.replacingOccurrences(of: "sync: normal", with: "sync: sometimes")
+    yaml += "\nschedule: '61 * * * *'\n"
+    let entries = errors(yaml)
+    #expect(entries.contains { $0.path == "log.sync" && $0.line == 4 && $0.message.contains("full|normal|off") })
+    #expect(entries.contains { $0.path == "schedule" && $0.message.contains("minute") })
+}
+
+@Test func environmentSubstitution() throws {
+    let yaml = validPipeline
+        .replacingOccurrences(of: "/tmp/out", with: "${OUT_DIR}")
+        .replacingOccurrences(of: "count: 500", with: "count: ${COUNT:-42}")
+    let config = try load(yaml, env: ["OUT_DIR": "/data/out"])
+    #expect(config.sinks[0].config.string("path") == "/data/out")
+    #expect(config.sources[0].config.int("count") == 42)
+    let overridden = try load(yaml, env: ["OUT_DIR": "/x", "COUNT": "7"])
+    #expect(overridden.sources[0].config.int("count") == 7)
+    let missing = errors(yaml)
+    #expect(missing.contains { $0.line == 13 && $0.message.contains("OUT_DIR is not set") })
+}
+
+@Test func durationsAndSizes() {
+    #expect(ConfigValidator.parseDuration("250ms") == 0.25)
+    #expect(ConfigValidator.parseDuration("5m") == 300)
+    #expect(ConfigValidator.parseDuration("7d") == 604_800)
+    #expect(ConfigValidator.parseDuration("soon") == nil)
+    #expect(ConfigValidator.parseSize("10GiB") == 10 * 1_073_741_824)
+    #expect(ConfigValidator.parseSize("128MB") == 128_000_000)
+    #expect(ConfigValidator.parseSize("-1") == nil)
+}
+
+@Test func cronNextTimes() throws {
+    let utc = { (s: String) in ISO8601DateFormatter().date(from: s)! }
+    let everyQuarter = try CronSchedule("*/15 * * * *")
+    #expect(everyQuarter.next(after: utc("2026-11-25T10:07:30Z")) == utc("2026-11-25T10:15:00Z"))
+    let weekdayMorning = try CronSchedule("30 6 * * mon-fri")
+    // 2026-11-28 is a Saturday: the next run is Monday the 30th.
+    #expect(weekdayMorning.next(after: utc("2026-11-27T07:00:00Z")) == utc("2026-11-30T06:30:00Z"))
+    let monthly = try CronSchedule("@monthly")
+    #expect(monthly.next(after: utc("2026-12-15T00:00:00Z")) == utc("2027-01-01T00:00:00Z"))
+    #expect(throws: CronSchedule.ParseError.self) { try CronSchedule("* * *") }
+    #expect(throws: CronSchedule.ParseError.self) { try CronSchedule("0 25 * * *") }
+}
