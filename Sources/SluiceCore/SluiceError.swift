@@ -27,11 +27,11 @@ public struct SluiceError: Error, CustomStringConvertible, Sendable {
     public var hint: String?
     /// Transient errors are retried with backoff by the runtime.
     public var isTransient: Bool
-    public var underlying: (any Error & Sendable)?
+    public var underlying: (any Error)?
 
     public init(
         _ code: Code, _ message: String, location: String? = nil, hint: String? = nil, isTransient: Bool = false,
-        underlying: (any Error & Sendable)? = nil
+        underlying: (any Error)? = nil
     ) {
         self.code = code
         self.message = message

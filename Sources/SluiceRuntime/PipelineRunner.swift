@@ -75,7 +75,11 @@ public final class PipelineRunner: Sendable {
                     group.addTask { try await self.runSink(sink, catalog: catalog) }
                 }
                 let status = Task { await self.reportStatus() }
-                defer { status.cancel() }
+                let retention = Task { await self.applyRetentionPeriodically() }
+                defer {
+                    status.cancel()
+                    retention.cancel()
+                }
                 do {
                     try await group.waitForAll()
                 } catch {
@@ -199,7 +203,7 @@ public final class PipelineRunner: Sendable {
             } catch {
                 throw SluiceError(.log, "appending \(events) events to the log at \(config.log.path) failed",
                                   hint: "check the disk and the log file; nothing was acknowledged to the source",
-                                  underlying: error as? any Error & Sendable)
+                                  underlying: error)
             }
             timer.recordInterval(since: started)
             counter.increment(by: events)
@@ -283,7 +287,7 @@ public final class PipelineRunner: Sendable {
                         } catch {
                             throw SluiceError(.decoding, "cannot decode the record at offset \(record.offset) of stream \(info.name)",
                                               hint: "the log was written by an incompatible build or is damaged",
-                                              underlying: error as? any Error & Sendable)
+                                              underlying: error)
                         }
                     }
                     let table = sinkRecords[0].event.table
@@ -321,6 +325,23 @@ public final class PipelineRunner: Sendable {
         } catch {
             try? await connector.close()
             throw error
+        }
+    }
+
+    // MARK: Retention
+
+    private func applyRetentionPeriodically() async {
+        let policy = config.log.retention
+        guard policy.maxAgeSeconds != nil || policy.maxBytes != nil || policy.compactByKey else { return }
+        while !Task.isCancelled {
+            do {
+                let streams = try await log.streams().map(\.name).filter(config.isChangeStream)
+                let removed = try await log.applyRetention(policy, streams: streams)
+                if removed > 0 { logger.info("retention removed \(removed) records") }
+            } catch {
+                logger.warning("retention failed (will retry): \(error)")
+            }
+            try? await Task.sleep(for: .seconds(config.log.retentionInterval))
         }
     }
 

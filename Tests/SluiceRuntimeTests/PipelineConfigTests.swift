@@ -113,7 +113,7 @@ let validPipeline = """
     #expect(ConfigValidator.parseDuration("5m") == 300)
     #expect(ConfigValidator.parseDuration("7d") == 604_800)
     #expect(ConfigValidator.parseDuration("soon") == nil)
-    #expect(ConfigValidator.parseSize("10GiB") == 10 * 1_073_741_824)
+    #expect(ConfigValidator.parseSize("10GiB") == 10_737_418_240)
     #expect(ConfigValidator.parseSize("128MB") == 128_000_000)
     #expect(ConfigValidator.parseSize("-1") == nil)
 }
