@@ -89,7 +89,9 @@ public struct ChangeEvent: Sendable, Hashable {
         var key: [Value] = []
         key.reserveCapacity(primaryKey.count)
         for column in primaryKey {
-            guard let value = image[column] ?? before?[column] else { return nil }
+            var value = image[column]
+            if value == nil || value == .unchanged { value = before?[column] }
+            guard let value, value != .unchanged else { return nil }
             key.append(value)
         }
         return key

@@ -171,9 +171,12 @@ public struct JSONText: Sendable {
         bytes.append(contentsOf: json.utf8)
     }
 
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 48 + nibble : 87 + nibble
+    }
+
     private mutating func appendQuoted(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        let hex = Array("0123456789abcdef".utf8)
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
@@ -183,8 +186,8 @@ public struct JSONText: Sendable {
             case 0x09: bytes.append(contentsOf: [92, UInt8(ascii: "t")])
             case 0..<0x20:
                 bytes.append(contentsOf: Array("\\u00".utf8))
-                bytes.append(hex[Int(b >> 4)])
-                bytes.append(hex[Int(b & 0xF)])
+                bytes.append(Self.hexDigit(b >> 4))
+                bytes.append(Self.hexDigit(b & 0xF))
             default: bytes.append(b)
             }
         }
