@@ -1,0 +1,162 @@
+import Foundation
+import SluiceCore
+
+/// The embedded core log: one SQLite database file in WAL mode.
+///
+/// Writes go to one writer thread that merges concurrent appends into a single transaction (group commit), so the
+/// cost of the commit's fsync is shared; every append still returns its own offset ranges and is durable, under the
+/// log's `SyncPolicy`, when it returns. Reads use their own connections and never wait for the writer.
+///
+/// Records are checksummed (CRC-32C) when appended and verified when read. Offsets are dense per stream, start at 0
+/// and are never reused, also after retention. A process crash at any moment loses no acknowledged append and
+/// leaves no partial one: each commit is one SQLite transaction.
+///
+/// One process should own a log file; call `close()` when done (a log dropped without `close()` still closes its
+/// file once queued writes finish). Appends are not cancellable once submitted: cancelling the calling task does
+/// not undo an append that may already be durable.
+public final class SQLiteChangeLog: ChangeLog {
+    /// The database file.
+    public let path: String
+    private let writer: LogWriter
+    private let readers: ReadConnectionPool
+
+    /// Opens the log at `path`, creating the file and its schema when it does not exist.
+    ///
+    /// - Parameters:
+    ///   - path: The database file; its directory must exist and be writable (SQLite adds `-wal` and `-shm` files).
+    ///   - syncPolicy: How appends reach the disk (default `.full`: fsync before each append returns).
+    ///   - maxIdleReadConnections: Read connections kept open between reads (default 4); more open while busy.
+    ///   - wallClockMicros: The clock for `appendedAtMicros` and age retention (default: the system clock).
+    public init(
+        path: String, syncPolicy: SyncPolicy = .full, maxIdleReadConnections: Int = 4,
+        wallClockMicros: @escaping @Sendable () -> Int64 = SQLiteChangeLog.systemWallClockMicros
+    ) throws {
+        self.path = path
+        writer = try LogWriter(path: path, syncPolicy: syncPolicy, wallClockMicros: wallClockMicros)
+        readers = ReadConnectionPool(path: path, maxIdleConnections: maxIdleReadConnections)
+        writer.start()
+    }
+
+    deinit {
+        readers.close()
+        writer.submit(.close(nil))
+    }
+
+    /// Microseconds since 1970-01-01 UTC from the system's real-time clock.
+    @Sendable
+    public static func systemWallClockMicros() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
+    }
+
+    // MARK: Writes
+
+    @discardableResult
+    public func append(_ batch: AppendBatch) async throws -> [String: Range<Int64>] {
+        for (stream, _) in batch.records {
+            try Self.validate(streamName: stream)
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            writer.submit(.append(batch, continuation))
+        }
+    }
+
+    public func setState(_ key: String, _ value: [UInt8]?) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.submit(.setState(key: key, value: value, continuation))
+        }
+    }
+
+    public func commitConsumerOffset(consumer: String, stream: String, nextOffset: Int64) async throws {
+        try Self.validate(streamName: stream)
+        guard !consumer.isEmpty else {
+            throw LogError(code: .invalidArgument, message: "consumer name is empty: give every consumer a name")
+        }
+        guard nextOffset >= 0 else {
+            throw LogError(
+                code: .invalidArgument,
+                message: "consumer \(consumer) committed offset \(nextOffset) in stream \(stream): offsets start at 0"
+            )
+        }
+        try await withCheckedThrowingContinuation { continuation in
+            writer.submit(
+                .commitConsumerOffset(consumer: consumer, stream: stream, nextOffset: nextOffset, continuation))
+        }
+    }
+
+    /// Applies retention to `streams` (all streams when nil), one transaction per stream.
+    ///
+    /// Compaction by key runs first, then age, then size. Age and size retention remove a prefix of the stream:
+    /// the oldest records up to the first one appended within `maxAgeSeconds`, and then the oldest records while
+    /// the payload bytes exceed `maxBytes`. Appends wait while a stream's retention transaction runs.
+    @discardableResult
+    public func applyRetention(_ policy: RetentionPolicy, streams: [String]?) async throws -> Int64 {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.submit(.applyRetention(policy, streams: streams, continuation))
+        }
+    }
+
+    /// Waits for every write submitted before it, then closes the file; later calls fail, a second `close` succeeds.
+    ///
+    /// Readers close first so that the writer's connection is the last one: SQLite then checkpoints the WAL into
+    /// the database file and removes it.
+    public func close() async throws {
+        readers.close()
+        try await withCheckedThrowingContinuation { continuation in
+            writer.submit(.close(continuation))
+        }
+    }
+
+    // MARK: Reads
+
+    /// Records of `stream` from `offset` on, verified against their checksums.
+    ///
+    /// Throws `LogError` with code `checksumMismatch`, naming the stream and offset, when a record is damaged.
+    public func read(stream: String, from offset: Int64, limit: Int) async throws -> [LogRecord] {
+        guard limit > 0 else { return [] }
+        return try readers.withReader { try $0.read(stream: stream, from: offset, limit: limit) }
+    }
+
+    /// The first offset from which reading returns every record whose source time is at or after `micros`.
+    ///
+    /// That is the first record with such a time, even when source times are not monotonic; when retention
+    /// removed that record, the offset after the removed range.
+    public func offset(stream: String, atOrAfterTimestamp micros: Int64) async throws -> Int64 {
+        try readers.withReader { try $0.offset(stream: stream, atOrAfterTimestamp: micros) }
+    }
+
+    /// The first offset from which reading returns every record whose source position is at or after `position`.
+    public func offset(stream: String, atOrAfterPosition position: SourcePosition) async throws -> Int64 {
+        try readers.withReader { try $0.offset(stream: stream, atOrAfterPosition: position) }
+    }
+
+    public func streams() async throws -> [StreamInfo] {
+        try readers.withReader { try $0.streams() }
+    }
+
+    public func stream(_ name: String) async throws -> StreamInfo? {
+        try readers.withReader { try $0.stream(name) }
+    }
+
+    public func state(_ key: String) async throws -> [UInt8]? {
+        try readers.withReader { try $0.state(key) }
+    }
+
+    public func states(prefix: String) async throws -> [String: [UInt8]] {
+        try readers.withReader { try $0.states(prefix: prefix) }
+    }
+
+    public func consumerOffset(consumer: String, stream: String) async throws -> Int64 {
+        try readers.withReader { try $0.consumerOffset(consumer: consumer, stream: stream) }
+    }
+
+    private static func validate(streamName: String) throws {
+        guard !streamName.isEmpty else {
+            throw LogError(
+                code: .invalidArgument,
+                message: "stream name is empty: name streams <pipeline>.<schema>.<table> or use a system stream"
+            )
+        }
+    }
+}
