@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceLog
+@testable import SluiceRuntime
+import Synchronization
+import Testing
+
+/// A source that emits numbered single-event batches and, after each `onDurable`, checks through a
+/// second, independent connection that the batch really is in the log file.
+struct CheckingSource: SourceConnector {
+    static let spec = ConnectorSpec(name: "checking", role: .source, summary: "test source", fields: [
+        FieldSpec("batches", .int, default: .int(50), description: "batches to emit"),
+        FieldSpec("log_path", .string, required: true, description: "the log file to check"),
+    ])
+    static let violations = Mutex<[String]>([])
+    let context: SourceContext
+
+    init(context: SourceContext) throws { self.context = context }
+
+    func run() async throws {
+        let batches = context.config.int("batches") ?? 50
+        let checker = try SQLiteChangeLog(path: context.config.string("log_path")!, syncPolicy: .full)
+        let table = TableID(database: "db", schema: "s", name: "t")
+        let schema = TableSchema(table: table, version: 1, columns: [
+            ColumnSchema(name: "id", sourceType: "int", kind: .int, nullable: false)], primaryKey: ["id"])
+        for i in 0..<batches {
+            let durable = Atomic<Bool>(false)
+            let event = ChangeEvent(
+                op: .insert, connector: "checking", table: table, schemaVersion: 1, before: nil,
+                after: Row(columns: ["id"], values: [.int(Int64(i))]),
+                position: SourcePosition(sortKey: SourcePosition.sortKey(UInt64(i)), text: "\(i)"), commitTimeMicros: 0)
+            try await context.emit(SourceBatch(
+                schemas: i == 0 ? [schema] : [], events: [event], state: ["pos": [UInt8(i)]],
+                onDurable: { durable.store(true, ordering: .sequentiallyConsistent) }))
+            try await context.waitUntilDurable()
+            guard durable.load(ordering: .sequentiallyConsistent) else {
+                Self.violations.withLock { $0.append("batch \(i): waitUntilDurable returned before onDurable") }
+                continue
+            }
+            let stored = try await checker.stream("p.s.t")?.nextOffset ?? 0
+            let state = try await checker.state("source.src.pos")
+            if stored < Int64(i + 1) || state != [UInt8(i)] {
+                Self.violations.withLock { $0.append("batch \(i): acknowledged but the log holds \(stored) events, state \(state ?? [])") }
+            }
+        }
+        try await checker.close()
+    }
+}
+
+/// A sink that records what it gets and reports everything durable at once.
+actor RecordingSink: SinkConnector {
+    static let spec = ConnectorSpec(name: "recording", role: .sink, summary: "test sink", fields: [])
+    static let received = Mutex<[Int64]>([])
+    init(context: SinkContext) throws {}
+
+    func write(_ batch: SinkBatch) async throws -> [String: Int64] {
+        Self.received.withLock { $0.append(contentsOf: batch.records.map(\.offset)) }
+        return [batch.stream: batch.nextOffset]
+    }
+
+    func flush() async throws -> [String: Int64] { [:] }
+}
+
+@Test func sourceIsAcknowledgedOnlyAfterTheBatchIsDurable() async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-runner-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let logPath = dir.appendingPathComponent("p.sluicelog").path
+    let yaml = """
+        name: p
+        log: {path: \(logPath)}
+        sources:
+          src: {type: checking, batches: 40, log_path: \(logPath)}
+        sinks:
+          rec: {type: recording}
+        runtime: {status_interval: 0, flush_interval: 10ms}
+        """
+    let registry = ConnectorRegistry(sources: [CheckingSource.self], sinks: [RecordingSink.self])
+    let config = try PipelineLoader(registry: registry).load(text: yaml, file: "p.yaml", environment: [:])
+    let log = try LogFactory.open(config.log)
+    let runner = PipelineRunner(config: config, registry: registry, log: log, logger: Logger(label: "test"), untilCaughtUp: true)
+    try await runner.run()
+    #expect(CheckingSource.violations.withLock { $0 } == [])
+    #expect(RecordingSink.received.withLock { $0 } == Array(0..<40))
+    #expect(try await log.consumerOffset(consumer: "sink.rec", stream: "p.s.t") == 40)
+    let schemas = try await log.read(stream: SystemStream.schemas, from: 0, limit: 10)
+    #expect(schemas.count == 1)
+    try await log.close()
+}
+
+@Test func batchQueueAppliesBackpressure() async throws {
+    let queue = BatchQueue(capacity: 2)
+    let put = Atomic<Int>(0)
+    let producer = Task {
+        for _ in 0..<5 {
+            try await queue.put(.init(source: "s", batch: SourceBatch()))
+            put.add(1, ordering: .sequentiallyConsistent)
+        }
+    }
+    try await Task.sleep(for: .milliseconds(100))
+    #expect(put.load(ordering: .sequentiallyConsistent) == 2, "the producer waits once two batches are queued")
+    var taken = 0
+    while taken < 5 { taken += await queue.takeAll().count }
+    try await producer.value
+    #expect(put.load(ordering: .sequentiallyConsistent) == 5)
+    await queue.close()
+    await #expect(throws: CancellationError.self) { try await queue.put(.init(source: "s", batch: SourceBatch())) }
+}
