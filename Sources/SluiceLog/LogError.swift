@@ -14,7 +14,7 @@ public struct LogError: Error, CustomStringConvertible, Sendable {
         public static let cannotOpen = Code("cannotOpen")
         /// The file is not a Sluice log, or was written by a newer version.
         public static let incompatibleFile = Code("incompatibleFile")
-        /// A stored record does not match its checksum: the file is damaged.
+        /// Stored records (a chunk: the records of one append) do not match their checksum: the file is damaged.
         public static let checksumMismatch = Code("checksumMismatch")
         /// The log was closed; no further calls are possible.
         public static let closed = Code("closed")

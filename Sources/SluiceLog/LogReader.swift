@@ -67,13 +67,13 @@ final class LogReader {
     private let connection: SQLiteConnection
     private let begin: SQLiteStatement
     private let commit: SQLiteStatement
-    private let selectRecords: SQLiteStatement
+    private let selectChunksFrom: SQLiteStatement
     private let selectStream: SQLiteStatement
     private let selectStreams: SQLiteStatement
-    private let selectSeekRowByTime: SQLiteStatement
-    private let selectFirstOffsetByTime: SQLiteStatement
-    private let selectSeekRowByPosition: SQLiteStatement
-    private let selectFirstOffsetByPosition: SQLiteStatement
+    private let selectSeekChunkByTime: SQLiteStatement
+    private let selectSeekChunkByPosition: SQLiteStatement
+    private let selectChunkBoundsFrom: SQLiteStatement
+    private let selectChunkEndingAt: SQLiteStatement
     private let selectState: SQLiteStatement
     private let selectStatesFrom: SQLiteStatement
     private let selectConsumerOffset: SQLiteStatement
@@ -83,12 +83,11 @@ final class LogReader {
         try connection.execute(LogSchema.connectionSettings + LogSchema.readerSettings, while: "configuring a reader")
         begin = try connection.prepare("BEGIN")
         commit = try connection.prepare("COMMIT")
-        selectRecords = try connection.prepare(
+        selectChunksFrom = try connection.prepare(
             """
-            SELECT record_offset, record_key, payload, position_key, position_text, source_time, appended_at, checksum
-            FROM records
-            WHERE stream_id = (SELECT id FROM streams WHERE name = ?1) AND record_offset >= ?2
-            ORDER BY record_offset LIMIT ?3
+            SELECT base_offset, last_offset, record_count, appended_at, checksum, data FROM chunks
+            WHERE stream_id = (SELECT id FROM streams WHERE name = ?1) AND last_offset >= ?2
+            ORDER BY last_offset
             """
         )
         selectStream = try connection.prepare(
@@ -97,32 +96,28 @@ final class LogReader {
         selectStreams = try connection.prepare(
             "SELECT id, first_offset, next_offset, record_count, payload_bytes, name FROM streams ORDER BY name"
         )
-        selectSeekRowByTime = try connection.prepare(
+        selectSeekChunkByTime = try connection.prepare(
             """
-            SELECT first_offset, last_offset FROM seek_index
-            WHERE stream_id = ?1 AND max_source_time >= ?2
-            ORDER BY max_source_time, first_offset LIMIT 1
-            """
-        )
-        selectFirstOffsetByTime = try connection.prepare(
-            """
-            SELECT record_offset FROM records
-            WHERE stream_id = ?1 AND record_offset BETWEEN ?2 AND ?3 AND source_time >= ?4
-            ORDER BY record_offset LIMIT 1
+            SELECT last_offset FROM chunks WHERE stream_id = ?1 AND seek_time >= ?2
+            ORDER BY seek_time, last_offset LIMIT 1
             """
         )
-        selectSeekRowByPosition = try connection.prepare(
+        selectSeekChunkByPosition = try connection.prepare(
             """
-            SELECT first_offset, last_offset FROM seek_index
-            WHERE stream_id = ?1 AND max_position >= ?2
-            ORDER BY max_position, first_offset LIMIT 1
+            SELECT last_offset FROM chunks WHERE stream_id = ?1 AND seek_position >= ?2
+            ORDER BY seek_position, last_offset LIMIT 1
             """
         )
-        selectFirstOffsetByPosition = try connection.prepare(
+        selectChunkBoundsFrom = try connection.prepare(
             """
-            SELECT record_offset FROM records
-            WHERE stream_id = ?1 AND record_offset BETWEEN ?2 AND ?3 AND position_key >= ?4
-            ORDER BY record_offset LIMIT 1
+            SELECT base_offset, last_offset, min_source_time, max_source_time, max_position FROM chunks
+            WHERE stream_id = ?1 AND last_offset >= ?2 ORDER BY last_offset
+            """
+        )
+        selectChunkEndingAt = try connection.prepare(
+            """
+            SELECT base_offset, last_offset, record_count, appended_at, checksum, data FROM chunks
+            WHERE stream_id = ?1 AND last_offset = ?2
             """
         )
         selectState = try connection.prepare("SELECT value FROM connector_state WHERE key = ?1")
@@ -147,39 +142,31 @@ final class LogReader {
 
     // MARK: Records
 
+    /// Reads the chunks holding `offset` and on, verifying each one's checksum before decoding it.
+    ///
+    /// One statement, so one snapshot: a read never sees part of a commit. A chunk is fetched only when the read
+    /// still needs records, so a damaged chunk fails only the reads that return records from it.
     func read(stream: String, from offset: Int64, limit: Int) throws -> [LogRecord] {
-        let select = selectRecords
+        let select = selectChunksFrom
         try select.bind(stream, at: 1)
         try select.bind(offset, at: 2)
-        try select.bind(Int64(limit), at: 3)
         defer { select.reset() }
         var records: [LogRecord] = []
         records.reserveCapacity(min(limit, 4096))
-        while try select.step() {
-            let record = LogRecord(
-                stream: stream,
-                offset: select.int64(at: 0),
-                key: select.blob(at: 1),
-                payload: select.blob(at: 2) ?? [],
-                position: select.blob(at: 3).map { SourcePosition(sortKey: $0, text: select.text(at: 4) ?? "") },
-                timestampMicros: select.int64(at: 5),
-                appendedAtMicros: select.int64(at: 6)
-            )
-            let stored = UInt32(truncatingIfNeeded: select.int64(at: 7))
-            let computed = RecordChecksum.of(
-                offset: record.offset, sourceTime: record.timestampMicros, appendedAt: record.appendedAtMicros,
-                key: record.key, payload: record.payload, positionKey: record.position?.sortKey,
-                positionText: record.position?.text
-            )
-            guard stored == computed else {
-                throw LogError(
-                    code: .checksumMismatch,
-                    message: "record \(record.offset) of stream \(stream) in \(connection.path) does not match its"
-                        + " checksum (stored \(stored), computed \(computed)): the file is damaged; restore it from a"
-                        + " backup, or have the consumer skip the record by reading from offset \(record.offset + 1)"
-                )
+        while records.count < limit, try select.step() {
+            let header = ChunkHeader(select, from: 0)
+            // Valid until the next step or reset; nothing else touches the statement meanwhile.
+            let data = select.unsafeBlob(at: 5)
+            var decoder = try header.verifiedDecoder(of: data, stream: stream, path: connection.path)
+            do {
+                while records.count < limit, let record = try decoder.next() {
+                    if record.offset >= offset {
+                        records.append(record.logRecord(stream: stream, appendedAt: header.appendedAt))
+                    }
+                }
+            } catch {
+                throw header.malformed(error, stream: stream, path: connection.path)
             }
-            records.append(record)
         }
         return records
     }
@@ -187,47 +174,105 @@ final class LogReader {
     // MARK: Seeking
 
     func offset(stream name: String, atOrAfterTimestamp micros: Int64) throws -> Int64 {
-        try seek(
-            stream: name, seekRow: selectSeekRowByTime, firstOffset: selectFirstOffsetByTime
-        ) { statement in
+        try seek(stream: name, seekChunk: selectSeekChunkByTime) { statement in
             try statement.bind(micros, at: 2)
-        } bindTargetInRecords: { statement in
-            try statement.bind(micros, at: 4)
+        } chunkBounds: { bounds in
+            if bounds.int64(at: 3) < micros {
+                return .skip
+            }
+            return bounds.int64(at: 2) >= micros ? .firstRecord : .decode
+        } isTarget: { record in
+            record.sourceTime >= micros
         }
     }
 
     func offset(stream name: String, atOrAfterPosition position: SourcePosition) throws -> Int64 {
-        try seek(
-            stream: name, seekRow: selectSeekRowByPosition, firstOffset: selectFirstOffsetByPosition
-        ) { statement in
-            try statement.bind(position.sortKey, at: 2)
-        } bindTargetInRecords: { statement in
-            try statement.bind(position.sortKey, at: 4)
+        try position.sortKey.withUnsafeBytes { target in
+            try seek(stream: name, seekChunk: selectSeekChunkByPosition) { statement in
+                try statement.bind(position.sortKey, at: 2)
+            } chunkBounds: { bounds in
+                guard !bounds.isNull(at: 4) else { return .skip }
+                return bounds.withBlob(at: 4) { compareBytes($0, target) } < 0 ? .skip : .decode
+            } isTarget: { record in
+                record.positionKey.map { compareBytes($0, target) >= 0 } ?? false
+            }
         }
     }
 
-    /// Finds the first seek row whose running maximum reaches the target, then the first record in its range that
-    /// does; when retention removed those records, the offset after the range (reading from there misses nothing).
+    /// What a chunk's bounds say about the first record at or after a seek target.
+    private enum ChunkVerdict {
+        /// No record of the chunk reaches the target.
+        case skip
+        /// Every record does: the chunk's first record is the answer.
+        case firstRecord
+        /// Some record may: decode the chunk.
+        case decode
+    }
+
+    /// Finds the first chunk whose running maximum (`seek_time` / `seek_position`) reaches the target: every record
+    /// before it is below the target. From there, chunks whose own bounds miss the target are skipped (possible
+    /// after compaction or retention) and the first one that may hold it is decoded. When no stored record reaches
+    /// the target, the stream's next offset.
     private func seek(
-        stream name: String, seekRow: SQLiteStatement, firstOffset: SQLiteStatement,
-        bindTargetInSeekIndex: (SQLiteStatement) throws -> Void,
-        bindTargetInRecords: (SQLiteStatement) throws -> Void
+        stream name: String, seekChunk: SQLiteStatement,
+        bindTarget: (SQLiteStatement) throws -> Void,
+        chunkBounds: (SQLiteStatement) -> ChunkVerdict,
+        isTarget: (ChunkRecord) -> Bool
     ) throws -> Int64 {
         try begin.run(while: "starting a read transaction")
         defer { endTransaction() }
         guard let stream = try streamInfo(statement: selectStream, name: name) else { return 0 }
-        try seekRow.bind(stream.id, at: 1)
-        try bindTargetInSeekIndex(seekRow)
-        defer { seekRow.reset() }
-        guard try seekRow.step() else { return stream.info.nextOffset }
-        let rangeStart = seekRow.int64(at: 0)
-        let rangeEnd = seekRow.int64(at: 1)
-        try firstOffset.bind(stream.id, at: 1)
-        try firstOffset.bind(rangeStart, at: 2)
-        try firstOffset.bind(rangeEnd, at: 3)
-        try bindTargetInRecords(firstOffset)
-        defer { firstOffset.reset() }
-        return try firstOffset.step() ? firstOffset.int64(at: 0) : rangeEnd + 1
+        try seekChunk.bind(stream.id, at: 1)
+        try bindTarget(seekChunk)
+        let start = try seekChunk.step() ? seekChunk.int64(at: 0) : nil
+        seekChunk.reset()
+        guard let start else { return stream.info.nextOffset }
+
+        let bounds = selectChunkBoundsFrom
+        try bounds.bind(stream.id, at: 1)
+        try bounds.bind(start, at: 2)
+        defer { bounds.reset() }
+        while try bounds.step() {
+            switch chunkBounds(bounds) {
+            case .skip:
+                continue
+            case .firstRecord:
+                return bounds.int64(at: 0)
+            case .decode:
+                if let found = try firstRecord(
+                    ofChunkEndingAt: bounds.int64(at: 1), stream: stream.id, named: name, where: isTarget)
+                {
+                    return found
+                }
+            }
+        }
+        return stream.info.nextOffset
+    }
+
+    /// The offset of the first record in a chunk that `isTarget` accepts, or nil.
+    private func firstRecord(
+        ofChunkEndingAt lastOffset: Int64, stream streamID: Int64, named name: String,
+        where isTarget: (ChunkRecord) -> Bool
+    ) throws -> Int64? {
+        let select = selectChunkEndingAt
+        try select.bind(streamID, at: 1)
+        try select.bind(lastOffset, at: 2)
+        defer { select.reset() }
+        guard try select.step() else { return nil }
+        let header = ChunkHeader(select, from: 0)
+        return try select.withBlob(at: 5) { data -> Int64? in
+            var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
+            do {
+                while let record = try decoder.next() {
+                    if isTarget(record) {
+                        return record.offset
+                    }
+                }
+                return nil
+            } catch let error as ChunkFormatError {
+                throw header.malformed(error, stream: name, path: connection.path)
+            }
+        }
     }
 
     // MARK: Streams

@@ -1,18 +1,34 @@
 /// The tables of a SQLite log file and the connection settings every connection uses.
 ///
-/// Records are stored one row each, clustered by `(stream_id, record_offset)`, so reads by offset are a range
-/// scan of the primary key. Seeking by time or source position goes through `seek_index`, a sparse index with one
-/// row per stream per commit (at most `seekIndexInterval` records each) holding the running maximum of the source
-/// time and position up to that row's last record. Running maxima never decrease, so the first seek row at or after
-/// a target is found by an index lookup even when source times are not monotonic, and only that row's records are
-/// scanned. Keeping these indexes sparse instead of indexing every record keeps appends close to raw insert speed.
+/// Records are stored in chunks: one `chunks` row per stream per append (a large append is split so that a chunk
+/// holds at most `maxRecordsPerChunk` records and about `maxChunkBytes` bytes), whose `data` column holds the
+/// records encoded compactly (`ChunkFormat`) and whose `checksum` is a CRC-32C over them (`ChunkChecksum`). Offsets
+/// are implicit within a chunk: dense as appended, with gaps only where compaction removed records.
+///
+/// - Reads by offset find the first chunk whose `last_offset` reaches the offset through `chunks_by_offset`, then
+///   read chunks in offset order; only the chunks a read returns records from are fetched and verified.
+/// - Seeks by time or source position go through `seek_time` / `seek_position`: the running maximum of the source
+///   time and position over the stream up to and including the chunk. Running maxima never decrease along the
+///   offsets, so an index lookup finds the first chunk that can hold a record at or after the target even when
+///   source times go backwards; the chunk's own bounds (`min_source_time`, `max_source_time`, `max_position`) then
+///   say whether to decode it or move on (after compaction or retention a chunk may no longer hold the maximum).
+/// - Retention removes whole chunks below its boundary. Age retention's boundary is always a chunk's first record
+///   (records of one append share their append time); size retention rewrites the one chunk its boundary falls in,
+///   so it keeps the same records as a per-record log would. Compaction rewrites the chunks that lost records.
+///
+/// `chunks` is a rowid table (large rows belong in rowid tables; a `WITHOUT ROWID` b-tree would copy them into its
+/// interior pages) with its `data` column last, so scans of the other columns never read a chunk's records.
 enum LogSchema {
-    /// Stored in `PRAGMA user_version`; a file with a larger value was written by a newer Sluice.
-    static let version: Int64 = 1
+    /// Stored in `PRAGMA user_version`. Version 1 (development builds only) stored one row per record; this Sluice
+    /// opens version 2 files only.
+    static let version: Int64 = 2
     /// Stored in `PRAGMA application_id` ("SLCE") so other tools can tell a Sluice log from other SQLite files.
     static let applicationID: Int64 = 0x534C_4345
-    /// The most records one `seek_index` row covers; bounds the scan after a seek lookup.
-    static let seekIndexInterval: Int64 = 1024
+    /// The most records one chunk holds; bounds the work of a read that starts inside a chunk.
+    static let maxRecordsPerChunk: Int64 = 1_024
+    /// A chunk takes no further record once it holds about this many encoded bytes (a larger record gets a chunk
+    /// of its own).
+    static let maxChunkBytes = 1 << 20
 
     static let createTables = """
         CREATE TABLE streams (
@@ -26,28 +42,25 @@ enum LogSchema {
             max_position BLOB,
             created_at INTEGER NOT NULL
         );
-        CREATE TABLE records (
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
             stream_id INTEGER NOT NULL,
-            record_offset INTEGER NOT NULL,
-            record_key BLOB,
-            payload BLOB NOT NULL,
-            position_key BLOB,
-            position_text TEXT,
-            source_time INTEGER NOT NULL,
+            base_offset INTEGER NOT NULL,
+            last_offset INTEGER NOT NULL,
+            record_count INTEGER NOT NULL,
             appended_at INTEGER NOT NULL,
             checksum INTEGER NOT NULL,
-            PRIMARY KEY (stream_id, record_offset)
-        ) WITHOUT ROWID;
-        CREATE TABLE seek_index (
-            stream_id INTEGER NOT NULL,
-            first_offset INTEGER NOT NULL,
-            last_offset INTEGER NOT NULL,
+            payload_bytes INTEGER NOT NULL,
+            min_source_time INTEGER NOT NULL,
             max_source_time INTEGER NOT NULL,
             max_position BLOB,
-            PRIMARY KEY (stream_id, first_offset)
-        ) WITHOUT ROWID;
-        CREATE INDEX seek_index_by_time ON seek_index (stream_id, max_source_time);
-        CREATE INDEX seek_index_by_position ON seek_index (stream_id, max_position);
+            seek_time INTEGER NOT NULL,
+            seek_position BLOB,
+            data BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX chunks_by_offset ON chunks (stream_id, last_offset);
+        CREATE INDEX chunks_by_time ON chunks (stream_id, seek_time, last_offset);
+        CREATE INDEX chunks_by_position ON chunks (stream_id, seek_position, last_offset);
         CREATE TABLE consumer_offsets (
             consumer TEXT NOT NULL,
             stream TEXT NOT NULL,

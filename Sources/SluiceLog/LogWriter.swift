@@ -46,6 +46,8 @@ final class LogWriter: @unchecked Sendable {
     private let statements: WriterStatements
     private var streams: [String: StreamState]
     private let wallClockMicros: @Sendable () -> Int64
+    /// The chunk being encoded; its buffer is reused by every chunk the writer stores.
+    private let encoder = ChunkEncoder()
 
     init(path: String, syncPolicy: SyncPolicy, wallClockMicros: @escaping @Sendable () -> Int64) throws {
         connection = try SQLiteConnection(path: path, create: true)
@@ -119,6 +121,15 @@ final class LogWriter: @unchecked Sendable {
                 code: .incompatibleFile,
                 message: "the log at \(connection.path) has schema version \(version), newer than this Sluice"
                     + " understands (\(LogSchema.version)): upgrade Sluice to open it"
+            )
+        } else if version < LogSchema.version {
+            throw LogError(
+                code: .incompatibleFile,
+                message: "the log at \(connection.path) has schema version \(version), written by a development"
+                    + " build of Sluice that stored one row per record; this Sluice reads only version"
+                    + " \(LogSchema.version) (records stored in checksummed chunks) and does not convert older files:"
+                    + " move the file aside and point the pipeline at a new log path (sources resume from their"
+                    + " configured start), or open it with the Sluice that wrote it"
             )
         }
     }
@@ -327,61 +338,65 @@ final class LogWriter: @unchecked Sendable {
         )
     }
 
-    /// Inserts `drafts` at the stream's next offsets; the hot path of every append.
+    /// Stores `drafts` at the stream's next offsets, one chunk row per `LogSchema.maxRecordsPerChunk` records (or
+    /// `LogSchema.maxChunkBytes`); the hot path of every append.
     private func append(
         _ drafts: [LogRecordDraft], to state: inout StreamState, named name: String, appendedAt: Int64
     ) throws {
-        let insert = statements.insertRecord
-        try insert.bind(state.id, at: 1)
-        try insert.bind(appendedAt, at: 8)
-        for draft in drafts {
-            let offset = state.nextOffset
-            let positionKey = draft.position?.sortKey
-            let positionText = draft.position?.text
-            let checksum = RecordChecksum.of(
-                offset: offset, sourceTime: draft.timestampMicros, appendedAt: appendedAt, key: draft.key,
-                payload: draft.payload, positionKey: positionKey, positionText: positionText
-            )
-            try insert.bind(offset, at: 2)
-            try insert.bind(draft.timestampMicros, at: 7)
-            try insert.bind(Int64(checksum), at: 9)
-            try insert.withBlob(draft.key, at: 3) {
-                try insert.withBlob(draft.payload, at: 4) {
-                    try insert.withBlob(positionKey, at: 5) {
-                        try insert.withText(positionText, at: 6) {
-                            try insert.run(while: "appending record \(offset) to stream \(name)")
-                        }
-                    }
-                }
-            }
-            state.recordAppended(draft)
-            if let seekRow = state.openSeekRow,
-                seekRow.lastOffset - seekRow.firstOffset + 1 >= LogSchema.seekIndexInterval
-            {
-                try writeSeekRow(of: &state)
-            }
+        var index = drafts.startIndex
+        while index < drafts.endIndex {
+            encoder.reset()
+            repeat {
+                encoder.append(drafts[index], offset: state.nextOffset + encoder.recordCount)
+                index += 1
+            } while index < drafts.endIndex && encoder.recordCount < LogSchema.maxRecordsPerChunk
+                && encoder.byteCount + ChunkEncoder.estimatedSize(of: drafts[index]) <= LogSchema.maxChunkBytes
+            try insertChunk(into: &state, named: name, appendedAt: appendedAt)
         }
         state.hasUncommittedChanges = true
     }
 
-    private func writeSeekRow(of state: inout StreamState) throws {
-        guard let seekRow = state.openSeekRow, let maxSourceTime = state.maxSourceTime else { return }
-        let insert = statements.insertSeekRow
+    /// Inserts the encoded chunk as the stream's next records.
+    private func insertChunk(into state: inout StreamState, named name: String, appendedAt: Int64) throws {
+        let maxPosition = encoder.maxPosition
+        var updated = state
+        updated.chunkAppended(encoder, maxPosition: maxPosition)
+        let records = encoder.bytes
+        let insert = statements.insertChunk
         try insert.bind(state.id, at: 1)
-        try insert.bind(seekRow.firstOffset, at: 2)
-        try insert.bind(seekRow.lastOffset, at: 3)
-        try insert.bind(maxSourceTime, at: 4)
-        try insert.bind(state.maxPosition, at: 5)
-        try insert.run(while: "indexing records \(seekRow.firstOffset)...\(seekRow.lastOffset)")
-        state.openSeekRow = nil
+        try bindSummary(of: encoder, appendedAt: appendedAt, maxPosition: maxPosition, to: insert)
+        try insert.bind(updated.maxSourceTime, at: 11)
+        try insert.bind(updated.maxPosition, at: 12)
+        try insert.withBlob(records, at: 13) {
+            try insert.run(
+                while: "appending records \(encoder.firstOffset)...\(encoder.lastOffset) to stream \(name)")
+        }
+        state = updated
     }
 
-    /// Writes a stream's seek row and counters before the group's COMMIT.
+    /// Binds the columns an encoded chunk determines to parameters 2 to 10 (see `insertChunk`, `updateChunk`).
+    private func bindSummary(
+        of encoder: ChunkEncoder, appendedAt: Int64, maxPosition: [UInt8]?, to statement: SQLiteStatement
+    ) throws {
+        let checksum = ChunkChecksum.of(
+            baseOffset: encoder.firstOffset, lastOffset: encoder.lastOffset, recordCount: encoder.recordCount,
+            appendedAt: appendedAt, records: encoder.bytes
+        )
+        try statement.bind(encoder.firstOffset, at: 2)
+        try statement.bind(encoder.lastOffset, at: 3)
+        try statement.bind(encoder.recordCount, at: 4)
+        try statement.bind(appendedAt, at: 5)
+        try statement.bind(Int64(checksum), at: 6)
+        try statement.bind(encoder.payloadBytes, at: 7)
+        try statement.bind(encoder.minSourceTime, at: 8)
+        try statement.bind(encoder.maxSourceTime, at: 9)
+        try statement.bind(maxPosition, at: 10)
+    }
+
+    /// Writes a stream's counters before the group's COMMIT.
     private func finishCommit(ofStream name: String) throws {
-        guard var state = streams[name], state.hasUncommittedChanges else { return }
-        try writeSeekRow(of: &state)
+        guard let state = streams[name], state.hasUncommittedChanges else { return }
         try updateStreamRow(state, named: name)
-        streams[name] = state
     }
 
     private func updateStreamRow(_ state: StreamState, named name: String) throws {
@@ -438,17 +453,7 @@ final class LogWriter: @unchecked Sendable {
     ) throws -> Int64 {
         var removed: Int64 = 0
         if policy.compactByKey {
-            let compact = statements.compactByKey
-            try compact.bind(state.id, at: 1)
-            try compact.run(while: "compacting stream \(name) by key")
-            removed += connection.changedRowCount
-            let totals = statements.selectStreamTotals
-            try totals.bind(state.id, at: 1)
-            defer { totals.reset() }
-            if try totals.step() {
-                state.recordCount = totals.int64(at: 0)
-                state.payloadBytes = totals.int64(at: 1)
-            }
+            removed += try compactByKey(&state, named: name)
         }
         if let maxAgeSeconds = policy.maxAgeSeconds {
             let select = statements.selectFirstAppendedSince
@@ -460,50 +465,198 @@ final class LogWriter: @unchecked Sendable {
         }
         if let maxBytes = policy.maxBytes, state.payloadBytes > maxBytes {
             removed += try removeRecords(
-                before: try sizeBoundary(of: state, maxBytes: maxBytes), from: &state, named: name)
+                before: try sizeBoundary(of: state, named: name, maxBytes: maxBytes), from: &state, named: name)
         }
         let selectFirst = statements.selectFirstOffset
         try selectFirst.bind(state.id, at: 1)
         defer { selectFirst.reset() }
-        state.firstOffset =
-            try selectFirst.step() ? selectFirst.optionalInt64(at: 0) ?? state.nextOffset : state.nextOffset
+        state.firstOffset = try selectFirst.step() ? selectFirst.int64(at: 0) : state.nextOffset
         return removed
     }
 
-    /// The first offset to keep so that the payload bytes kept are at most `maxBytes`.
-    private func sizeBoundary(of state: StreamState, maxBytes: Int64) throws -> Int64 {
-        let select = statements.selectPayloadSizes
-        try select.bind(state.id, at: 1)
-        defer { select.reset() }
-        let excess = state.payloadBytes - maxBytes
-        var dropped: Int64 = 0
-        while try select.step() {
-            if dropped >= excess {
-                return select.int64(at: 0)
+    /// Keeps only the newest record per key (records without a key stay), rewriting the chunks that lose records.
+    ///
+    /// Three passes over the stream's chunks: find each key's newest offset, find the chunks holding older
+    /// records, rewrite those (offsets stay; the rewritten chunks have gaps).
+    private func compactByKey(_ state: inout StreamState, named name: String) throws -> Int64 {
+        var newestOffsets: [[UInt8]: Int64] = [:]
+        try forEachRecord(ofStream: state.id, named: name) { _, record in
+            if let key = record.key {
+                newestOffsets[makeByteArray(key)] = record.offset
             }
-            dropped += select.int64(at: 1)
+            return true
         }
-        return state.nextOffset
+        var chunksToRewrite: [Int64] = []
+        try forEachRecord(ofStream: state.id, named: name) { chunkID, record in
+            if let key = record.key, newestOffsets[makeByteArray(key)] != record.offset {
+                chunksToRewrite.append(chunkID)
+                return false
+            }
+            return true
+        }
+        var removed: Int64 = 0
+        for chunkID in chunksToRewrite {
+            let (count, bytes) = try rewriteChunk(chunkID, ofStream: name) { record in
+                guard let key = record.key else { return true }
+                return newestOffsets[makeByteArray(key)] == record.offset
+            }
+            removed += count
+            state.recordCount -= count
+            state.payloadBytes -= bytes
+        }
+        return removed
     }
 
+    /// Calls `body` with each record of a stream and the id of its chunk, in offset order; `body` returns false to
+    /// skip the rest of that chunk.
+    private func forEachRecord(
+        ofStream streamID: Int64, named name: String, _ body: (Int64, ChunkRecord) throws -> Bool
+    ) throws {
+        let select = statements.selectChunksOfStream
+        try select.bind(streamID, at: 1)
+        defer { select.reset() }
+        while try select.step() {
+            let header = ChunkHeader(select, from: 1)
+            let chunkID = select.int64(at: 0)
+            try select.withBlob(at: 6) { data in
+                var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
+                do {
+                    while let record = try decoder.next() {
+                        guard try body(chunkID, record) else { break }
+                    }
+                } catch let error as ChunkFormatError {
+                    throw header.malformed(error, stream: name, path: connection.path)
+                }
+            }
+        }
+    }
+
+    /// Rewrites a chunk with the records `keep` accepts (deleting it when none is left); returns the records and
+    /// payload bytes removed. The chunk keeps its append time and seek maxima (still valid upper bounds).
+    private func rewriteChunk(
+        _ chunkID: Int64, ofStream name: String, keep: (ChunkRecord) -> Bool
+    ) throws -> (records: Int64, bytes: Int64) {
+        let select = statements.selectChunk
+        try select.bind(chunkID, at: 1)
+        defer { select.reset() }
+        guard try select.step() else { return (0, 0) }
+        let header = ChunkHeader(select, from: 1)
+        var removedBytes: Int64 = 0
+        encoder.reset()
+        try select.withBlob(at: 6) { data in
+            var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
+            do {
+                while let record = try decoder.next() {
+                    if keep(record) {
+                        encoder.append(record)
+                    } else {
+                        removedBytes += Int64(record.payload.count)
+                    }
+                }
+            } catch let error as ChunkFormatError {
+                throw header.malformed(error, stream: name, path: connection.path)
+            }
+        }
+        select.reset()
+        let removedRecords = header.recordCount - encoder.recordCount
+        guard removedRecords > 0 else { return (0, 0) }
+        let activity = "rewriting records \(header.baseOffset)...\(header.lastOffset) of stream \(name)"
+        if encoder.recordCount == 0 {
+            let delete = statements.deleteChunk
+            try delete.bind(chunkID, at: 1)
+            try delete.run(while: activity)
+        } else {
+            let update = statements.updateChunk
+            try update.bind(chunkID, at: 1)
+            try bindSummary(of: encoder, appendedAt: header.appendedAt, maxPosition: encoder.maxPosition, to: update)
+            try update.withBlob(encoder.bytes, at: 11) {
+                try update.run(while: activity)
+            }
+        }
+        return (removedRecords, removedBytes)
+    }
+
+    /// The first offset to keep so that the payload bytes kept are at most `maxBytes`.
+    ///
+    /// Whole chunks are summed from their `payload_bytes`; only the chunk the boundary falls in is decoded.
+    private func sizeBoundary(of state: StreamState, named name: String, maxBytes: Int64) throws -> Int64 {
+        let excess = state.payloadBytes - maxBytes
+        var dropped: Int64 = 0
+        var boundaryChunk: Int64?
+        do {
+            let select = statements.selectChunkSizes
+            try select.bind(state.id, at: 1)
+            defer { select.reset() }
+            while try select.step() {
+                if dropped >= excess {
+                    return select.int64(at: 1)
+                }
+                let bytes = select.int64(at: 2)
+                if dropped + bytes >= excess {
+                    boundaryChunk = select.int64(at: 0)
+                    break
+                }
+                dropped += bytes
+            }
+        }
+        guard let boundaryChunk else { return state.nextOffset }
+        var boundary: Int64?
+        let select = statements.selectChunk
+        try select.bind(boundaryChunk, at: 1)
+        defer { select.reset() }
+        guard try select.step() else { return state.nextOffset }
+        let header = ChunkHeader(select, from: 1)
+        try select.withBlob(at: 6) { data in
+            var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
+            do {
+                while let record = try decoder.next() {
+                    if dropped >= excess {
+                        boundary = record.offset
+                        return
+                    }
+                    dropped += Int64(record.payload.count)
+                }
+            } catch let error as ChunkFormatError {
+                throw header.malformed(error, stream: name, path: connection.path)
+            }
+        }
+        if let boundary {
+            return boundary
+        }
+        // The whole chunk goes: keep from the next chunk on.
+        return header.lastOffset + 1
+    }
+
+    /// Removes the records before `boundary`: the chunks that lie wholly before it, and the head of the chunk it
+    /// falls in (rewritten).
     private func removeRecords(
         before boundary: Int64, from state: inout StreamState, named name: String
     ) throws -> Int64 {
         let totals = statements.selectPrefixTotals
         try totals.bind(state.id, at: 1)
         try totals.bind(boundary, at: 2)
-        guard try totals.step() else {
-            totals.reset()
-            return 0
+        var count: Int64 = 0
+        var bytes: Int64 = 0
+        if try totals.step() {
+            count = totals.int64(at: 0)
+            bytes = totals.int64(at: 1)
         }
-        let count = totals.int64(at: 0)
-        let bytes = totals.int64(at: 1)
         totals.reset()
-        guard count > 0 else { return 0 }
-        for delete in [statements.deleteRecordsBefore, statements.deleteSeekRowsBefore] {
+        if count > 0 {
+            let delete = statements.deleteChunksBefore
             try delete.bind(state.id, at: 1)
             try delete.bind(boundary, at: 2)
             try delete.run(while: "removing records before offset \(boundary) from stream \(name)")
+        }
+        let straddling = statements.selectChunkStraddling
+        try straddling.bind(state.id, at: 1)
+        try straddling.bind(boundary, at: 2)
+        let straddlingChunk = try straddling.step() ? straddling.int64(at: 0) : nil
+        straddling.reset()
+        if let straddlingChunk {
+            let trimmed = try rewriteChunk(straddlingChunk, ofStream: name) { $0.offset >= boundary }
+            count += trimmed.records
+            bytes += trimmed.bytes
         }
         state.recordCount -= count
         state.payloadBytes -= bytes
@@ -542,12 +695,6 @@ final class LogWriter: @unchecked Sendable {
 
 /// What the writer knows of one stream; the committed part mirrors its `streams` row.
 struct StreamState {
-    /// Records appended in the current commit that no `seek_index` row covers yet.
-    struct OpenSeekRow {
-        var firstOffset: Int64
-        var lastOffset: Int64
-    }
-
     let id: Int64
     var firstOffset: Int64
     var nextOffset: Int64
@@ -557,8 +704,7 @@ struct StreamState {
     var maxSourceTime: Int64?
     /// Running maximum of the source position sort key over all records ever appended.
     var maxPosition: [UInt8]?
-    var openSeekRow: OpenSeekRow?
-    /// True when the stream row and seek index need writing before the current transaction commits.
+    /// True when the stream row needs writing before the current transaction commits.
     var hasUncommittedChanges = false
 
     init(
@@ -574,18 +720,14 @@ struct StreamState {
         self.maxPosition = maxPosition
     }
 
-    mutating func recordAppended(_ draft: LogRecordDraft) {
-        if let seekRow = openSeekRow {
-            openSeekRow = OpenSeekRow(firstOffset: seekRow.firstOffset, lastOffset: nextOffset)
-        } else {
-            openSeekRow = OpenSeekRow(firstOffset: nextOffset, lastOffset: nextOffset)
-        }
-        nextOffset += 1
-        recordCount += 1
-        payloadBytes += Int64(draft.payload.count)
-        maxSourceTime = max(maxSourceTime ?? draft.timestampMicros, draft.timestampMicros)
-        if let sortKey = draft.position?.sortKey, maxPosition.map({ $0.lexicographicallyPrecedes(sortKey) }) ?? true {
-            maxPosition = sortKey
+    /// Accounts for the chunk in `encoder`, stored at the next offsets (`maxPosition` is the chunk's).
+    mutating func chunkAppended(_ encoder: ChunkEncoder, maxPosition chunkMaxPosition: [UInt8]?) {
+        nextOffset = encoder.lastOffset + 1
+        recordCount += encoder.recordCount
+        payloadBytes += encoder.payloadBytes
+        maxSourceTime = max(maxSourceTime ?? encoder.maxSourceTime, encoder.maxSourceTime)
+        if let chunkMaxPosition, maxPosition.map({ $0.lexicographicallyPrecedes(chunkMaxPosition) }) ?? true {
+            maxPosition = chunkMaxPosition
         }
     }
 }
@@ -601,18 +743,19 @@ struct WriterStatements {
     let selectStreams: SQLiteStatement
     let insertStream: SQLiteStatement
     let updateStream: SQLiteStatement
-    let insertRecord: SQLiteStatement
-    let insertSeekRow: SQLiteStatement
+    let insertChunk: SQLiteStatement
     let upsertState: SQLiteStatement
     let deleteState: SQLiteStatement
     let upsertConsumerOffset: SQLiteStatement
-    let compactByKey: SQLiteStatement
-    let selectStreamTotals: SQLiteStatement
+    let selectChunksOfStream: SQLiteStatement
+    let selectChunk: SQLiteStatement
+    let updateChunk: SQLiteStatement
+    let deleteChunk: SQLiteStatement
     let selectFirstAppendedSince: SQLiteStatement
-    let selectPayloadSizes: SQLiteStatement
+    let selectChunkSizes: SQLiteStatement
     let selectPrefixTotals: SQLiteStatement
-    let deleteRecordsBefore: SQLiteStatement
-    let deleteSeekRowsBefore: SQLiteStatement
+    let deleteChunksBefore: SQLiteStatement
+    let selectChunkStraddling: SQLiteStatement
     let selectFirstOffset: SQLiteStatement
 
     init(_ connection: SQLiteConnection) throws {
@@ -636,17 +779,11 @@ struct WriterStatements {
             WHERE id = ?1
             """
         )
-        insertRecord = try connection.prepare(
+        insertChunk = try connection.prepare(
             """
-            INSERT INTO records (stream_id, record_offset, record_key, payload, position_key, position_text,
-                source_time, appended_at, checksum)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-            """
-        )
-        insertSeekRow = try connection.prepare(
-            """
-            INSERT INTO seek_index (stream_id, first_offset, last_offset, max_source_time, max_position)
-            VALUES (?1, ?2, ?3, ?4, ?5)
+            INSERT INTO chunks (stream_id, base_offset, last_offset, record_count, appended_at, checksum,
+                payload_bytes, min_source_time, max_source_time, max_position, seek_time, seek_position, data)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
             """
         )
         upsertState = try connection.prepare(
@@ -662,40 +799,47 @@ struct WriterStatements {
             ON CONFLICT (consumer, stream) DO UPDATE SET next_offset = excluded.next_offset
             """
         )
-        compactByKey = try connection.prepare(
+        selectChunksOfStream = try connection.prepare(
             """
-            DELETE FROM records
-            WHERE stream_id = ?1 AND record_key IS NOT NULL AND record_offset NOT IN (
-                SELECT max(record_offset) FROM records
-                WHERE stream_id = ?1 AND record_key IS NOT NULL
-                GROUP BY record_key
-            )
+            SELECT id, base_offset, last_offset, record_count, appended_at, checksum, data FROM chunks
+            WHERE stream_id = ?1 ORDER BY last_offset
             """
         )
-        selectStreamTotals = try connection.prepare(
-            "SELECT count(*), coalesce(sum(length(payload)), 0) FROM records WHERE stream_id = ?1"
+        selectChunk = try connection.prepare(
+            "SELECT id, base_offset, last_offset, record_count, appended_at, checksum, data FROM chunks WHERE id = ?1"
         )
+        updateChunk = try connection.prepare(
+            """
+            UPDATE chunks SET base_offset = ?2, last_offset = ?3, record_count = ?4, appended_at = ?5, checksum = ?6,
+                payload_bytes = ?7, min_source_time = ?8, max_source_time = ?9, max_position = ?10, data = ?11
+            WHERE id = ?1
+            """
+        )
+        deleteChunk = try connection.prepare("DELETE FROM chunks WHERE id = ?1")
         selectFirstAppendedSince = try connection.prepare(
             """
-            SELECT record_offset FROM records WHERE stream_id = ?1 AND appended_at >= ?2
-            ORDER BY record_offset LIMIT 1
+            SELECT base_offset FROM chunks WHERE stream_id = ?1 AND appended_at >= ?2
+            ORDER BY last_offset LIMIT 1
             """
         )
-        selectPayloadSizes = try connection.prepare(
-            "SELECT record_offset, length(payload) FROM records WHERE stream_id = ?1 ORDER BY record_offset"
+        selectChunkSizes = try connection.prepare(
+            "SELECT id, base_offset, payload_bytes FROM chunks WHERE stream_id = ?1 ORDER BY last_offset"
         )
         selectPrefixTotals = try connection.prepare(
             """
-            SELECT count(*), coalesce(sum(length(payload)), 0) FROM records
-            WHERE stream_id = ?1 AND record_offset < ?2
+            SELECT coalesce(sum(record_count), 0), coalesce(sum(payload_bytes), 0) FROM chunks
+            WHERE stream_id = ?1 AND last_offset < ?2
             """
         )
-        deleteRecordsBefore = try connection.prepare(
-            "DELETE FROM records WHERE stream_id = ?1 AND record_offset < ?2"
+        deleteChunksBefore = try connection.prepare("DELETE FROM chunks WHERE stream_id = ?1 AND last_offset < ?2")
+        selectChunkStraddling = try connection.prepare(
+            """
+            SELECT id FROM chunks WHERE stream_id = ?1 AND last_offset >= ?2 AND base_offset < ?2
+            ORDER BY last_offset LIMIT 1
+            """
         )
-        deleteSeekRowsBefore = try connection.prepare(
-            "DELETE FROM seek_index WHERE stream_id = ?1 AND last_offset < ?2"
+        selectFirstOffset = try connection.prepare(
+            "SELECT base_offset FROM chunks WHERE stream_id = ?1 ORDER BY last_offset LIMIT 1"
         )
-        selectFirstOffset = try connection.prepare("SELECT min(record_offset) FROM records WHERE stream_id = ?1")
     }
 }

@@ -7,7 +7,9 @@ import SluiceCore
 /// cost of the commit's fsync is shared; every append still returns its own offset ranges and is durable, under the
 /// log's `SyncPolicy`, when it returns. Reads use their own connections and never wait for the writer.
 ///
-/// Records are checksummed (CRC-32C) when appended and verified when read. Offsets are dense per stream, start at 0
+/// The records of each append are stored together per stream as chunks (see `LogSchema`), each with a CRC-32C that
+/// is computed when appended and verified whenever a read, seek or retention pass uses the chunk's records: a damaged
+/// chunk fails the reads that need it, naming its stream and offset range. Offsets are dense per stream, start at 0
 /// and are never reused, also after retention. A process crash at any moment loses no acknowledged append and
 /// leaves no partial one: each commit is one SQLite transaction.
 ///
@@ -90,6 +92,12 @@ public final class SQLiteChangeLog: ChangeLog {
     /// Compaction by key runs first, then age, then size. Age and size retention remove a prefix of the stream:
     /// the oldest records up to the first one appended within `maxAgeSeconds`, and then the oldest records while
     /// the payload bytes exceed `maxBytes`. Appends wait while a stream's retention transaction runs.
+    ///
+    /// Granularity: the log deletes whole chunks (the records one append stored in one stream, at most
+    /// `LogSchema.maxRecordsPerChunk` each). Age retention always ends at a chunk edge, since the records of a chunk
+    /// share their append time. Size retention rewrites the one chunk its boundary falls in, so it keeps exactly
+    /// the records a per-record log would. Compaction rewrites the chunks that hold superseded records, keeping
+    /// offsets (the chunks get gaps) and append times. A damaged chunk fails the pass with `checksumMismatch`.
     @discardableResult
     public func applyRetention(_ policy: RetentionPolicy, streams: [String]?) async throws -> Int64 {
         try await withCheckedThrowingContinuation { continuation in
@@ -112,7 +120,8 @@ public final class SQLiteChangeLog: ChangeLog {
 
     /// Records of `stream` from `offset` on, verified against their checksums.
     ///
-    /// Throws `LogError` with code `checksumMismatch`, naming the stream and offset, when a record is damaged.
+    /// Throws `LogError` with code `checksumMismatch`, naming the stream and the offsets of the damaged chunk, when a
+    /// record the read would return is in a damaged chunk.
     public func read(stream: String, from offset: Int64, limit: Int) async throws -> [LogRecord] {
         guard limit > 0 else { return [] }
         return try readers.withReader { try $0.read(stream: stream, from: offset, limit: limit) }

@@ -199,6 +199,15 @@ final class SQLiteStatement {
         }
     }
 
+    /// Binds `bytes` without copying for the duration of `body` (the caller keeps the memory alive meanwhile).
+    func withBlob<Result>(_ bytes: UnsafeRawBufferPointer, at index: Int32, _ body: () throws -> Result) throws
+        -> Result
+    {
+        try bindBlob(bytes, at: index, destructor: nil)
+        defer { sqlite3_bind_null(handle, index) }
+        return try body()
+    }
+
     /// Binds `text` (NULL when nil) without copying for the duration of `body`.
     func withText<Result>(_ text: String?, at index: Int32, _ body: () throws -> Result) throws -> Result {
         guard var text else {
@@ -282,6 +291,21 @@ final class SQLiteStatement {
             return isNull(at: column) ? nil : []
         }
         return [UInt8](UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column))))
+    }
+
+    /// Runs `body` with the column's bytes where SQLite holds them (no copy; empty for NULL). The bytes are valid
+    /// only during `body`: the next step, reset or column access of this statement may free them.
+    func withBlob<Result>(at column: Int32, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(unsafeBlob(at: column))
+    }
+
+    /// The column's bytes where SQLite holds them (no copy; empty for NULL), valid only until the next step, reset
+    /// or column access of this statement. Prefer `withBlob(at:_:)`; this is for loops too hot for a closure.
+    @inline(__always)
+    func unsafeBlob(at column: Int32) -> UnsafeRawBufferPointer {
+        let pointer = sqlite3_column_blob(handle, column)
+        let count = pointer == nil ? 0 : Int(sqlite3_column_bytes(handle, column))
+        return UnsafeRawBufferPointer(start: pointer, count: count)
     }
 
     /// The column as UTF-8 text, or nil for NULL.

@@ -185,29 +185,73 @@ import Testing
         try await log.close()
     }
 
-    @Test func damagedRecordFailsItsChecksum() async throws {
+    @Test func damagedChunkFailsItsChecksum() async throws {
         let directory = try TemporaryDirectory()
         let log = try SQLiteChangeLog(path: directory.logPath, syncPolicy: .off)
-        try await log.append(AppendBatch(records: [("db.public.orders", (0..<5).map { draft("order \($0)") })]))
+        // Three appends, three chunks: offsets 0...2, 3...4 and 5...6.
+        for range in [0..<3, 3..<5, 5..<7] {
+            try await log.append(
+                AppendBatch(records: [
+                    ("db.public.orders", range.map { draft("order \($0)", timestamp: Int64($0) * 10) })
+                ]))
+        }
         try await log.close()
 
-        // Flip the payload of offset 3 behind the log's back, as a damaged disk block would.
+        // Behind the log's back, as a damaged disk block would: flip the payload of offset 3 inside the second
+        // chunk's records, and the append time (a column the checksum covers) of the third chunk.
         var database: OpaquePointer?
         #expect(sqlite3_open(directory.logPath, &database) == SQLITE_OK)
-        let update = "UPDATE records SET payload = CAST('order X' AS BLOB) WHERE record_offset = 3"
-        #expect(sqlite3_exec(database, update, nil, nil, nil) == SQLITE_OK)
+        defer { sqlite3_close(database) }
+        var select: OpaquePointer?
+        let selectData = "SELECT data FROM chunks WHERE base_offset = 3"
+        #expect(sqlite3_prepare_v2(database, selectData, -1, &select, nil) == SQLITE_OK)
+        #expect(sqlite3_step(select) == SQLITE_ROW)
+        var data = [UInt8](
+            UnsafeRawBufferPointer(start: sqlite3_column_blob(select, 0), count: Int(sqlite3_column_bytes(select, 0))))
+        sqlite3_finalize(select)
+        let original = Array("order 3".utf8)
+        let at = try #require(
+            data.indices.first { data[$0...].starts(with: original) }, "the chunk holds the payload as appended")
+        data[at + 6] = UInt8(ascii: "X")
+        var update: OpaquePointer?
+        let replace = "UPDATE chunks SET data = ?1 WHERE base_offset = 3"
+        #expect(sqlite3_prepare_v2(database, replace, -1, &update, nil) == SQLITE_OK)
+        data.withUnsafeBytes { _ = sqlite3_bind_blob(update, 1, $0.baseAddress, Int32($0.count), nil) }
+        #expect(sqlite3_step(update) == SQLITE_DONE)
+        sqlite3_finalize(update)
         #expect(sqlite3_changes(database) == 1)
-        sqlite3_close(database)
+        let touch = "UPDATE chunks SET appended_at = appended_at + 1 WHERE base_offset = 5"
+        #expect(sqlite3_exec(database, touch, nil, nil, nil) == SQLITE_OK)
+        #expect(sqlite3_changes(database) == 1)
 
         let reopened = try SQLiteChangeLog(path: directory.logPath, syncPolicy: .off)
-        #expect(try await reopened.read(stream: "db.public.orders", from: 0, limit: 3).count == 3)
-        let error = await #expect(throws: LogError.self) {
-            try await reopened.read(stream: "db.public.orders", from: 0, limit: 10)
+        // Reads that stop before the damaged chunk do not touch it.
+        #expect(try await reopened.read(stream: "db.public.orders", from: 0, limit: 3).map(\.text).count == 3)
+        for start: Int64 in [0, 3, 4] {
+            let error = await #expect(throws: LogError.self) {
+                try await reopened.read(stream: "db.public.orders", from: start, limit: 10)
+            }
+            #expect(error?.code == .checksumMismatch)
+            #expect(error?.description.contains("records 3...4 of stream db.public.orders") == true)
+            #expect(error?.description.contains("reading from offset 5") == true)
+            #expect(error?.description.contains("order X") == false)
         }
-        #expect(error?.code == .checksumMismatch)
-        #expect(error?.description.contains("record 3 of stream db.public.orders") == true)
-        #expect(error?.description.contains("order X") == false)
-        #expect(try await reopened.read(stream: "db.public.orders", from: 4, limit: 10).map(\.offset) == [4])
+        let touched = await #expect(throws: LogError.self) {
+            try await reopened.read(stream: "db.public.orders", from: 5, limit: 10)
+        }
+        #expect(touched?.code == .checksumMismatch)
+        #expect(touched?.description.contains("records 5...6 of stream db.public.orders") == true)
+        // Seeks that need a damaged chunk's records fail too; retention refuses to rewrite damaged chunks.
+        #expect(try await reopened.offset(stream: "db.public.orders", atOrAfterTimestamp: 15) == 2)
+        let seek = await #expect(throws: LogError.self) {
+            try await reopened.offset(stream: "db.public.orders", atOrAfterTimestamp: 35)
+        }
+        #expect(seek?.code == .checksumMismatch)
+        let compaction = await #expect(throws: LogError.self) {
+            try await reopened.applyRetention(RetentionPolicy(compactByKey: true), streams: ["db.public.orders"])
+        }
+        #expect(compaction?.code == .checksumMismatch)
+        #expect(try await reopened.stream("db.public.orders")?.count == 7)
         try await reopened.close()
     }
 
