@@ -1,0 +1,235 @@
+// Benchmark: the PostgreSQL source against the PostgreSQL project's own tools, in the same run.
+//
+//   PostgresBenchmark [URL]        (default: $SLUICE_BENCH_PG_URL, else $SLUICE_TEST_PG_URL)
+//
+// 1. Streaming: /work/shared/bench/pg-workload.sh (~270k changes) decoded by pg_recvlogical (pg-peer.sh) from
+//    one slot and by Sluice from another, into a durable SQLite log (sync full), to the same end LSN.
+// 2. Snapshot: 1M rows read by Sluice (initial_only, into the durable log) vs `\copy (select …) to /dev/null`.
+// Prints both figures and the ratio for each, and peak RSS. Environment: SLUICE_BENCH_DIR (the scripts),
+// SLUICE_BENCH_ROWS (workload rows, default 200000), SLUICE_BENCH_SNAPSHOT_ROWS (default 1000000),
+// SLUICE_BENCH_RUNS (snapshot repetitions for a median, default 3).
+import Foundation
+import Logging
+import SluiceCore
+import SluiceLog
+import SluicePostgres
+import SluiceRuntime
+
+let environment = ProcessInfo.processInfo.environment
+guard let url = CommandLine.arguments.dropFirst().first ?? environment["SLUICE_BENCH_PG_URL"]
+    ?? environment["SLUICE_TEST_PG_URL"] else {
+    FileHandle.standardError.write(Data("usage: PostgresBenchmark POSTGRES_URL (or set SLUICE_TEST_PG_URL)\n".utf8))
+    exit(2)
+}
+let scripts = environment["SLUICE_BENCH_DIR"] ?? "/work/shared/bench"
+let workloadRows = Int(environment["SLUICE_BENCH_ROWS"] ?? "") ?? 200_000
+let snapshotRows = Int(environment["SLUICE_BENCH_SNAPSHOT_ROWS"] ?? "") ?? 1_000_000
+/// SLUICE_BENCH_NO_LOG=1 measures the connector alone (events encoded but not appended).
+let skipLog = environment["SLUICE_BENCH_NO_LOG"] != nil
+let target = skipLog ? "without the log (SLUICE_BENCH_NO_LOG)" : "into durable log"
+let runs = max(1, Int(environment["SLUICE_BENCH_RUNS"] ?? "") ?? 3)
+
+/// Runs a shell command; returns stdout (trimmed). Exits on failure.
+@discardableResult
+func shell(_ command: String) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", command]
+    let output = NSTemporaryDirectory() + "pgbench-\(UUID().uuidString).out"
+    FileManager.default.createFile(atPath: output, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: output) }
+    process.standardOutput = FileHandle(forWritingAtPath: output)
+    do { try process.run() } catch {
+        print("could not run: \(command): \(error)")
+        exit(1)
+    }
+    process.waitUntilExit()
+    let text = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
+    guard process.terminationStatus == 0 else {
+        print("command failed (\(process.terminationStatus)): \(command)")
+        exit(1)
+    }
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+func sql(_ text: String) -> String {
+    shell("PGOPTIONS='-c client_min_messages=warning' psql '\(url)' -XAtq -v ON_ERROR_STOP=1 -c \"\(text)\"")
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+func peakRSSMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb / 1024
+}
+
+/// A minimal runtime: each batch is appended to a durable SQLite log (sync full) when emitted, and
+/// `onDurable` runs after the append. While an append runs, the source's reader thread keeps receiving, so
+/// the next batch grows under load (as with the pipeline runner's queue).
+final class DurableLogSink: @unchecked Sendable {
+    let log: SQLiteChangeLog
+    let path: String
+    let url: String
+    private let lock = NSLock()
+    private var eventCount = 0
+    private var state: [String: [UInt8]] = [:]
+    private var schemas: [TableID: TableSchema] = [:]
+
+    var events: Int { lock.withLock { eventCount } }
+
+    init(url: String) throws {
+        self.url = url
+        path = NSTemporaryDirectory() + "sluice-pgbench-\(UUID().uuidString).sluicelog"
+        log = try SQLiteChangeLog(path: path, syncPolicy: .full)
+    }
+
+    private func append(_ batch: SourceBatch) async throws {
+        var byStream: [String: [LogRecordDraft]] = [:]
+        var order: [String] = []
+        let known: [TableID: TableSchema] = lock.withLock {
+            for schema in batch.schemas { schemas[schema.table] = schema }
+            return schemas
+        }
+        for schema in batch.schemas {
+            if byStream["_schemas"] == nil { order.append("_schemas") }
+            byStream["_schemas", default: []].append(LogRecordDraft(
+                key: Array(schema.table.qualifiedName.utf8), payload: Array("\(schema.version)".utf8),
+                position: schema.position, timestampMicros: 0))
+        }
+        // Per-table lookups once per run of events of the same table (as a runtime would cache them).
+        var currentTable: TableID?
+        var stream = ""
+        var primaryKey: [String] = []
+        var records: [LogRecordDraft] = []
+        func finishRun() {
+            guard currentTable != nil, !records.isEmpty else { return }
+            if byStream[stream] == nil { order.append(stream) }
+            byStream[stream, default: []].append(contentsOf: records)
+            records.removeAll(keepingCapacity: true)
+        }
+        for event in batch.events {
+            if event.table != currentTable {
+                finishRun()
+                currentTable = event.table
+                stream = "bench.\(event.table.schema).\(event.table.name)"
+                primaryKey = known[event.table]?.primaryKey ?? []
+            }
+            let key = event.key(primaryKey: primaryKey).map(EventCoding.encodeKey)
+            records.append(LogRecordDraft(key: key, payload: EventCoding.encode(event), position: event.position,
+                                          timestampMicros: event.commitTimeMicros))
+        }
+        finishRun()
+        if !skipLog {
+            try await log.append(AppendBatch(records: order.map { ($0, byStream[$0]!) }, state: batch.state))
+        }
+        lock.withLock {
+            eventCount += batch.events.count
+            for (key, value) in batch.state { state[key] = value }
+        }
+        batch.onDurable?()
+    }
+
+    func context(_ values: [String: ConfigValue], untilCaughtUp: Bool) -> SourceContext {
+        var config = values
+        config["url"] = .string(url)
+        var logger = Logger(label: "bench.postgres")
+        logger.logLevel = .warning
+        return SourceContext(
+            pipeline: "bench", config: ConnectorConfig(instanceName: "pg", values: config), logger: logger,
+            untilCaughtUp: untilCaughtUp,
+            emit: { [self] batch in try await append(batch) },
+            loadState: { [self] key in lock.withLock { state[key] } },
+            loadStates: { [self] prefix in lock.withLock { state.filter { $0.key.hasPrefix(prefix) } } },
+            waitUntilDurable: {},
+            latestSchema: { [self] table in lock.withLock { schemas[table] } },
+            pendingSnapshotRequests: { [] })
+    }
+
+    /// Runs a source to completion (until caught up, or initial_only); returns the seconds it took.
+    func run(_ values: [String: ConfigValue], untilCaughtUp: Bool) async throws -> Double {
+        let start = ContinuousClock.now
+        try await PostgresSource(context: context(values, untilCaughtUp: untilCaughtUp)).run()
+        return seconds(since: start)
+    }
+
+    func remove() async {
+        try? await log.close()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+}
+
+// MARK: 1. Streaming
+
+print("PostgreSQL source benchmark (server \(sql("SHOW server_version")), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+shell("'\(scripts)/pg-workload.sh' setup '\(url)'")
+for slot in ["sluice_bench_peer", "sluice_bench_sluice"] {
+    sql("SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)'")
+    sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
+}
+print("writing the workload (\(workloadRows) rows in transactions of 10, then updates and deletes)…")
+let endLSN = shell("'\(scripts)/pg-workload.sh' run '\(url)' \(workloadRows) 10").split(separator: "\n").last.map(String.init) ?? ""
+print("end LSN \(endLSN)")
+
+let peerOutput = shell("'\(scripts)/pg-peer.sh' '\(url)' sluice_bench_peer '\(endLSN)'")
+let peerSeconds = Double(peerOutput.split(separator: " ").first { $0.hasPrefix("seconds=") }?.dropFirst(8) ?? "") ?? .nan
+
+let streamSink = try DurableLogSink(url: url)
+let sluiceSeconds = try await streamSink.run([
+    "slot": .string("sluice_bench_sluice"), "publication": .string("sluice_bench"), "create_slot": .bool(false),
+    "create_publication": .bool(false), "snapshot_mode": .string("never"),
+], untilCaughtUp: true)
+let changes = streamSink.events
+await streamSink.remove()
+for slot in ["sluice_bench_peer", "sluice_bench_sluice"] {
+    sql("SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)'")
+}
+let peerRate = Double(changes) / peerSeconds
+let sluiceRate = Double(changes) / sluiceSeconds
+print(String(format: "streaming: %d changes; pg_recvlogical %.2f s (%.0f changes/s); Sluice \(target) %.2f s "
+             + "(%.0f changes/s); ratio %.2f", changes, peerSeconds, peerRate, sluiceSeconds, sluiceRate,
+             sluiceRate / peerRate))
+
+// MARK: 2. Snapshot
+
+let snapshotTable = "sluice_bench_snapshot"
+sql("DROP TABLE IF EXISTS \(snapshotTable)")
+sql("""
+    CREATE TABLE \(snapshotTable) (LIKE sluice_bench_orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)
+    """)
+sql("""
+    INSERT INTO \(snapshotTable)(id,customer_id,sku,qty,price,status,note,payload,active)
+    SELECT g, g % 5000, 'SKU-' || (g % 997), g % 7, (g % 10000) / 100.0, 'new', repeat('x', 40),
+           jsonb_build_object('k', g, 'tags', jsonb_build_array('a','b')), g % 2 = 0
+    FROM generate_series(1, \(snapshotRows)) g
+    """)
+sql("VACUUM ANALYZE \(snapshotTable)")
+sql("DROP PUBLICATION IF EXISTS sluice_bench_snapshot; CREATE PUBLICATION sluice_bench_snapshot FOR TABLE \(snapshotTable)")
+var copyTimes: [Double] = []
+var snapshotTimes: [Double] = []
+for _ in 0..<runs {
+    let start = ContinuousClock.now
+    shell("psql '\(url)' -XAtq -c '\\copy (select * from \(snapshotTable)) to /dev/null'")
+    copyTimes.append(seconds(since: start))
+    let sink = try DurableLogSink(url: url)
+    snapshotTimes.append(try await sink.run([
+        "slot": .string("sluice_bench_snapshot_slot"), "publication": .string("sluice_bench_snapshot"),
+        "snapshot_mode": .string("initial_only"), "create_publication": .bool(false),
+    ], untilCaughtUp: false))
+    if sink.events != snapshotRows { print("warning: the snapshot emitted \(sink.events) rows, expected \(snapshotRows)") }
+    await sink.remove()
+    sql("SELECT pg_drop_replication_slot('sluice_bench_snapshot_slot')")
+}
+let copyRate = Double(snapshotRows) / median(copyTimes)
+let snapshotRate = Double(snapshotRows) / median(snapshotTimes)
+print(String(format: "snapshot: %d rows (median of %d); \\copy to /dev/null %.2f s (%.0f rows/s); Sluice \(target) "
+             + "%.2f s (%.0f rows/s); ratio %.2f", snapshotRows, runs, median(copyTimes), copyRate, median(snapshotTimes),
+             snapshotRate, snapshotRate / copyRate))
+sql("DROP PUBLICATION IF EXISTS sluice_bench_snapshot; DROP TABLE IF EXISTS \(snapshotTable)")
+print(String(format: "peak RSS: %.0f MB", peakRSSMegabytes()))

@@ -1,0 +1,125 @@
+import Foundation
+import SluiceCore
+import Synchronization
+
+/// Reads binlog packets on a dedicated thread (libmariadb reads block) and hands them to the async side,
+/// pausing while too many bytes wait to be decoded.
+final class BinlogPacketStream: Sendable {
+    let packets: AsyncThrowingStream<[UInt8], any Error>
+    private let connection: MySQLConnection
+    private let queuedBytes = Atomic<Int>(0)
+    private let queuedCount = Atomic<Int>(0)
+    private let stopped = Atomic<Bool>(false)
+    static let maxQueuedBytes = 64 << 20
+
+    private init(connection: MySQLConnection, packets: AsyncThrowingStream<[UInt8], any Error>) {
+        self.connection = connection
+        self.packets = packets
+    }
+
+    /// Packets received but not yet taken by the consumer.
+    var queuedPackets: Int { queuedCount.load(ordering: .relaxed) }
+
+    /// The consumer took a packet of `size` bytes.
+    func consumed(_ size: Int) {
+        queuedBytes.subtract(size, ordering: .relaxed)
+        queuedCount.subtract(1, ordering: .relaxed)
+    }
+
+    /// Ends the stream and the reader thread.
+    func stop() {
+        if !stopped.exchange(true, ordering: .sequentiallyConsistent) { connection.interrupt() }
+    }
+
+    /// Sets up the replication session, asks for the binlog from a position (or MariaDB GTID / MySQL GTID set),
+    /// and starts reading.
+    static func open(_ connection: MySQLConnection, settings: MySQLSourceSettings, server: ServerSettings, file: String,
+                     position: UInt64, gtid: String?, nonBlocking: Bool) throws -> BinlogPacketStream {
+        try connection.execute("SET @master_binlog_checksum = @@global.binlog_checksum")
+        try connection.execute("SET @master_heartbeat_period = \(UInt64(settings.heartbeatSeconds * 1e9))")
+        if server.isMariaDB {
+            try connection.execute("SET @mariadb_slave_capability = 4")
+        }
+        var serverID = settings.serverID.littleEndian
+        let serverIDBytes = withUnsafeBytes(of: &serverID) { Array($0) }
+        let flags: UInt16 = nonBlocking ? 1 : 0  // BINLOG_DUMP_NON_BLOCK: EOF at the end instead of waiting
+        if let gtid, server.isMariaDB {
+            try connection.execute("SET @slave_connect_state = \(connection.quoted(gtid))")
+            try connection.execute("SET @slave_gtid_strict_mode = 0")
+            try connection.execute("SET @slave_gtid_ignore_duplicates = 0")
+            try connection.sendBinlogDump(command: 0x12, payload: Self.le(4, 4) + Self.le(UInt64(flags), 2) + serverIDBytes)
+        } else if let gtid {
+            let set = try MySQLGTIDSet.encode(gtid)
+            var payload = Self.le(UInt64(flags | 0x04), 2) + serverIDBytes + Self.le(0, 4) + Self.le(4, 8)
+            payload += Self.le(UInt64(set.count), 4) + set
+            try connection.sendBinlogDump(command: 0x1E, payload: payload)
+        } else {
+            let payload = Self.le(position, 4) + Self.le(UInt64(flags), 2) + serverIDBytes + Array(file.utf8)
+            try connection.sendBinlogDump(command: 0x12, payload: payload)
+        }
+        var continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation!
+        let packets = AsyncThrowingStream<[UInt8], any Error> { continuation = $0 }
+        let stream = BinlogPacketStream(connection: connection, packets: packets)
+        let output = continuation!
+        output.onTermination = { [weak stream] _ in stream?.stop() }
+        let thread = Thread { [stream] in stream.readLoop(output) }
+        thread.name = "sluice-binlog-reader"
+        thread.start()
+        return stream
+    }
+
+    private func readLoop(_ output: AsyncThrowingStream<[UInt8], any Error>.Continuation) {
+        defer { connection.close() }
+        while !stopped.load(ordering: .relaxed) {
+            while queuedBytes.load(ordering: .relaxed) > Self.maxQueuedBytes && !stopped.load(ordering: .relaxed) {
+                usleep(1000)
+            }
+            do {
+                switch try connection.readBinlogPacket() {
+                case .event(let bytes):
+                    queuedBytes.add(bytes.count, ordering: .relaxed)
+                    queuedCount.add(1, ordering: .relaxed)
+                    output.yield(bytes)
+                case .end:
+                    output.finish()
+                    return
+                }
+            } catch {
+                if stopped.load(ordering: .relaxed) { output.finish() } else { output.finish(throwing: error) }
+                return
+            }
+        }
+        output.finish()
+    }
+
+    static func le(_ value: UInt64, _ count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: value >> UInt64(8 * $0)) }
+    }
+}
+
+/// MySQL GTID sets in COM_BINLOG_DUMP_GTID's binary form.
+enum MySQLGTIDSet {
+    /// `uuid:1-5:7,uuid2:1-3` → n_sids, then per uuid: 16 bytes, n_intervals, [start, end+1) pairs.
+    static func encode(_ text: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let sets = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        out += BinlogPacketStream.le(UInt64(sets.count), 8)
+        for set in sets {
+            let parts = set.split(separator: ":")
+            guard parts.count >= 2, let uuid = HexBytes.decode(parts[0].replacingOccurrences(of: "-", with: "")),
+                  uuid.count == 16 else {
+                throw SluiceError(.invalidConfiguration, "'\(set)' is not a MySQL GTID set (uuid:1-100)", location: "gtid")
+            }
+            out += uuid
+            out += BinlogPacketStream.le(UInt64(parts.count - 1), 8)
+            for interval in parts.dropFirst() {
+                let bounds = interval.split(separator: "-").compactMap { UInt64($0) }
+                guard let low = bounds.first, let high = bounds.last, bounds.count <= 2 else {
+                    throw SluiceError(.invalidConfiguration, "'\(interval)' is not a GTID interval", location: "gtid")
+                }
+                out += BinlogPacketStream.le(low, 8) + BinlogPacketStream.le(high + 1, 8)
+            }
+        }
+        return out
+    }
+}

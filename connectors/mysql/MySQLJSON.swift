@@ -1,0 +1,462 @@
+import Foundation
+
+/// MySQL's binary JSON format (JSON columns in row events) and the JSON diffs of PARTIAL_UPDATE_ROWS events.
+enum MySQLJSON {
+    /// A parsed JSON value, used where diffs must be applied to a before image.
+    indirect enum Node: Equatable {
+        case object([(String, Node)])
+        case array([Node])
+        case string(String)
+        /// A number, boolean, null or opaque value, kept as its JSON text.
+        case scalar(String)
+
+        static func == (lhs: Node, rhs: Node) -> Bool { lhs.text == rhs.text }
+
+        var text: String {
+            var out = ""
+            write(to: &out)
+            return out
+        }
+
+        func write(to out: inout String) {
+            switch self {
+            case .object(let members):
+                out += "{"
+                for (i, (key, value)) in members.enumerated() {
+                    if i > 0 { out += ", " }
+                    MySQLJSON.appendQuoted(key, to: &out)
+                    out += ": "
+                    value.write(to: &out)
+                }
+                out += "}"
+            case .array(let elements):
+                out += "["
+                for (i, element) in elements.enumerated() {
+                    if i > 0 { out += ", " }
+                    element.write(to: &out)
+                }
+                out += "]"
+            case .string(let s): MySQLJSON.appendQuoted(s, to: &out)
+            case .scalar(let s): out += s
+            }
+        }
+    }
+
+    /// The JSON text of a binary JSON document (MySQL's own spacing: `{"a": 1, "b": [1, 2]}`).
+    static func text(_ bytes: [UInt8], from start: Int, length: Int) throws -> String {
+        try node(bytes, from: start, length: length).text
+    }
+
+    /// Parses a binary JSON document (type byte, then the value).
+    static func node(_ bytes: [UInt8], from start: Int, length: Int) throws -> Node {
+        guard length >= 1, start + length <= bytes.count else { throw BinlogFormatError("empty or truncated JSON value") }
+        return try value(bytes, type: bytes[start], at: start + 1, end: start + length, depth: 0)
+    }
+
+    private static func value(_ b: [UInt8], type: UInt8, at p: Int, end: Int, depth: Int) throws -> Node {
+        guard depth < 200 else { throw BinlogFormatError("JSON nested deeper than 200 levels") }
+        func need(_ n: Int, at q: Int) throws {
+            if q < 0 || n < 0 || q + n > end { throw BinlogFormatError("JSON value truncated (type \(type))") }
+        }
+        func le(_ q: Int, _ n: Int) throws -> UInt64 {
+            try need(n, at: q)
+            var v: UInt64 = 0
+            for i in stride(from: n - 1, through: 0, by: -1) { v = v << 8 | UInt64(b[q + i]) }
+            return v
+        }
+        switch type {
+        case 0x00, 0x01, 0x02, 0x03:
+            let large = type == 0x01 || type == 0x03
+            let isObject = type <= 0x01
+            let width = large ? 4 : 2
+            let count = Int(try le(p, width))
+            let size = Int(try le(p + width, width))
+            try need(size, at: p)
+            let containerEnd = p + size
+            var q = p + 2 * width
+            var keys: [String] = []
+            if isObject {
+                keys.reserveCapacity(count)
+                for _ in 0..<count {
+                    let keyOffset = Int(try le(q, width))
+                    let keyLength = Int(try le(q + width, 2))
+                    q += width + 2
+                    guard p + keyOffset + keyLength <= containerEnd else { throw BinlogFormatError("JSON key out of range") }
+                    keys.append(String(decoding: b[(p + keyOffset)..<(p + keyOffset + keyLength)], as: UTF8.self))
+                }
+            }
+            var values: [Node] = []
+            values.reserveCapacity(count)
+            for _ in 0..<count {
+                try need(1 + width, at: q)
+                let valueType = b[q]
+                let inlined: Bool
+                switch valueType {
+                case 0x04, 0x05, 0x06: inlined = true
+                case 0x07, 0x08: inlined = large
+                default: inlined = false
+                }
+                if inlined {
+                    values.append(try value(b, type: valueType, at: q + 1, end: q + 1 + width, depth: depth + 1))
+                } else {
+                    let offset = Int(try le(q + 1, width))
+                    guard offset < size else { throw BinlogFormatError("JSON value offset out of range") }
+                    values.append(try value(b, type: valueType, at: p + offset, end: containerEnd, depth: depth + 1))
+                }
+                q += 1 + width
+            }
+            return isObject ? .object(Array(zip(keys, values))) : .array(values)
+        case 0x04:
+            try need(1, at: p)
+            switch b[p] {
+            case 0: return .scalar("null")
+            case 1: return .scalar("true")
+            case 2: return .scalar("false")
+            default: throw BinlogFormatError("invalid JSON literal \(b[p])")
+            }
+        case 0x05: return .scalar(String(Int16(truncatingIfNeeded: try le(p, 2))))
+        case 0x06: return .scalar(String(UInt16(truncatingIfNeeded: try le(p, 2))))
+        case 0x07: return .scalar(String(Int32(truncatingIfNeeded: try le(p, 4))))
+        case 0x08: return .scalar(String(UInt32(truncatingIfNeeded: try le(p, 4))))
+        case 0x09: return .scalar(String(Int64(bitPattern: try le(p, 8))))
+        case 0x0A: return .scalar(String(try le(p, 8)))
+        case 0x0B: return .scalar(doubleText(Double(bitPattern: try le(p, 8))))
+        case 0x0C:
+            var q = p
+            let length = try varLength(b, &q, end: end)
+            try need(length, at: q)
+            return .string(String(decoding: b[q..<(q + length)], as: UTF8.self))
+        case 0x0F:
+            try need(1, at: p)
+            let fieldType = b[p]
+            var q = p + 1
+            let length = try varLength(b, &q, end: end)
+            try need(length, at: q)
+            return try opaque(fieldType: fieldType, Array(b[q..<(q + length)]))
+        default:
+            throw BinlogFormatError("unknown JSON value type 0x\(String(type, radix: 16))")
+        }
+    }
+
+    /// Lengths inside binary JSON: 7 bits per byte, least significant first, high bit = more.
+    private static func varLength(_ b: [UInt8], _ q: inout Int, end: Int) throws -> Int {
+        var length = 0
+        for i in 0..<5 {
+            guard q < end else { throw BinlogFormatError("JSON length truncated") }
+            let byte = b[q]
+            q += 1
+            length |= Int(byte & 0x7F) << (7 * i)
+            if byte & 0x80 == 0 { return length }
+        }
+        throw BinlogFormatError("JSON length too long")
+    }
+
+    /// Opaque values: MySQL temporal and decimal values inside JSON, else base64 as MySQL prints them.
+    private static func opaque(fieldType: UInt8, _ data: [UInt8]) throws -> Node {
+        func packed() -> Int64 {
+            var v: UInt64 = 0
+            for i in stride(from: min(7, data.count - 1), through: 0, by: -1) { v = v << 8 | UInt64(data[i]) }
+            return Int64(bitPattern: v)
+        }
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        switch MySQLColumnType(rawValue: fieldType) {
+        case let type? where [.date, .datetime, .timestamp, .newdate].contains(type) && data.count >= 8:
+            var value = packed()
+            if value < 0 { value = -value }
+            let fraction = value & 0xFF_FFFF, ymdhms = value >> 24
+            let ymd = ymdhms >> 17, hms = ymdhms & 0x1FFFF, ym = ymd >> 5
+            let year = ym / 13, month = ym % 13, day = ymd & 31
+            let yearText = String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year)
+            var text = "\(yearText)-\(two(month))-\(two(day))"
+            if fieldType != MySQLColumnType.date.rawValue {
+                text += " \(two(hms >> 12)):\(two(hms >> 6 & 63)):\(two(hms & 63)).\(micros6(fraction))"
+            }
+            return .string(text)
+        case .time? where data.count >= 8:
+            var value = packed()
+            let negative = value < 0
+            if negative { value = -value }
+            let fraction = value & 0xFF_FFFF, hms = value >> 24
+            let text = "\(negative ? "-" : "")\(two(hms >> 12 & 0x3FF)):\(two(hms >> 6 & 63)):\(two(hms & 63))"
+                + ".\(micros6(fraction))"
+            return .string(text)
+        case .newdecimal? where data.count >= 2:
+            var cursor = ByteCursor(data, from: 2)
+            let decimal = try ColumnValueDecoder.decimal(&cursor, precision: Int(data[0]), scale: Int(data[1]))
+            return .scalar(decimal.description)
+        default:
+            return .string("base64:type\(fieldType):" + Data(data).base64EncodedString())
+        }
+    }
+
+    private static func micros6(_ value: Int64) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, 6 - text.count)) + text
+    }
+
+    static func doubleText(_ value: Double) -> String {
+        if value.isNaN || value.isInfinite { return "null" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) + ".0" }
+        return "\(value)"
+    }
+
+    static func appendQuoted(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
+    }
+
+    // MARK: Partial updates
+
+    enum PathStep: Equatable {
+        case member(String)
+        case index(Int)
+    }
+
+    /// Reads a PARTIAL_UPDATE_ROWS JSON diff vector (4-byte length, then operations).
+    static func readDiffs(_ cursor: inout ByteCursor) throws -> JSONPartialUpdate {
+        let length = Int(try cursor.u32())
+        try cursor.need(length)
+        var diffs = ByteCursor(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
+        cursor.offset += length
+        var operations: [JSONPartialUpdate.Operation] = []
+        while !diffs.isAtEnd {
+            let operation = try diffs.u8()
+            let pathLength = try diffs.lenencCount()
+            let path = try diffs.utf8(pathLength)
+            _ = try parsePath(path)
+            switch operation {
+            case 0, 1:
+                let valueLength = try diffs.lenencCount()
+                try diffs.need(valueLength)
+                let value = try node(diffs.bytes, from: diffs.offset, length: valueLength).text
+                diffs.offset += valueLength
+                operations.append(.init(kind: operation == 0 ? .replace : .insert, path: path, value: value))
+            case 2:
+                operations.append(.init(kind: .remove, path: path, value: nil))
+            default:
+                throw BinlogFormatError("unknown JSON diff operation \(operation)")
+            }
+        }
+        return JSONPartialUpdate(operations: operations)
+    }
+
+    static func apply(_ update: JSONPartialUpdate, to before: Node) throws -> Node {
+        var document = before
+        for operation in update.operations {
+            let value = try operation.value.map { try parseText($0) }
+            try apply(&document, try parsePath(operation.path)[...], value: value, insert: operation.kind == .insert)
+        }
+        return document
+    }
+
+    private static func apply(_ node: inout Node, _ path: ArraySlice<PathStep>, value: Node?, insert: Bool) throws {
+        guard let step = path.first else {
+            if let value { node = value }
+            return
+        }
+        let last = path.count == 1
+        switch (node, step) {
+        case (.object(var members), .member(let key)):
+            if let i = members.firstIndex(where: { $0.0 == key }) {
+                if last && value == nil {
+                    members.remove(at: i)
+                } else {
+                    try apply(&members[i].1, path.dropFirst(), value: value, insert: insert)
+                }
+            } else if last, let value {
+                members.append((key, value))
+                members.sort { a, b in
+                    a.0.utf8.count != b.0.utf8.count ? a.0.utf8.count < b.0.utf8.count
+                        : a.0.utf8.lexicographicallyPrecedes(b.0.utf8)
+                }
+            } else {
+                throw BinlogFormatError("JSON diff path member '\(key)' not found")
+            }
+            node = .object(members)
+        case (.array(var elements), .index(let index)):
+            if last && value == nil {
+                guard index < elements.count else { throw BinlogFormatError("JSON diff removes index \(index) out of range") }
+                elements.remove(at: index)
+            } else if last && insert, let value {
+                elements.insert(value, at: min(index, elements.count))
+            } else {
+                guard index < elements.count else { throw BinlogFormatError("JSON diff index \(index) out of range") }
+                try apply(&elements[index], path.dropFirst(), value: value, insert: insert)
+            }
+            node = .array(elements)
+        default:
+            if last && insert, let value, case .index = step {
+                node = .array([node, value])  // auto-wrapping as JSON_ARRAY_INSERT/JSON_ARRAY_APPEND do
+            } else {
+                throw BinlogFormatError("JSON diff path does not match the before image")
+            }
+        }
+    }
+
+    /// Parses the JSON paths in diffs: `$`, `.key`, `."quoted key"`, `[n]`.
+    static func parsePath(_ text: String) throws -> [PathStep] {
+        let c = Array(text.utf8)
+        guard c.first == UInt8(ascii: "$") else { throw BinlogFormatError("JSON diff path '\(text)' does not start with $") }
+        var steps: [PathStep] = []
+        var i = 1
+        while i < c.count {
+            switch c[i] {
+            case UInt8(ascii: " "):
+                i += 1
+            case UInt8(ascii: "."):
+                i += 1
+                if i < c.count && c[i] == UInt8(ascii: "\"") {
+                    i += 1
+                    var key: [UInt8] = []
+                    while i < c.count && c[i] != UInt8(ascii: "\"") {
+                        if c[i] == UInt8(ascii: "\\") && i + 1 < c.count { i += 1 }
+                        key.append(c[i])
+                        i += 1
+                    }
+                    i += 1
+                    steps.append(.member(String(decoding: key, as: UTF8.self)))
+                } else {
+                    let start = i
+                    while i < c.count && c[i] != UInt8(ascii: ".") && c[i] != UInt8(ascii: "[") { i += 1 }
+                    steps.append(.member(String(decoding: c[start..<i], as: UTF8.self)))
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                let start = i
+                while i < c.count && c[i] != UInt8(ascii: "]") { i += 1 }
+                guard let index = Int(String(decoding: c[start..<i], as: UTF8.self).trimmingCharacters(in: .whitespaces))
+                else { throw BinlogFormatError("unsupported JSON diff path '\(text)'") }
+                steps.append(.index(index))
+                i += 1
+            default:
+                throw BinlogFormatError("unsupported JSON diff path '\(text)'")
+            }
+        }
+        return steps
+    }
+}
+
+extension MySQLJSON {
+    /// Parses JSON text (a before image already rendered) back into a node, keeping key order and number text.
+    static func parseText(_ text: String) throws -> Node {
+        let c = Array(text.utf8)
+        var i = 0
+        func skipSpace() { while i < c.count && (c[i] == 0x20 || c[i] == 0x0A || c[i] == 0x0D || c[i] == 0x09) { i += 1 } }
+        func string() throws -> String {
+            guard i < c.count, c[i] == UInt8(ascii: "\"") else { throw BinlogFormatError("JSON string expected") }
+            i += 1
+            var out: [UInt8] = []
+            while i < c.count && c[i] != UInt8(ascii: "\"") {
+                if c[i] == UInt8(ascii: "\\") && i + 1 < c.count {
+                    i += 1
+                    switch c[i] {
+                    case UInt8(ascii: "n"): out.append(0x0A)
+                    case UInt8(ascii: "r"): out.append(0x0D)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "b"): out.append(0x08)
+                    case UInt8(ascii: "f"): out.append(0x0C)
+                    case UInt8(ascii: "u"):
+                        guard i + 4 < c.count, let code = UInt32(String(decoding: c[(i + 1)...(i + 4)], as: UTF8.self), radix: 16)
+                        else { throw BinlogFormatError("bad JSON escape") }
+                        i += 4
+                        var scalarValue = code
+                        if (0xD800..<0xDC00).contains(code), i + 6 < c.count, c[i + 1] == UInt8(ascii: "\\"),
+                           let low = UInt32(String(decoding: c[(i + 3)...(i + 6)], as: UTF8.self), radix: 16) {
+                            scalarValue = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            i += 6
+                        }
+                        out.append(contentsOf: Array(String(UnicodeScalar(scalarValue) ?? "\u{FFFD}").utf8))
+                    default: out.append(c[i])
+                    }
+                } else {
+                    out.append(c[i])
+                }
+                i += 1
+            }
+            i += 1
+            return String(decoding: out, as: UTF8.self)
+        }
+        func value(_ depth: Int) throws -> Node {
+            guard depth < 200 else { throw BinlogFormatError("JSON nested too deep") }
+            skipSpace()
+            guard i < c.count else { throw BinlogFormatError("JSON text ends early") }
+            switch c[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                var members: [(String, Node)] = []
+                skipSpace()
+                if i < c.count && c[i] == UInt8(ascii: "}") { i += 1; return .object([]) }
+                while true {
+                    skipSpace()
+                    let key = try string()
+                    skipSpace()
+                    guard i < c.count, c[i] == UInt8(ascii: ":") else { throw BinlogFormatError("JSON ':' expected") }
+                    i += 1
+                    members.append((key, try value(depth + 1)))
+                    skipSpace()
+                    guard i < c.count else { throw BinlogFormatError("JSON object not closed") }
+                    if c[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if c[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+                    throw BinlogFormatError("JSON ',' or '}' expected")
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                var elements: [Node] = []
+                skipSpace()
+                if i < c.count && c[i] == UInt8(ascii: "]") { i += 1; return .array([]) }
+                while true {
+                    elements.append(try value(depth + 1))
+                    skipSpace()
+                    guard i < c.count else { throw BinlogFormatError("JSON array not closed") }
+                    if c[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if c[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
+                    throw BinlogFormatError("JSON ',' or ']' expected")
+                }
+            case UInt8(ascii: "\""):
+                return .string(try string())
+            default:
+                let start = i
+                while i < c.count && !",]} \n\r\t".utf8.contains(c[i]) { i += 1 }
+                return .scalar(String(decoding: c[start..<i], as: UTF8.self))
+            }
+        }
+        return try value(0)
+    }
+}
+
+/// The JSON diffs of one column in a PARTIAL_UPDATE_ROWS event (binlog_row_value_options=PARTIAL_JSON).
+public struct JSONPartialUpdate: Sendable, Hashable {
+    public struct Operation: Sendable, Hashable {
+        public enum Kind: Sendable, Hashable { case replace, insert, remove }
+        public var kind: Kind
+        /// A MySQL JSON path such as `$.a[1]`.
+        public var path: String
+        /// The new value as JSON text (nil for remove).
+        public var value: String?
+    }
+
+    public var operations: [Operation]
+
+    /// The document after the diffs, from the document before them.
+    public func applied(to before: String) throws -> String {
+        try MySQLJSON.apply(self, to: MySQLJSON.parseText(before)).text
+    }
+}

@@ -1,0 +1,439 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceRuntime
+import Synchronization
+
+/// The MySQL/MariaDB source: reads the binlog as a replica and turns row events into `ChangeEvent`s.
+///
+/// Positions are stored only in the batch state (durable with the events); after a restart it reconnects at
+/// the transaction of the last stored event and skips what the log already holds, so nothing is missing and
+/// nothing is appended twice.
+public struct MySQLSource: SourceConnector {
+    let context: SourceContext
+    let settings: MySQLSourceSettings
+
+    public init(context: SourceContext) throws {
+        self.context = context
+        self.settings = try MySQLSourceSettings(context.config, pipeline: context.pipeline)
+    }
+
+    public func run() async throws {
+        var logger = context.logger
+        logger[metadataKey: "sluice.mysql.server"] = .string(settings.endpoint.description)
+        let control = try MySQLConnection(settings.endpoint)
+        defer { control.close() }
+        let server = try ServerSettings.check(control, logger: logger)
+        let state = try await context.loadState(MySQLResumeState.key).map { try MySQLResumeState.decode($0) }
+        let start = try startPosition(state, control: control, server: server)
+        var stream = BinlogStreamState(settings: settings, context: context, logger: logger, control: control,
+                                       server: server, resume: state)
+        logger.info("streaming the binlog", metadata: ["sluice.mysql.position": .string("\(start.file):\(start.position)")])
+        try await stream.run(from: start)
+    }
+
+    private func startPosition(_ state: MySQLResumeState?, control: MySQLConnection,
+                               server: ServerSettings) throws -> (file: String, position: UInt64, gtid: String?) {
+        if let state { return (state.file, state.position, nil) }
+        if let gtid = settings.gtid { return ("", 4, gtid) }
+        switch settings.startPosition {
+        case "latest":
+            let end = try server.currentPosition(control)
+            return (end.file, end.position, nil)
+        case "earliest":
+            guard let first = try control.query("SHOW BINARY LOGS").first?.first ?? nil else {
+                throw SluiceError(.sourceSetup, "the server lists no binary logs", hint: "enable log_bin")
+            }
+            return (first, 4, nil)
+        default:
+            let parts = settings.startPosition.split(separator: ":")
+            guard parts.count == 2, let position = UInt64(parts[1]) else {
+                throw SluiceError(.invalidConfiguration, "start_position '\(settings.startPosition)' is not FILE:POS",
+                                  location: "sources.\(context.config.instanceName).start_position",
+                                  hint: "use latest, earliest or e.g. binlog.000003:4")
+            }
+            return (String(parts[0]), position, nil)
+        }
+    }
+}
+
+/// Server settings read (and checked) at start.
+struct ServerSettings: Sendable {
+    var version: String
+    var isMariaDB: Bool
+    var checksum: String
+    var rowMetadata: String
+
+    static func check(_ connection: MySQLConnection, logger: Logger) throws -> ServerSettings {
+        let version = connection.serverVersion
+        let isMariaDB = version.contains("MariaDB")
+        func variable(_ name: String) -> String? {
+            (try? connection.query("SELECT @@global.\(name)"))?.first?.first ?? nil
+        }
+        guard variable("log_bin") == "1" else {
+            throw SluiceError(.sourceSetup, "binary logging is off on \(connection.endpoint.description)",
+                              hint: "start the server with log_bin (e.g. --log-bin=binlog) and a server_id")
+        }
+        let format = variable("binlog_format") ?? ""
+        guard format.uppercased() == "ROW" else {
+            throw SluiceError(.sourceSetup, "binlog_format is \(format), change capture needs ROW",
+                              hint: "set binlog_format=ROW in the server configuration (SET GLOBAL binlog_format=ROW "
+                                  + "affects new sessions only)")
+        }
+        let image = variable("binlog_row_image") ?? "FULL"
+        guard image.uppercased() == "FULL" else {
+            throw SluiceError(.sourceSetup, "binlog_row_image is \(image), change capture needs FULL row images",
+                              hint: "set binlog_row_image=FULL in the server configuration")
+        }
+        let metadata = variable("binlog_row_metadata") ?? "MINIMAL"
+        if metadata.uppercased() != "FULL" {
+            logger.warning("""
+                binlog_row_metadata is \(metadata): column names and keys come from information_schema at start plus \
+                tracked DDL; set binlog_row_metadata=FULL so that old binlog decodes with the schema of its time
+                """)
+        }
+        do {
+            _ = try connection.query("SHOW MASTER STATUS")
+        } catch let error as SluiceError {
+            throw SluiceError(.sourceSetup, "the capture user cannot read the binlog position", hint: error.hint
+                                ?? "grant REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and REPLICATION SLAVE",
+                              underlying: error)
+        }
+        return ServerSettings(version: version, isMariaDB: isMariaDB, checksum: variable("binlog_checksum") ?? "NONE",
+                              rowMetadata: metadata)
+    }
+
+    func currentPosition(_ connection: MySQLConnection) throws -> (file: String, position: UInt64) {
+        guard let row = try connection.query("SHOW MASTER STATUS").first, let file = row[0], let text = row[1],
+              let position = UInt64(text) else {
+            throw SluiceError(.sourceSetup, "SHOW MASTER STATUS returned nothing", hint: "enable log_bin on the server")
+        }
+        return (file, position)
+    }
+}
+
+/// The running binlog stream of one source: decoder, schemas, batching and positions.
+struct BinlogStreamState {
+    let settings: MySQLSourceSettings
+    let context: SourceContext
+    let logger: Logger
+    let control: MySQLConnection
+    let server: ServerSettings
+    var decoder: BinlogEventDecoder
+    var catalog: MySQLCatalog
+    /// Current schema per captured table, and per table id the schema its current map decodes into.
+    var schemas: [TableID: TableSchema] = [:]
+    var mapSchemas: [UInt64: (signature: [UInt8], schema: TableSchema)] = [:]
+    var skipThrough: [UInt8]?
+    // Transaction
+    var transactionStart: (file: String, position: UInt64)?
+    var transactionID: String?
+    var orderInTransaction = 0
+    var lastGTID: String?
+    var rowEventPosition: UInt64 = .max
+    var rowIndex: UInt64 = 0
+    // Batch
+    var batch = SourceBatch()
+    var lastKey: [UInt8]?
+    var lastStoredState: MySQLResumeState?
+    var lastStateEmit = ContinuousClock.now
+    var cachedFileName = ""
+    var cachedFileIndex: UInt64 = 0
+
+    init(settings: MySQLSourceSettings, context: SourceContext, logger: Logger, control: MySQLConnection,
+         server: ServerSettings, resume: MySQLResumeState?) {
+        self.settings = settings
+        self.context = context
+        self.logger = logger
+        self.control = control
+        self.server = server
+        self.decoder = BinlogEventDecoder(framing: .network, file: resume?.file ?? "", position: resume?.position ?? 4,
+                                          checksum: server.checksum.uppercased() == "CRC32" ? 1 : 0,
+                                          verifyChecksums: settings.verifyChecksums)
+        self.catalog = MySQLCatalog(connection: control)
+        self.skipThrough = resume?.lastKey.flatMap { HexBytes.decode($0) }
+        self.lastKey = skipThrough
+        self.lastStoredState = resume
+        self.lastGTID = resume?.gtid
+    }
+
+    mutating func run(from start: (file: String, position: UInt64, gtid: String?)) async throws {
+        var endpoint = settings.endpoint
+        endpoint.readTimeoutSeconds = max(3, Int((settings.heartbeatSeconds * 3).rounded(.up)))
+        let replication = try MySQLConnection(endpoint)
+        let stream = try BinlogPacketStream.open(replication, settings: settings, server: server, file: start.file,
+                                                 position: start.position, gtid: start.gtid,
+                                                 nonBlocking: context.untilCaughtUp)
+        if !start.file.isEmpty { decoder = BinlogEventDecoder(framing: .network, file: start.file, position: start.position,
+                                                              checksum: server.checksum.uppercased() == "CRC32" ? 1 : 0,
+                                                              verifyChecksums: settings.verifyChecksums) }
+        defer { stream.stop() }
+        for try await packet in stream.packets {
+            stream.consumed(packet.count)
+            for event in try decoder.decode(packet: packet) {
+                try await handle(event)
+            }
+            let idle = stream.queuedPackets == 0
+            if batch.events.count >= settings.maxBatchEvents || (idle && transactionStart == nil && !batch.events.isEmpty) {
+                try await emit()
+            } else if idle && transactionStart == nil && ContinuousClock.now - lastStateEmit > .seconds(5) {
+                try await emit()
+            }
+        }
+        try await emit()
+        try await context.waitUntilDurable()
+    }
+
+    // MARK: Events
+
+    private mutating func handle(_ event: BinlogEvent) async throws {
+        switch event.body {
+        case .mariaGTID(let gtid):
+            beginTransaction(event, id: gtid.text)
+            if gtid.isStandalone { transactionStandalone = true }
+        case .mysqlGTID(let gtid, _):
+            beginTransaction(event, id: gtid)
+        case .query(let query):
+            try await handleQuery(query, event)
+        case .xid:
+            endTransaction(event)
+        case .xaPrepare:
+            endTransaction(event)
+        case .tableMap(let map):
+            if transactionStart == nil { beginTransaction(event, id: nil) }
+            guard settings.captures(database: map.database, table: map.table) else { return }
+            try await prepareSchema(map, event)
+        case .rows(let rows):
+            guard settings.captures(database: rows.table.database, table: rows.table.table) else { return }
+            try appendRows(rows, event)
+        case .rotate, .formatDescription, .previousGTIDs, .mariaGTIDList, .rowsQuery, .heartbeat, .other, .ignored:
+            return
+        case .stop:
+            return
+        case .incident(let code, let message):
+            throw SluiceError(.decoding, "the server logged an incident (code \(code)): \(message); events may be missing",
+                              location: "\(event.file):\(event.position)",
+                              hint: "take a new snapshot of the captured tables, then restart from after the incident")
+        }
+    }
+
+    var transactionStandalone = false
+
+    private mutating func beginTransaction(_ event: BinlogEvent, id: String?) {
+        transactionStart = (event.file, event.position)
+        transactionID = id ?? "\(event.file):\(event.position)"
+        orderInTransaction = 0
+        transactionStandalone = false
+        if let id { lastGTID = id }
+    }
+
+    private mutating func endTransaction(_ event: BinlogEvent) {
+        transactionStart = nil
+        transactionID = nil
+        transactionStandalone = false
+    }
+
+    private mutating func handleQuery(_ query: QueryEvent, _ event: BinlogEvent) async throws {
+        let sql = query.sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        let upper = sql.prefix(40).uppercased()
+        if upper == "BEGIN" || upper.hasPrefix("XA START") || upper.hasPrefix("XA BEGIN") {
+            if transactionStart == nil { beginTransaction(event, id: nil) }
+            return
+        }
+        if upper == "COMMIT" || upper == "ROLLBACK" || upper.hasPrefix("XA COMMIT") || upper.hasPrefix("XA ROLLBACK") {
+            endTransaction(event)
+            return
+        }
+        if upper.hasPrefix("SAVEPOINT") || upper.hasPrefix("ROLLBACK TO") { return }
+        // A DDL (or a statement-based DML of a non-transactional engine): it ends its event group.
+        let words = upper.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
+        if let first = words.first, ["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"].contains(String(first)) {
+            catalog.invalidateAll()
+            for id in Array(mapSchemas.keys) { mapSchemas[id] = nil }
+            if first == "TRUNCATE", let table = DDLText.truncatedTable(sql, defaultDatabase: query.database),
+               settings.captures(database: table.database, table: table.name) {
+                var schema = schemas[table]
+                if schema == nil { schema = try await context.latestSchema(table) }
+                if let schema {
+                    try append(ChangeEvent(op: .truncate, connector: "mysql", table: table, schemaVersion: schema.version,
+                                           before: nil, after: nil, position: position(event, row: 0),
+                                           transactionID: transactionID, orderInTransaction: 0,
+                                           commitTimeMicros: Int64(event.header.timestamp) * 1_000_000))
+                }
+            }
+        }
+        endTransaction(event)
+    }
+
+    private mutating func prepareSchema(_ map: TableMap, _ event: BinlogEvent) async throws {
+        if let cached = mapSchemas[map.tableID], cached.signature == map.signature { return }
+        let table = TableID(database: map.database, schema: map.database, name: map.table)
+        var info = try catalog.columns(database: map.database, table: map.table)
+        if let columns = info, columns.count != map.columns.count || (map.hasColumnNames
+            && zip(columns, map.columns).contains { $0.name != $1.name }) {
+            info = nil  // the catalog describes the table's shape of today, not of this event
+        }
+        if !map.hasColumnNames && info == nil {
+            let count = try catalog.columns(database: map.database, table: map.table)?.count
+            throw SluiceError(.decoding, "table \(table) has \(map.columns.count) columns in the binlog but "
+                                + (count.map { "\($0) in information_schema" } ?? "is not in information_schema")
+                                + " and the binlog carries no column names",
+                              location: "\(event.file):\(event.position) (TABLE_MAP_EVENT), table \(table)",
+                              hint: "set binlog_row_metadata=FULL on the server, or restart from a position after the "
+                                  + "table's last DDL (or take a new snapshot)")
+        }
+        decoder.setCatalog(info, database: map.database, table: map.table)
+        var columns: [ColumnSchema] = []
+        for (index, column) in map.columns.enumerated() {
+            let catalogColumn = info?[index]
+            let plan = try ColumnDecoding(column, catalog: catalogColumn)
+            columns.append(ColumnSchema(
+                name: column.name ?? catalogColumn?.name ?? "col\(index + 1)",
+                sourceType: catalogColumn?.columnType ?? MySQLTypeNames.name(column),
+                kind: plan.kind, nullable: column.nullable,
+                precision: column.realType == MySQLColumnType.newdecimal.rawValue ? column.meta1 : nil,
+                scale: column.realType == MySQLColumnType.newdecimal.rawValue ? column.meta2 : nil))
+        }
+        let key: [String]
+        if let indexes = map.primaryKey { key = indexes.map { columns[$0].name } }
+        else { key = try catalog.primaryKey(database: map.database, table: map.table) ?? [] }
+        var schema = TableSchema(table: table, version: 1, columns: columns, primaryKey: key,
+                                 position: position(event, row: 0))
+        var current = schemas[table]
+        if current == nil { current = try await context.latestSchema(table) }
+        if let current {
+            if current.hasSameShape(as: schema) {
+                schema = current
+            } else {
+                schema.version = current.version + 1
+                batch.schemas.append(schema)
+            }
+        } else {
+            batch.schemas.append(schema)
+        }
+        schemas[table] = schema
+        mapSchemas[map.tableID] = (map.signature, schema)
+    }
+
+    private mutating func appendRows(_ rows: RowsEvent, _ event: BinlogEvent) throws {
+        guard let schema = mapSchemas[rows.table.tableID]?.schema else {
+            throw SluiceError(.decoding, "rows of \(rows.table.database).\(rows.table.table) without a schema",
+                              location: "\(event.file):\(event.position) (\(event.header.type))")
+        }
+        if event.position != rowEventPosition {
+            rowEventPosition = event.position
+            rowIndex = 0
+        }
+        let fileIndex = self.fileIndex(event.file)
+        let positionText = "\(event.file):\(event.position)"
+        let names = schema.columns.map(\.name)
+        let op: ChangeOperation = rows.kind == .insert ? .insert : rows.kind == .update ? .update : .delete
+        let commitTime = Int64(event.header.timestamp) * 1_000_000
+        for row in rows.rows {
+            if let updates = row.unappliedJSONUpdates, let column = updates.keys.first {
+                throw SluiceError(.decoding, "a partial JSON update of column \(names[column]) has no before image",
+                                  location: "\(event.file):\(event.position) (\(event.header.type)), table \(schema.table)",
+                                  hint: "set binlog_row_image=FULL (or binlog_row_value_options='') on the server")
+            }
+            let change = ChangeEvent(
+                op: op, connector: "mysql", table: schema.table, schemaVersion: schema.version,
+                before: row.before.map { Row(columns: names, values: $0) },
+                after: row.after.map { Row(columns: names, values: $0) },
+                position: SourcePosition(sortKey: SourcePosition.sortKey(fileIndex, event.position, rowIndex),
+                                         text: positionText),
+                transactionID: transactionID,
+                orderInTransaction: orderInTransaction, commitTimeMicros: commitTime)
+            rowIndex += 1
+            orderInTransaction += 1
+            try append(change)
+        }
+    }
+
+    private mutating func append(_ change: ChangeEvent) throws {
+        if let skip = skipThrough {
+            if !skip.lexicographicallyPrecedes(change.position.sortKey) { return }  // already in the log
+            skipThrough = nil
+        }
+        batch.events.append(change)
+        lastKey = change.position.sortKey
+    }
+
+    private mutating func fileIndex(_ file: String) -> UInt64 {
+        if file == cachedFileName { return cachedFileIndex }
+        cachedFileName = file
+        cachedFileIndex = file.split(separator: ".").last.flatMap { UInt64($0) } ?? 0
+        return cachedFileIndex
+    }
+
+    private mutating func position(_ event: BinlogEvent, row: UInt64) -> SourcePosition {
+        SourcePosition(sortKey: SourcePosition.sortKey(fileIndex(event.file), event.position, row),
+                       text: "\(event.file):\(event.position)")
+    }
+
+    // MARK: Batches
+
+    private mutating func emit() async throws {
+        let resume: MySQLResumeState
+        if let start = transactionStart {
+            resume = MySQLResumeState(file: start.file, position: start.position, lastKey: lastKey.map(HexBytes.encode),
+                                      gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone)
+        } else {
+            resume = MySQLResumeState(file: decoder.file, position: decoder.position, lastKey: lastKey.map(HexBytes.encode),
+                                      gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone)
+        }
+        guard !batch.events.isEmpty || !batch.schemas.isEmpty || resume != lastStoredState else { return }
+        var out = batch
+        out.state[MySQLResumeState.key] = resume.encoded()
+        batch = SourceBatch()
+        lastStoredState = resume
+        lastStateEmit = .now
+        try await context.emit(out)
+    }
+}
+
+/// Names of binlog types for schemas when the catalog does not describe the column.
+enum MySQLTypeNames {
+    static func name(_ column: BinlogColumn) -> String {
+        switch MySQLColumnType(rawValue: column.realType) {
+        case .tiny: return column.isUnsigned == true ? "tinyint unsigned" : "tinyint"
+        case .short: return column.isUnsigned == true ? "smallint unsigned" : "smallint"
+        case .int24: return column.isUnsigned == true ? "mediumint unsigned" : "mediumint"
+        case .long: return column.isUnsigned == true ? "int unsigned" : "int"
+        case .longlong: return column.isUnsigned == true ? "bigint unsigned" : "bigint"
+        case .float: return "float"
+        case .double: return "double"
+        case .newdecimal: return "decimal(\(column.meta1),\(column.meta2))"
+        case .date, .newdate: return "date"
+        case .time, .time2: return column.meta1 > 0 ? "time(\(column.meta1))" : "time"
+        case .datetime, .datetime2: return column.meta1 > 0 ? "datetime(\(column.meta1))" : "datetime"
+        case .timestamp, .timestamp2: return column.meta1 > 0 ? "timestamp(\(column.meta1))" : "timestamp"
+        case .year: return "year"
+        case .bit: return "bit(\(column.meta1 * 8 + column.meta2))"
+        case .enumeration: return "enum"
+        case .set: return "set"
+        case .varchar, .varString: return column.collation == 63 ? "varbinary" : "varchar"
+        case .string: return column.collation == 63 ? "binary" : "char"
+        case .tinyBlob, .mediumBlob, .longBlob, .blob: return column.collation == 63 ? "blob" : "text"
+        case .json: return "json"
+        case .geometry: return "geometry"
+        case .vector: return "vector"
+        default: return "type\(column.realType)"
+        }
+    }
+}
+
+/// Small helpers over DDL text.
+enum DDLText {
+    /// The table of `TRUNCATE [TABLE] [db.]name`.
+    static func truncatedTable(_ sql: String, defaultDatabase: String) -> TableID? {
+        var words = sql.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == ";" }).map(String.init)
+        guard !words.isEmpty else { return nil }
+        words.removeFirst()
+        if words.first?.uppercased() == "TABLE" { words.removeFirst() }
+        guard let name = words.first else { return nil }
+        let parts = name.replacingOccurrences(of: "`", with: "").split(separator: ".").map(String.init)
+        let database = parts.count == 2 ? parts[0] : defaultDatabase
+        let table = parts.last ?? name
+        return TableID(database: database, schema: database, name: table)
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import SluiceCore
+
+extension MySQLSource {
+    /// The configuration this connector declares (validation, `sluice connectors describe` and the README
+    /// come from it).
+    public static let spec = ConnectorSpec(
+        name: "mysql", role: .source,
+        summary: "MySQL/MariaDB binlog replication (ROW format), every event decoded in Swift",
+        fields: [
+            FieldSpec("url", .string,
+                      description: "mysql://USER[:PASSWORD]@HOST[:PORT]/ (a password inside is never logged; prefer "
+                          + "`password`); or use host/port/user", example: "mysql://sluice@db.internal:3306/"),
+            FieldSpec("host", .string, description: "server host (overrides the URL's)", example: "db.internal"),
+            FieldSpec("port", .int, description: "server port (default 3306)", example: "3306"),
+            FieldSpec("user", .string, description: "capture user (needs REPLICATION SLAVE, REPLICATION CLIENT / "
+                          + "BINLOG MONITOR and SELECT)", example: "sluice"),
+            FieldSpec("password", .string, secret: true, description: "password of the capture user",
+                      example: "${MYSQL_PASSWORD}"),
+            FieldSpec("server_id", .int,
+                      description: "replica server id, unique among the server's replicas; default: derived from "
+                          + "the pipeline and source names (100000-4294967295)", example: "184054"),
+            FieldSpec("tables", .list(.string), description: "tables to capture (database.table)",
+                      example: "[shop.orders, shop.customers]"),
+            FieldSpec("include", .list(.string), description: "patterns (database.table, * and ?) of tables to capture",
+                      example: "[\"shop.*\"]"),
+            FieldSpec("exclude", .list(.string), description: "patterns of tables never captured",
+                      example: "[\"shop.tmp_*\"]"),
+            FieldSpec("start_position", .string, default: .string("latest"),
+                      description: "where to start without stored state: latest (the server's current position), "
+                          + "earliest (the oldest binlog kept) or FILE:POS", example: "binlog.000003:4"),
+            FieldSpec("gtid", .string,
+                      description: "start from a GTID position instead (MariaDB: domain-server-seq,…; MySQL: a "
+                          + "GTID set uuid:1-100,…), without stored state", example: "0-1-1234"),
+            FieldSpec("heartbeat_interval", .duration, default: .duration(5),
+                      description: "server heartbeat period while the binlog is idle (the read timeout is 3×)"),
+            FieldSpec("snapshot_mode", .oneOf(["never", "initial", "initial_only"]), default: .string("never"),
+                      description: "never: stream changes only; initial: read the tables in a consistent snapshot, "
+                          + "then stream from its binlog position; initial_only: snapshot and stop"),
+            FieldSpec("snapshot_chunk_size", .int, default: .int(10000),
+                      description: "rows read per primary-key chunk during the snapshot"),
+            FieldSpec("tls", .oneOf(["disable", "prefer", "require", "verify_ca", "verify_identity"]),
+                      default: .string("prefer"), description: "TLS to the server"),
+            FieldSpec("tls_ca", .string, description: "CA certificate file for verify_ca/verify_identity",
+                      example: "/etc/ssl/mysql-ca.pem"),
+            FieldSpec("verify_checksums", .bool, default: .bool(true),
+                      description: "verify the CRC32 of every event when the server sends checksums"),
+            FieldSpec("emit_transaction_markers", .bool, default: .bool(false),
+                      description: "write BEGIN/END markers to the _transactions stream"),
+            FieldSpec("max_batch_events", .int, default: .int(20000),
+                      description: "most events per batch handed to the log"),
+        ])
+}
+
+/// The validated configuration of one MySQL source, with defaults applied.
+struct MySQLSourceSettings: Sendable {
+    enum SnapshotMode: String, Sendable { case never, initial, initialOnly = "initial_only" }
+
+    var endpoint: MySQLConnection.Endpoint
+    var serverID: UInt32
+    var tables: [String]
+    var include: [String]
+    var exclude: [String]
+    var startPosition: String
+    var gtid: String?
+    var heartbeatSeconds: Double
+    var snapshotMode: SnapshotMode
+    var snapshotChunkSize: Int
+    var verifyChecksums: Bool
+    var transactionMarkers: Bool
+    var maxBatchEvents: Int
+
+    init(_ config: ConnectorConfig, pipeline: String) throws {
+        let location = "sources.\(config.instanceName)"
+        var host = "127.0.0.1", port = 3306, user = "", password: String?
+        if let url = config.string("url") {
+            guard let components = URLComponents(string: url), ["mysql", "mariadb"].contains(components.scheme ?? "") else {
+                throw SluiceError(.invalidConfiguration, "the mysql source's url is not a mysql:// URL",
+                                  location: "\(location).url", hint: "use mysql://USER@HOST:PORT/")
+            }
+            host = components.host ?? host
+            port = components.port ?? port
+            user = components.user.map { $0.removingPercentEncoding ?? $0 } ?? user
+            password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        }
+        host = config.string("host") ?? host
+        port = config.int("port") ?? port
+        user = config.string("user") ?? user
+        password = config.string("password") ?? password
+        guard !user.isEmpty else {
+            throw SluiceError(.invalidConfiguration, "the mysql source needs a user", location: "\(location).user",
+                              hint: "set user: or url: mysql://USER@HOST:PORT/")
+        }
+        let tlsText = config.string("tls") ?? "prefer"
+        guard let tls = MySQLConnection.Endpoint.TLSMode(rawValue: tlsText) else {
+            throw SluiceError(.invalidConfiguration, "unknown tls mode '\(tlsText)'", location: "\(location).tls")
+        }
+        heartbeatSeconds = max(0.1, config.duration("heartbeat_interval") ?? 5)
+        endpoint = MySQLConnection.Endpoint(host: host, port: port, user: user, password: password, tls: tls,
+                                            caFile: config.string("tls_ca"),
+                                            readTimeoutSeconds: 0)
+        if let id = config.int("server_id") {
+            guard id > 0, id <= Int(UInt32.max) else {
+                throw SluiceError(.invalidConfiguration, "server_id \(id) is out of range", location: "\(location).server_id",
+                                  hint: "use a number from 1 to 4294967295 that no other replica of the server uses")
+            }
+            serverID = UInt32(id)
+        } else {
+            var hash: UInt32 = 2_166_136_261
+            for byte in "\(pipeline).\(config.instanceName)".utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+            serverID = 100_000 + hash % (UInt32.max - 100_000)
+        }
+        tables = config.strings("tables") ?? []
+        include = config.strings("include") ?? []
+        exclude = config.strings("exclude") ?? []
+        startPosition = config.string("start_position") ?? "latest"
+        gtid = config.string("gtid")
+        let mode = config.string("snapshot_mode") ?? "never"
+        guard let snapshotMode = SnapshotMode(rawValue: mode) else {
+            throw SluiceError(.invalidConfiguration, "unknown snapshot_mode '\(mode)'", location: "\(location).snapshot_mode",
+                              hint: "use never, initial or initial_only")
+        }
+        guard snapshotMode == .never else {
+            throw SluiceError(.invalidConfiguration, "snapshot_mode \(mode) is not available yet in this build",
+                              location: "\(location).snapshot_mode",
+                              hint: "use snapshot_mode: never and load existing rows separately")
+        }
+        self.snapshotMode = snapshotMode
+        snapshotChunkSize = max(1, config.int("snapshot_chunk_size") ?? 10000)
+        verifyChecksums = config.bool("verify_checksums") ?? true
+        transactionMarkers = config.bool("emit_transaction_markers") ?? false
+        maxBatchEvents = max(1, config.int("max_batch_events") ?? 20000)
+    }
+
+    /// True when `database.table` passes the table list and include/exclude patterns.
+    func captures(database: String, table: String) -> Bool {
+        let name = "\(database).\(table)"
+        if ["mysql", "information_schema", "performance_schema", "sys"].contains(database) { return false }
+        if exclude.contains(where: { Self.matches(pattern: $0, name) }) { return false }
+        if tables.isEmpty && include.isEmpty { return true }
+        return tables.contains(name) || include.contains(where: { Self.matches(pattern: $0, name) })
+    }
+
+    /// Glob match with `*` and `?`.
+    static func matches(pattern: String, _ text: String) -> Bool {
+        let p = Array(pattern.utf8), t = Array(text.utf8)
+        var pi = 0, ti = 0, star = -1, mark = 0
+        while ti < t.count {
+            if pi < p.count && (p[pi] == UInt8(ascii: "?") || p[pi] == t[ti]) {
+                pi += 1
+                ti += 1
+            } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
+                star = pi
+                mark = ti
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                mark += 1
+                ti = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
+        return pi == p.count
+    }
+}
+
+/// Where a source resumes: stored in the batch state, atomically with the events it covers.
+struct MySQLResumeState: Codable, Sendable, Equatable {
+    /// The binlog file and position to reconnect at: the first event of the transaction the last emitted event
+    /// belongs to, or the position after the last completed transaction.
+    var file: String
+    var position: UInt64
+    /// Sort key (hex) of the last emitted event: on resume, events up to it are skipped.
+    var lastKey: String?
+    /// The GTID of the last completed transaction (informational; MariaDB `domain-server-seq`).
+    var gtid: String?
+    /// True once an initial snapshot has completed.
+    var snapshotDone: Bool?
+
+    static let key = "position"
+
+    func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+    static func decode(_ bytes: [UInt8]) throws -> MySQLResumeState {
+        try JSONDecoder().decode(MySQLResumeState.self, from: Data(bytes))
+    }
+}

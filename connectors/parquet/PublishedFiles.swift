@@ -1,0 +1,167 @@
+import Foundation
+import SluiceCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Names and places of the sink's files, and the durable steps of publishing one.
+///
+/// A published file is `<path>/<schema>.<table>/[commit_date=YYYY-MM-DD/]<stream>-<first>-<last>.parquet`, where
+/// `first` and `last` are the first and last log offsets the file covers, zero-padded to 20 digits so that names
+/// sort by offset. A file being written is `.tmp-<stream>-<first>.inprogress` in the same folder: hidden, and
+/// without the `.parquet` suffix, so readers globbing `*.parquet` never see it.
+enum PublishedFiles {
+    static let temporaryPrefix = ".tmp-"
+    static let temporarySuffix = ".inprogress"
+    static let publishedSuffix = ".parquet"
+
+    /// What a scan of the output folder found.
+    struct ScanResult {
+        /// Per stream (as written in file names), the offset after the highest last offset of its files.
+        var nextOffsets: [String: Int64] = [:]
+        /// How many published files were found.
+        var publishedFileCount = 0
+        /// Temporary files left by a crash that were removed.
+        var removedTemporaryFiles: [String] = []
+    }
+
+    /// A name made safe for one path component: `/` and NUL become `_`, and a leading `.` becomes `_` (hidden
+    /// names are reserved for temporary files).
+    static func safeComponent(_ name: String) -> String {
+        var text = String(name.map { $0 == "/" || $0 == "\0" ? "_" : $0 })
+        if text.hasPrefix(".") { text = "_" + text.dropFirst() }
+        return text.isEmpty ? "_" : text
+    }
+
+    /// `<path>/<schema>.<table>` plus `commit_date=YYYY-MM-DD` when partitioned.
+    static func folder(root: String, table: TableID, commitDate: String?) -> String {
+        var folder = root + "/" + safeComponent(table.qualifiedName)
+        if let commitDate { folder += "/commit_date=" + commitDate }
+        return folder
+    }
+
+    /// The UTC date of a commit time, `YYYY-MM-DD`.
+    static func commitDate(micros: Int64) -> String {
+        let microsPerDay: Int64 = 86_400_000_000
+        let days = micros >= 0 ? micros / microsPerDay : -((-micros - 1) / microsPerDay) - 1
+        let civil = TemporalText.civil(fromDays: days)
+        func pad(_ number: Int64, _ width: Int) -> String {
+            let digits = String(number.magnitude)
+            return (number < 0 ? "-" : "") + String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return pad(civil.year, 4) + "-" + pad(Int64(civil.month), 2) + "-" + pad(Int64(civil.day), 2)
+    }
+
+    static func paddedOffset(_ offset: Int64) -> String {
+        let digits = String(offset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    static func publishedName(stream: String, firstOffset: Int64, lastOffset: Int64) -> String {
+        "\(safeComponent(stream))-\(paddedOffset(firstOffset))-\(paddedOffset(lastOffset))\(publishedSuffix)"
+    }
+
+    static func temporaryName(stream: String, firstOffset: Int64) -> String {
+        "\(temporaryPrefix)\(safeComponent(stream))-\(paddedOffset(firstOffset))\(temporarySuffix)"
+    }
+
+    /// Parses `<stream>-<20 digits>-<20 digits>.parquet`; nil for any other name.
+    static func parsePublishedName(_ name: String) -> (stream: String, firstOffset: Int64, lastOffset: Int64)? {
+        guard name.hasSuffix(publishedSuffix), !name.hasPrefix(".") else { return nil }
+        let stem = name.dropLast(publishedSuffix.count)
+        let parts = stem.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return nil }
+        let lastText = parts[parts.count - 1], firstText = parts[parts.count - 2]
+        guard lastText.count == 20, firstText.count == 20, let first = Int64(firstText), let last = Int64(lastText),
+            first <= last
+        else { return nil }
+        let stream = parts[..<(parts.count - 2)].joined(separator: "-")
+        guard !stream.isEmpty else { return nil }
+        return (stream, first, last)
+    }
+
+    /// Walks the output folder: records every published file and removes the temporary files of streams whose
+    /// names start with `streamPrefix` (this pipeline's), which a crash left behind.
+    static func scan(root: String, streamPrefix: String) throws -> ScanResult {
+        var result = ScanResult()
+        let manager = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else { return result }
+        guard let walker = manager.enumerator(atPath: root) else { return result }
+        let temporaryStart = temporaryPrefix + safeComponent(streamPrefix)
+        while let relative = walker.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            let path = root + "/" + relative
+            if name.hasPrefix(temporaryStart) && name.hasSuffix(temporarySuffix) {
+                do {
+                    try manager.removeItem(atPath: path)
+                } catch {
+                    throw SluiceError(
+                        .sink, "cannot remove the unpublished temporary file \(path) left by an earlier run",
+                        hint: "check the folder's permissions; the file holds nothing that was committed",
+                        underlying: error)
+                }
+                result.removedTemporaryFiles.append(path)
+            } else if let parsed = parsePublishedName(name) {
+                result.publishedFileCount += 1
+                result.nextOffsets[parsed.stream] = max(result.nextOffsets[parsed.stream] ?? 0, parsed.lastOffset + 1)
+            }
+        }
+        return result
+    }
+
+    /// Creates a folder (and missing parents) and fsyncs each parent whose entries changed, so the new folders
+    /// survive a power loss along with the files later renamed into them.
+    static func createFolder(_ folder: String) throws {
+        let manager = FileManager.default
+        var missing: [String] = []
+        var current = folder
+        var isDirectory: ObjCBool = false
+        while !current.isEmpty, current != "/", !manager.fileExists(atPath: current, isDirectory: &isDirectory) {
+            missing.append(current)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        guard !missing.isEmpty else { return }
+        do {
+            try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw SluiceError(
+                .sink, "cannot create the folder \(folder)", hint: "check the sink's path and its permissions",
+                underlying: error)
+        }
+        for created in missing {
+            try syncFolder((created as NSString).deletingLastPathComponent)
+        }
+    }
+
+    /// Publishes a finished, fsynced temporary file under its final name and fsyncs the folder, so the rename is
+    /// durable before the caller reports the file's offsets as durable.
+    static func publish(temporaryPath: String, finalPath: String) throws {
+        guard rename(temporaryPath, finalPath) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw SluiceError(
+                .sink, "cannot rename \(temporaryPath) to \(finalPath): \(reason)",
+                hint: "check the folder's permissions and free space; nothing of this file was committed")
+        }
+        try syncFolder((finalPath as NSString).deletingLastPathComponent)
+    }
+
+    /// fsyncs a folder so that entries created, renamed or removed in it are durable.
+    static func syncFolder(_ folder: String) throws {
+        let descriptor = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw SluiceError(.sink, "cannot open the folder \(folder) to sync it: \(reason)")
+        }
+        defer { _ = close(descriptor) }
+        guard fsync(descriptor) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw SluiceError(
+                .sink, "fsync of the folder \(folder) failed: \(reason)",
+                hint: "the disk may be failing; the files in it are not known to be durable")
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import SluiceCore
+
+extension PostgresSource {
+    /// The configuration this connector declares (validation, `sluice connectors describe` and the README
+    /// come from it).
+    public static let spec = ConnectorSpec(
+        name: "postgres", role: .source,
+        summary: "PostgreSQL logical replication (pgoutput) with a consistent initial snapshot",
+        fields: [
+            FieldSpec("url", .string, required: true,
+                      description: "libpq URL or conninfo of the database to capture; a password inside it is "
+                          + "never logged (prefer the `password` field)",
+                      example: "postgresql://sluice@db.internal:5432/shop"),
+            FieldSpec("password", .string, secret: true,
+                      description: "password of the connecting user (overrides one in `url`)",
+                      example: "${PGPASSWORD}"),
+            FieldSpec("sslmode", .oneOf(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+                      description: "TLS mode (libpq sslmode); default: what the URL says, else prefer"),
+            FieldSpec("slot", .string,
+                      description: "logical replication slot name; default sluice_<pipeline>_<source>",
+                      example: "sluice_shop"),
+            FieldSpec("publication", .string,
+                      description: "publication name; default sluice_<pipeline>_<source>", example: "sluice_shop"),
+            FieldSpec("tables", .list(.string),
+                      description: "tables to capture (schema.table); with include/exclude: added to the matches",
+                      example: "[public.orders, public.customers]"),
+            FieldSpec("include", .list(.string),
+                      description: "patterns (schema.table, * and ? wildcards) of tables to capture when creating "
+                          + "the publication", example: "[\"public.*\"]"),
+            FieldSpec("exclude", .list(.string),
+                      description: "patterns of tables never captured", example: "[\"public.tmp_*\"]"),
+            FieldSpec("create_slot", .bool, default: .bool(true),
+                      description: "create the replication slot when it is missing"),
+            FieldSpec("create_publication", .bool, default: .bool(true),
+                      description: "create the publication when it is missing (from tables/include/exclude)"),
+            FieldSpec("snapshot_mode", .oneOf(["initial", "initial_only", "never"]), default: .string("initial"),
+                      description: "initial: snapshot the tables then stream; initial_only: snapshot and stop; "
+                          + "never: stream changes only"),
+            FieldSpec("snapshot_chunk_size", .int, default: .int(20000),
+                      description: "rows read per primary-key chunk during the snapshot"),
+            FieldSpec("emit_transaction_markers", .bool, default: .bool(false),
+                      description: "write BEGIN/END markers to the _transactions stream"),
+            FieldSpec("capture_messages", .bool, default: .bool(true),
+                      description: "capture pg_logical_emit_message messages (outbox pattern) as op m events "
+                          + "in schema _messages"),
+            FieldSpec("heartbeat_interval", .duration, default: .duration(0),
+                      description: "write a small logical message this often so that a quiet database still "
+                          + "moves the slot forward (0: off)", example: "1m"),
+            FieldSpec("status_interval", .duration, default: .duration(10),
+                      description: "how often the acknowledged position is reported to the server"),
+            FieldSpec("max_batch_events", .int, default: .int(20000),
+                      description: "most events per batch handed to the log"),
+            FieldSpec("max_batch_delay", .duration, default: .duration(0.2),
+                      description: "longest time an event waits for its batch to fill under load"),
+            FieldSpec("stream_buffer_memory", .size, default: .size(64 << 20),
+                      description: "memory for large in-progress transactions streamed by the server; beyond it "
+                          + "they spill to temporary files until they commit"),
+            FieldSpec("logical_decoding_work_mem", .string,
+                      description: "server memory per transaction before it streams it to Sluice "
+                          + "(session setting of the replication connection; default: the server's)",
+                      example: "64MB"),
+        ])
+}
+
+/// The validated configuration of one PostgreSQL source, with defaults applied.
+struct PostgresSourceSettings: Sendable {
+    enum SnapshotMode: String, Sendable { case initial, initialOnly = "initial_only", never }
+
+    var endpoint: PostgresConnection.Endpoint
+    var slot: String
+    var publication: String
+    var tables: [String]
+    var include: [String]
+    var exclude: [String]
+    var createSlot: Bool
+    var createPublication: Bool
+    var snapshotMode: SnapshotMode
+    var snapshotChunkSize: Int
+    var transactionMarkers: Bool
+    var captureMessages: Bool
+    var heartbeatInterval: Double
+    var statusInterval: Double
+    var maxBatchEvents: Int
+    var maxBatchDelay: Double
+    var streamBufferMemory: Int
+
+    init(_ config: ConnectorConfig, pipeline: String) throws {
+        func fallback(_ key: String) -> ConfigValue? { PostgresSource.spec.field(key)?.defaultValue }
+        func bool(_ key: String) -> Bool {
+            if let value = config.bool(key) { return value }
+            if case .bool(let value)? = fallback(key) { return value }
+            return false
+        }
+        func number(_ key: String) -> Double {
+            if let value = config.double(key) { return value }
+            switch fallback(key) {
+            case .duration(let d)?: return d
+            case .int(let i)?: return Double(i)
+            case .size(let s)?: return Double(s)
+            default: return 0
+            }
+        }
+        guard let url = config.string("url"), !url.isEmpty else {
+            throw SluiceError(.invalidConfiguration, "the postgres source needs a `url`",
+                              location: "sources.\(config.instanceName).url",
+                              hint: "Set url: postgresql://USER@HOST:5432/DATABASE")
+        }
+        var settings: [(String, String)] = []
+        if let workMem = config.string("logical_decoding_work_mem") {
+            settings.append(("logical_decoding_work_mem", workMem))
+        }
+        endpoint = PostgresConnection.Endpoint(conninfo: url, password: config.string("password"),
+                                               sslMode: config.string("sslmode"), settings: settings)
+        let defaultName = Self.identifier("sluice_\(pipeline)_\(config.instanceName)")
+        slot = config.string("slot") ?? defaultName
+        publication = config.string("publication") ?? defaultName
+        tables = config.strings("tables") ?? []
+        include = config.strings("include") ?? []
+        exclude = config.strings("exclude") ?? []
+        createSlot = bool("create_slot")
+        createPublication = bool("create_publication")
+        let mode = config.string("snapshot_mode") ?? "initial"
+        guard let parsedMode = SnapshotMode(rawValue: mode) else {
+            throw SluiceError(.invalidConfiguration, "unknown snapshot_mode '\(mode)'",
+                              location: "sources.\(config.instanceName).snapshot_mode",
+                              hint: "Use initial, initial_only or never")
+        }
+        snapshotMode = parsedMode
+        snapshotChunkSize = max(1, Int(number("snapshot_chunk_size")))
+        transactionMarkers = bool("emit_transaction_markers")
+        captureMessages = bool("capture_messages")
+        heartbeatInterval = number("heartbeat_interval")
+        statusInterval = number("status_interval")
+        maxBatchEvents = max(1, Int(number("max_batch_events")))
+        maxBatchDelay = number("max_batch_delay")
+        streamBufferMemory = max(1 << 20, Int(number("stream_buffer_memory")))
+    }
+
+    /// A slot/publication name from free text: lower case, [a-z0-9_], at most 63 bytes.
+    static func identifier(_ text: String) -> String {
+        let mapped = text.lowercased().map { c -> Character in
+            c.isASCII && (c.isLetter || c.isNumber) ? c : "_"
+        }
+        return String(String(mapped).prefix(63))
+    }
+
+    /// True when `table` (schema.name) passes the include/exclude patterns and table list.
+    func captures(schema: String, name: String) -> Bool {
+        let qualified = "\(schema).\(name)"
+        if exclude.contains(where: { Self.matches(pattern: $0, qualified) }) { return false }
+        if tables.isEmpty && include.isEmpty { return true }
+        if tables.contains(where: { Self.normalizedTable($0) == qualified }) { return true }
+        return include.contains(where: { Self.matches(pattern: $0, qualified) })
+    }
+
+    /// `orders` → `public.orders`.
+    static func normalizedTable(_ name: String) -> String {
+        name.contains(".") ? name : "public.\(name)"
+    }
+
+    /// Glob match with `*` and `?` (a pattern without a schema matches in `public`).
+    static func matches(pattern: String, _ text: String) -> Bool {
+        let p = Array(normalizedTable(pattern).utf8), t = Array(text.utf8)
+        var pi = 0, ti = 0, star = -1, mark = 0
+        while ti < t.count {
+            if pi < p.count && (p[pi] == UInt8(ascii: "?") || p[pi] == t[ti]) {
+                pi += 1
+                ti += 1
+            } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
+                star = pi
+                mark = ti
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                mark += 1
+                ti = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
+        return pi == p.count
+    }
+}

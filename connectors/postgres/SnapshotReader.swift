@@ -1,0 +1,283 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceRuntime
+
+/// Snapshot progress, stored with every snapshot batch (state key `snapshot`).
+///
+/// Each table keeps *segments*: key ranges and the LSN of the exported snapshot they were read under.
+/// Rows of a segment reflect every transaction committed before its LSN, so streamed changes to keys in
+/// that segment with a lower commit LSN are already in the snapshot and are dropped (`SnapshotFilter`).
+struct SnapshotState: Codable, Sendable {
+    static let key = "snapshot"
+
+    struct Segment: Codable, Sendable, Hashable {
+        /// Keys strictly above this (integer primary keys), or the whole table when nil.
+        var afterKey: [Int64]?
+        var lsn: UInt64
+    }
+
+    struct TableProgress: Codable, Sendable {
+        var schema: String
+        var name: String
+        var done = false
+        /// Primary-key values (text) of the last row emitted.
+        var lastKey: [String?]?
+        var rowsDone: Int64 = 0
+        var segments: [Segment]
+    }
+
+    /// The slot's consistent point: the LSN streaming starts from.
+    var consistentLSN: UInt64
+    var done = false
+    var tables: [TableProgress]
+
+    static func fresh(tables: [TableID], consistentLSN: LSN) -> SnapshotState {
+        SnapshotState(consistentLSN: consistentLSN.value, tables: tables.map {
+            TableProgress(schema: $0.schema, name: $0.name, segments: [Segment(afterKey: nil, lsn: consistentLSN.value)])
+        })
+    }
+
+    /// Prepares to continue under a new exported snapshot taken at `lsn`.
+    ///
+    /// A table stopped mid-way with an integer key continues after its last key in a new segment; any other
+    /// unfinished table is read again from its start (its earlier snapshot rows may then appear twice).
+    mutating func restart(at lsn: LSN, tables current: [TableID]) {
+        done = false
+        for index in tables.indices where !tables[index].done {
+            if let lastKey = tables[index].lastKey, let ints = Self.integers(lastKey) {
+                tables[index].segments.append(Segment(afterKey: ints, lsn: lsn.value))
+            } else {
+                tables[index].lastKey = nil
+                tables[index].rowsDone = 0
+                tables[index].segments = [Segment(afterKey: nil, lsn: lsn.value)]
+            }
+        }
+        for table in current where !tables.contains(where: { $0.schema == table.schema && $0.name == table.name }) {
+            tables.append(TableProgress(schema: table.schema, name: table.name,
+                                        segments: [Segment(afterKey: nil, lsn: lsn.value)]))
+        }
+    }
+
+    static func integers(_ texts: [String?]) -> [Int64]? {
+        var out: [Int64] = []
+        for text in texts {
+            guard let text, let value = Int64(text) else { return nil }
+            out.append(value)
+        }
+        return out
+    }
+}
+
+/// Drops streamed changes that a snapshot segment already reflects (see `SnapshotState`).
+struct SnapshotFilter: Sendable {
+    private var segments: [String: [SnapshotState.Segment]] = [:]
+    /// Changes committed at or after this LSN are never dropped.
+    let maxLSN: UInt64
+
+    init?(_ state: SnapshotState) {
+        var maxLSN = state.consistentLSN
+        for table in state.tables where table.segments.contains(where: { $0.lsn > state.consistentLSN }) {
+            segments["\(table.schema).\(table.name)"] = table.segments
+            maxLSN = max(maxLSN, table.segments.map(\.lsn).max() ?? 0)
+        }
+        if segments.isEmpty { return nil }
+        self.maxLSN = maxLSN
+    }
+
+    /// The integer key of a row image, when the table has one.
+    func key(of row: Row, primaryKey: [String]) -> [Int64]? {
+        guard !primaryKey.isEmpty else { return nil }
+        var out: [Int64] = []
+        for column in primaryKey {
+            guard case .int(let value)? = row[column] else { return nil }
+            out.append(value)
+        }
+        return out
+    }
+
+    func shouldDrop(table: TableID, commitLSN: UInt64, key: [Int64]?) -> Bool {
+        guard let list = segments[table.qualifiedName] else { return false }
+        var covering: SnapshotState.Segment?
+        for segment in list {
+            if let after = segment.afterKey {
+                guard let key, key.lexicographicallyPrecedes(after) == false, key != after else { continue }
+            }
+            covering = segment
+        }
+        guard let covering else { return false }
+        return commitLSN < covering.lsn
+    }
+}
+
+/// The exported snapshot a snapshot reads under.
+final class SnapshotPlan: @unchecked Sendable {
+    let snapshotName: String
+    let snapshotLSN: LSN
+    /// The connection that exported the snapshot (a temporary slot); closed once the snapshot is imported.
+    var exporter: PostgresConnection?
+
+    init(snapshotName: String, snapshotLSN: LSN, exporter: PostgresConnection?) {
+        self.snapshotName = snapshotName
+        self.snapshotLSN = snapshotLSN
+        self.exporter = exporter
+    }
+}
+
+/// Reads the captured tables under the slot's exported snapshot, in primary-key chunks.
+final class SnapshotReader {
+    private let session: PostgresSourceSession
+    private let plan: SnapshotPlan
+    private var logger: Logger
+
+    init(session: PostgresSourceSession, plan: SnapshotPlan) {
+        self.session = session
+        self.plan = plan
+        self.logger = session.logger
+    }
+
+    func run(_ state: inout SnapshotState) async throws {
+        let connection = try PostgresConnection(session.settings.endpoint, replication: false)
+        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", context: "starting the snapshot")
+        do {
+            try connection.execute("SET TRANSACTION SNAPSHOT \(connection.quoteLiteral(plan.snapshotName))",
+                                   context: "importing the exported snapshot")
+        } catch let error as PostgresQueryError {
+            throw SluiceError(.sourceSetup, "could not import the slot's exported snapshot", hint: "Retrying takes a new one",
+                              isTransient: true, underlying: error)
+        }
+        plan.exporter = nil  // imported: the temporary slot may go
+        let started = ContinuousClock.now
+        for index in state.tables.indices where !state.tables[index].done {
+            try await readTable(index, &state, connection: connection)
+        }
+        state.done = true
+        try connection.execute("COMMIT")
+        try await session.emit(SourceBatch(state: [SnapshotState.key: PostgresSourceSession.encodeJSON(state)]),
+                               acknowledge: nil)
+        let rows = state.tables.reduce(0) { $0 + $1.rowsDone }
+        logger.info("snapshot finished", metadata: [
+            "sluice.rows": .stringConvertible(rows),
+            "sluice.seconds": .stringConvertible((ContinuousClock.now - started).components.seconds)])
+    }
+
+    private func readTable(_ index: Int, _ state: inout SnapshotState, connection: PostgresConnection) async throws {
+        let progress = state.tables[index]
+        let table = TableID(database: session.database, schema: progress.schema, name: progress.name)
+        let qualified = connection.quoteIdentifier(table.schema) + "." + connection.quoteIdentifier(table.name)
+        let located = try connection.execute(
+            """
+            SELECT c.oid, GREATEST(c.reltuples::bigint, 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2
+            """, parameters: [table.schema, table.name], context: "locating \(table)")
+        guard located.rowCount > 0, let oid = UInt32(located.string(0, 0) ?? "") else {
+            state.tables[index].done = true  // dropped since: nothing to read
+            return
+        }
+        let estimate = max(Int64(located.string(0, 1) ?? "0") ?? 0, 1)
+        let attributes = try connection.execute(
+            "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
+                + "AND NOT attisdropped ORDER BY attnum", parameters: [String(oid)], context: "reading columns of \(table)")
+        let info = try session.catalog.tableInfo(oid: oid)
+        let columns = (0..<attributes.rowCount).map { r in
+            RelationColumn(isKey: info.primaryKey.contains(attributes.string(r, 0) ?? ""), name: attributes.string(r, 0) ?? "",
+                           typeOID: UInt32(attributes.string(r, 1) ?? "0") ?? 0,
+                           typeModifier: Int32(attributes.string(r, 2) ?? "-1") ?? -1)
+        }
+        let (schema, types, isNew) = try await session.schemas.schema(
+            for: .init(table: table, relationOID: oid, columns: columns), position: nil)
+        var pendingSchemas = isNew ? [schema] : []
+        let names = schema.columns.map(\.name)
+        let selectList = names.map(connection.quoteIdentifier).joined(separator: ", ")
+        let keyIndexes = info.primaryKey.compactMap { names.firstIndex(of: $0) }
+        let keyList = info.primaryKey.map(connection.quoteIdentifier).joined(separator: ", ")
+        let chunkSize = session.settings.snapshotChunkSize
+        let basePosition = plan.snapshotLSN.value &- 1
+        let positionText = plan.snapshotLSN.description
+        let snapshotTime = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        var lastReport = ContinuousClock.now
+        let tableStarted = ContinuousClock.now
+        let rowsAtStart = state.tables[index].rowsDone
+        var usesCursor = false
+        if keyIndexes.isEmpty || keyIndexes.count != info.primaryKey.count {
+            usesCursor = true
+            try connection.execute("DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT \(selectList) FROM \(qualified)",
+                                   context: "reading \(table)")
+        }
+        while true {
+            try Task.checkCancellation()
+            let result: QueryResult
+            if usesCursor {
+                result = try connection.execute("FETCH \(chunkSize) FROM sluice_snapshot", context: "reading \(table)")
+            } else if let lastKey = state.tables[index].lastKey {
+                let placeholders = (1...lastKey.count).map { "$\($0)" }.joined(separator: ", ")
+                result = try connection.execute(
+                    "SELECT \(selectList) FROM \(qualified) WHERE (\(keyList)) > (\(placeholders)) ORDER BY \(keyList) "
+                        + "LIMIT \(chunkSize)", parameters: lastKey, context: "reading \(table)")
+            } else {
+                result = try connection.execute(
+                    "SELECT \(selectList) FROM \(qualified) ORDER BY \(keyList) LIMIT \(chunkSize)", context: "reading \(table)")
+            }
+            let rowCount = result.rowCount
+            var events: [ChangeEvent] = []
+            events.reserveCapacity(rowCount)
+            var rowNumber = UInt64(state.tables[index].rowsDone)
+            let tableBits = UInt64(index) << 44
+            for r in 0..<rowCount {
+                var values: [Value] = []
+                values.reserveCapacity(names.count)
+                for c in 0..<names.count {
+                    let type = types[c]
+                    values.append(try result.withBytes(r, c) { bytes -> Value in
+                        guard let bytes else { return .null }
+                        do {
+                            return try PgTextValue.parse(bytes, as: type)
+                        } catch {
+                            throw SluiceError(.decoding, "column \(names[c]) of \(table) could not be parsed",
+                                              location: "snapshot of \(table)", underlying: error)
+                        }
+                    })
+                }
+                events.append(ChangeEvent(
+                    op: .read, connector: "postgres", table: table, schemaVersion: schema.version, before: nil,
+                    after: Row(columns: names, values: values),
+                    position: SourcePosition(sortKey: SourcePosition.sortKey(basePosition, tableBits | rowNumber),
+                                             text: positionText),
+                    commitTimeMicros: snapshotTime, isSnapshot: true))
+                rowNumber += 1
+            }
+            let finished = rowCount < chunkSize
+            state.tables[index].rowsDone += Int64(rowCount)
+            if rowCount > 0 && !usesCursor {
+                state.tables[index].lastKey = keyIndexes.map { result.string(rowCount - 1, $0) }
+            }
+            if finished { state.tables[index].done = true }
+            // Without a key, progress inside the table cannot be resumed: store only completion.
+            var stored = state
+            if usesCursor && !finished { stored.tables[index].rowsDone = rowsAtStart }
+            try await session.emit(SourceBatch(schemas: pendingSchemas, events: events,
+                                               state: [SnapshotState.key: PostgresSourceSession.encodeJSON(stored)]),
+                                   acknowledge: nil)
+            pendingSchemas = []
+            let now = ContinuousClock.now
+            if finished || now - lastReport > .seconds(2) {
+                lastReport = now
+                reportProgress(table, done: state.tables[index].rowsDone, estimate: estimate,
+                               rowsThisRun: state.tables[index].rowsDone - rowsAtStart, elapsed: now - tableStarted)
+            }
+            if finished { break }
+        }
+        if usesCursor { try connection.execute("CLOSE sluice_snapshot") }
+    }
+
+    private func reportProgress(_ table: TableID, done: Int64, estimate: Int64, rowsThisRun: Int64, elapsed: Duration) {
+        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
+        let rate = Double(rowsThisRun) / seconds
+        let total = max(estimate, done)
+        let percent = Double(done) * 100 / Double(total)
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "snapshot %@: %lld of ~%lld rows (%.0f%%), %.0f rows/s, ETA %.0fs\n",
+                          table.description, done, total, percent, rate, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
