@@ -1,0 +1,125 @@
+import SluiceCore
+import SluiceRuntime
+
+// Shared by the Snowflake-style and the Databricks-style sinks (connectors/databricks links to this file).
+
+/// One change as a staged row: the operation, where it is in the source and the log, and one value per column of
+/// its schema version.
+struct ChangeRow: Sendable {
+    var op: ChangeOperation
+    var offset: Int64
+    var position: SourcePosition
+    var commitTimeMicros: Int64
+    /// One value per schema column, never `.unchanged` (such columns hold `.null` and are named in `unchanged`).
+    var values: [Value]
+    /// Columns the source did not send in an update: the row keeps their previous value.
+    var unchanged: [String]
+    /// A rough size in memory and in the file, for rolling batches by size.
+    var approximateBytes: Int
+
+    /// The row of a change, or nil for records that change no row (messages, transaction markers).
+    ///
+    /// Inserts and snapshot reads take the after image (missing columns are null); updates take the after image,
+    /// and a column it lacks or marks unchanged takes the before image's value when that has one, else is named in
+    /// `unchanged`; deletes take the before image (often only the key); truncates carry no values.
+    init?(record: SinkRecord, schema: TableSchema) {
+        let event = record.event
+        switch event.op {
+        case .insert, .update, .delete, .read, .truncate: break
+        case .message, .begin, .commit: return nil
+        }
+        op = event.op
+        offset = record.offset
+        position = event.position
+        commitTimeMicros = event.commitTimeMicros
+        var values: [Value] = []
+        var unchanged: [String] = []
+        values.reserveCapacity(schema.columns.count)
+        let image = event.op == .delete ? event.before : (event.after ?? event.before)
+        var bytes = 48 + event.position.sortKey.count * 2
+        for column in schema.columns {
+            var value: Value =
+                event.op == .truncate ? .null : (image?[column.name] ?? (event.op == .update ? .unchanged : .null))
+            if case .unchanged = value {
+                if event.op != .delete, let previous = event.before?[column.name], previous != .unchanged {
+                    value = previous
+                } else if event.op == .update {
+                    unchanged.append(column.name)
+                    value = .null
+                } else {
+                    value = .null
+                }
+            }
+            bytes += ChangeRow.approximateSize(value)
+            values.append(value)
+        }
+        self.values = values
+        self.unchanged = unchanged
+        self.approximateBytes = bytes
+    }
+
+    /// The position as text whose order is source order: lower-case hex of the sort key.
+    var positionText: String { HexBytes.encode(position.sortKey) }
+
+    static func approximateSize(_ value: Value) -> Int {
+        switch value {
+        case .null, .unchanged: return 1
+        case .bool: return 1
+        case .int, .double, .date, .time, .timestamp: return 8
+        case .decimal(let decimal): return decimal.unscaledDigits.utf8.count / 2 + 4
+        case .string(let text), .json(let text): return text.utf8.count + 4
+        case .bytes(let bytes): return bytes.count + 4
+        case .interval, .uuid: return 16
+        case .array(let elements): return elements.reduce(4) { $0 + approximateSize($1) }
+        }
+    }
+}
+
+/// A batch of change rows of one stream and one schema version, waiting to be written as one file.
+struct PendingRows: Sendable {
+    var schema: TableSchema
+    var rows: [ChangeRow] = []
+    var bytes = 0
+    /// When the first row arrived (for rolling by age).
+    var startedAt: ContinuousClock.Instant?
+
+    init(schema: TableSchema) {
+        self.schema = schema
+    }
+
+    var isEmpty: Bool { rows.isEmpty }
+    var firstOffset: Int64 { rows.first?.offset ?? 0 }
+    var lastOffset: Int64 { rows.last?.offset ?? -1 }
+
+    mutating func append(_ row: ChangeRow) {
+        if rows.isEmpty { startedAt = .now }
+        rows.append(row)
+        bytes += row.approximateBytes
+    }
+}
+
+/// When a pending batch becomes a file.
+struct RollPolicy: Sendable {
+    var maxBytes: Int
+    var maxRows: Int
+    var maxAgeSeconds: Double
+
+    func isFull(_ pending: PendingRows) -> Bool {
+        pending.bytes >= maxBytes || pending.rows.count >= maxRows
+    }
+
+    func isOld(_ pending: PendingRows) -> Bool {
+        guard let started = pending.startedAt else { return false }
+        let age = ContinuousClock.now - started
+        return Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18 >= maxAgeSeconds
+    }
+}
+
+/// The name of a file holding log offsets `first...last`: the same range always gives the same name.
+func offsetRangeFileName(prefix: String = "", first: Int64, last: Int64, suffix: String = ".parquet") -> String {
+    func padded(_ number: Int64) -> String {
+        let digits = String(number)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+    return prefix + padded(first) + "-" + padded(last) + suffix
+}
