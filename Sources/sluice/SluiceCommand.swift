@@ -2,23 +2,31 @@ import ArgumentParser
 import Foundation
 import Logging
 import SluiceCore
+import SluiceDatabricks
 import SluiceDevConnectors
+import SluiceIceberg
 import SluiceLog
+import SluiceMCP
+import SluiceMySQL
+import SluiceParquetSink
+import SluicePostgres
 import SluiceRuntime
+import SluiceSnowflake
 
 /// Every connector this build ships.
 let registry = ConnectorRegistry(
-    sources: [GeneratorSource.self],
-    sinks: [JSONLSink.self])
+    sources: [PostgresSource.self, MySQLSource.self, GeneratorSource.self],
+    sinks: [JSONLSink.self, StateSink.self, IcebergSink.self, ParquetFileSink.self, SnowflakeStageSink.self, DeltaSink.self])
 
-let loader = PipelineLoader(registry: registry)
+let loader = PipelineLoader(registry: registry, sections: ["mcp": MCPSettings.fields])
 
 struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Change data capture: databases → durable log → sinks and agents.",
         discussion: "Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.",
-        subcommands: [Run.self, Validate.self, Connectors.self, LogCommand.self, Snapshot.self])
+        subcommands: [Run.self, Validate.self, Connectors.self, LogCommand.self, Snapshot.self, MCPCommand.self, Serve.self,
+                      Audit.self, IcebergCommand.self])
 }
 
 /// Options shared by commands that log.
