@@ -32,8 +32,12 @@ func shell(_ command: [String], environment: [String: String] = [:], output: URL
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let pipe = Pipe()
     if let output {
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: output)
+        // Open, never create: FileManager.createFile replaces the path atomically, which would turn
+        // /dev/null into a regular file.
+        guard let handle = FileHandle(forWritingAtPath: output.path) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: output.path])
+        }
+        process.standardOutput = handle
     } else {
         process.standardOutput = pipe
     }

@@ -1,0 +1,268 @@
+import Foundation
+import SluiceAvro
+import Testing
+
+/// Runs Python with fastavro: `SLUICE_PYTHON`, else the repository's `.venv`, else `python3`.
+enum PythonRunner {
+    static var python: String {
+        if let path = ProcessInfo.processInfo.environment["SLUICE_PYTHON"], !path.isEmpty { return path }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let venv = repo.appendingPathComponent(".venv/bin/python").path
+        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3"
+    }
+
+    static func run(_ script: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", script] + arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw AvroTestFailure(description: "python failed: " + String(decoding: errorData, as: UTF8.self))
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+struct AvroTestFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+func temporaryPath(_ name: String) -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-avro-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent(name).path
+}
+
+/// A schema shaped like Iceberg's manifest entries: nested records, optional unions, int-keyed maps as arrays.
+let sampleSchema: AvroSchema = .record(
+    AvroRecord(
+        name: "manifest_entry",
+        fields: [
+            AvroField(name: "status", type: .int, fieldId: 0),
+            AvroField.optional("snapshot_id", .long, fieldId: 1),
+            AvroField(
+                name: "data_file",
+                type: .record(
+                    AvroRecord(
+                        name: "r2",
+                        fields: [
+                            AvroField(name: "file_path", type: .string, fieldId: 100),
+                            AvroField(name: "record_count", type: .long, fieldId: 103),
+                            AvroField.optional(
+                                "value_counts",
+                                .array(
+                                    AvroArray(
+                                        items: .record(
+                                            AvroRecord(
+                                                name: "k119_v120",
+                                                fields: [
+                                                    AvroField(name: "key", type: .int, fieldId: 119),
+                                                    AvroField(name: "value", type: .long, fieldId: 120),
+                                                ])), logicalType: "map")), fieldId: 109),
+                            AvroField.optional(
+                                "lower_bounds",
+                                .array(
+                                    AvroArray(
+                                        items: .record(
+                                            AvroRecord(
+                                                name: "k126_v127",
+                                                fields: [
+                                                    AvroField(name: "key", type: .int, fieldId: 126),
+                                                    AvroField(name: "value", type: .bytes, fieldId: 127),
+                                                ])), logicalType: "map")), fieldId: 125),
+                            AvroField.optional(
+                                "split_offsets", .array(AvroArray(items: .long, elementId: 133)), fieldId: 132),
+                            AvroField(name: "ratio", type: .double),
+                            AvroField(name: "flag", type: .boolean),
+                            AvroField(name: "digest", type: .fixed(AvroFixed(name: "md5", size: 4))),
+                            AvroField(name: "tags", type: .map(values: .string)),
+                            AvroField(name: "day", type: .logical(base: .int, logicalType: "date", attributes: [])),
+                        ])), fieldId: 2),
+        ]))
+
+func sampleRecord(_ i: Int) -> AvroValue {
+    .record([
+        .int(Int32(i % 3)),
+        i % 2 == 0 ? .null : .long(Int64(i) * 1_000_000_007),
+        .record([
+            .string("s3://bucket/data/file-\(i)-ünïcode.parquet"),
+            .long(Int64(i) - 5),
+            .array([.record([.int(1), .long(Int64(i))]), .record([.int(2), .long(-Int64(i))])]),
+            i % 4 == 0 ? .null : .array([.record([.int(1), .bytes([0, 1, 2, UInt8(i & 0xFF)])])]),
+            .array((0..<(i % 5)).map { .long(Int64($0) << 40) }),
+            .double(Double(i) / 3),
+            .boolean(i % 2 == 1),
+            .fixed([1, 2, 3, UInt8(i & 0xFF)]),
+            .map([AvroMapEntry("k", .string("v\(i)"))]),
+            .int(Int32(19000 + i)),
+        ]),
+    ])
+}
+
+@Suite struct AvroBinaryTests {
+    @Test func zigzagVarintsMatchTheSpecification() throws {
+        let cases: [(Int64, [UInt8])] = [
+            (0, [0x00]), (-1, [0x01]), (1, [0x02]), (-2, [0x03]), (2, [0x04]), (-64, [0x7F]), (64, [0x80, 0x01]),
+            (Int64.max, [0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+            (Int64.min, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+        ]
+        for (value, bytes) in cases {
+            var encoder = AvroBinaryEncoder()
+            encoder.writeLong(value)
+            #expect(encoder.bytes == bytes, "zigzag of \(value)")
+            var decoder = AvroBinaryDecoder(bytes: bytes)
+            #expect(try decoder.readLong() == value)
+        }
+    }
+
+    @Test func valuesRoundTripThroughTheBinaryEncoding() throws {
+        for i in 0..<20 {
+            var encoder = AvroBinaryEncoder()
+            try encoder.write(sampleRecord(i), as: sampleSchema)
+            var decoder = AvroBinaryDecoder(bytes: encoder.bytes)
+            #expect(try decoder.read(sampleSchema) == sampleRecord(i))
+            #expect(decoder.isAtEnd)
+        }
+    }
+
+    @Test func mismatchedValuesAreRejectedWithTheFieldName() {
+        var encoder = AvroBinaryEncoder()
+        #expect(throws: AvroError.self) {
+            try encoder.write(.record([.string("x"), .null, .null]), as: sampleSchema)
+        }
+    }
+
+    @Test func schemasRoundTripThroughJSON() throws {
+        let text = sampleSchema.json.text
+        #expect(text.contains(#""field-id":109"#))
+        #expect(text.contains(#""element-id":133"#))
+        #expect(text.contains(#""logicalType":"map""#))
+        let parsed = try AvroSchema(jsonText: text)
+        #expect(parsed == sampleSchema)
+    }
+
+    @Test func truncatedDataIsReportedNotCrashed() throws {
+        var encoder = AvroBinaryEncoder()
+        try encoder.write(sampleRecord(3), as: sampleSchema)
+        for cut in stride(from: 0, to: encoder.bytes.count, by: 7) {
+            var decoder = AvroBinaryDecoder(bytes: Array(encoder.bytes[..<cut]))
+            #expect(throws: AvroError.self) { _ = try decoder.read(sampleSchema) }
+        }
+    }
+}
+
+@Suite struct AvroContainerTests {
+    @Test(arguments: [AvroCodec.null, .deflate])
+    func containerFilesRoundTrip(codec: AvroCodec) throws {
+        var writer = try AvroContainerWriter(
+            schema: sampleSchema, codec: codec, metadata: [("format-version", "2"), ("content", "data")],
+            recordsPerBlock: 7)
+        for i in 0..<50 { try writer.append(sampleRecord(i)) }
+        let bytes = try writer.finish()
+        let reader = try AvroContainerReader(bytes: bytes)
+        #expect(reader.codec == codec)
+        #expect(reader.metadataString("format-version") == "2")
+        #expect(reader.schema == sampleSchema)
+        #expect(try reader.records() == (0..<50).map(sampleRecord))
+    }
+
+    @Test func deflateIsRawRFC1951() throws {
+        let input = Array(String(repeating: "iceberg manifest ", count: 200).utf8)
+        let compressed = try RawDeflate.compress(input)
+        #expect(compressed.count < input.count / 10)
+        // A zlib stream would start with 0x78; raw deflate has no header.
+        #expect(compressed.first != 0x78)
+        #expect(try RawDeflate.decompress(compressed) == input)
+    }
+
+    @Test func aDamagedSyncMarkerIsDetected() throws {
+        var writer = try AvroContainerWriter(schema: .long, codec: .null)
+        for i in 0..<10 { try writer.append(.long(Int64(i))) }
+        var bytes = try writer.finish()
+        bytes[bytes.count - 1] ^= 0xFF
+        let reader = try AvroContainerReader(bytes: bytes)
+        #expect(throws: AvroError.self) { _ = try reader.records() }
+    }
+
+    @Test(arguments: [AvroCodec.null, .deflate])
+    func fastavroReadsOurFiles(codec: AvroCodec) throws {
+        let path = temporaryPath("ours.avro")
+        var writer = try AvroContainerWriter(
+            schema: sampleSchema, codec: codec, metadata: [("schema-id", "0")], recordsPerBlock: 5)
+        for i in 0..<12 { try writer.append(sampleRecord(i)) }
+        try Data(try writer.finish()).write(to: URL(fileURLWithPath: path))
+        let script = """
+            import sys, json, fastavro
+            with open(sys.argv[1], 'rb') as f:
+                reader = fastavro.reader(f)
+                records = list(reader)
+                schema = reader.writer_schema
+                print(json.dumps({"codec": reader.codec, "meta": reader.metadata.get("schema-id"),
+                    "count": len(records), "name": schema["name"],
+                    "fieldIds": [f.get("field-id") for f in schema["fields"]],
+                    "path": records[11]["data_file"]["file_path"],
+                    "snapshot": records[11]["snapshot_id"],
+                    "counts": records[11]["data_file"]["value_counts"],
+                    "bounds": records[11]["data_file"]["lower_bounds"][0]["value"].hex(),
+                    "offsets": records[11]["data_file"]["split_offsets"],
+                    "tags": records[11]["data_file"]["tags"]}))
+            """
+        let output = try PythonRunner.run(script, [path])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        #expect(json["codec"] as? String == codec.rawValue)
+        #expect(json["meta"] as? String == "0")
+        #expect(json["count"] as? Int == 12)
+        #expect(json["name"] as? String == "manifest_entry")
+        #expect(json["fieldIds"] as? [Int] == [0, 1, 2])
+        #expect(json["path"] as? String == "s3://bucket/data/file-11-ünïcode.parquet")
+        #expect(json["snapshot"] as? Int == 11 * 1_000_000_007)
+        #expect(json["bounds"] as? String == "0001020b")
+        #expect(json["offsets"] as? [Int] == [0])
+        #expect(json["tags"] as? [String: String] == ["k": "v11"])
+        let counts = try #require(json["counts"] as? [[String: Int]])
+        #expect(counts == [["key": 1, "value": 11], ["key": 2, "value": -11]])
+    }
+
+    @Test func weReadFastavroFiles() throws {
+        let path = temporaryPath("theirs.avro")
+        let script = """
+            import sys, fastavro
+            schema = {"type": "record", "name": "row", "fields": [
+                {"name": "id", "type": "long", "field-id": 1},
+                {"name": "name", "type": ["null", "string"], "field-id": 2},
+                {"name": "scores", "type": {"type": "array", "items": "double", "element-id": 4}, "field-id": 3},
+                {"name": "attrs", "type": {"type": "map", "values": "long"}, "field-id": 5}]}
+            rows = [{"id": i, "name": None if i % 3 == 0 else "n%d" % i, "scores": [i / 2.0] * (i % 4),
+                     "attrs": {"a": i}} for i in range(3000)]
+            with open(sys.argv[1], 'wb') as f:
+                fastavro.writer(f, fastavro.parse_schema(schema), rows, codec="deflate", sync_interval=1000,
+                                metadata={"k": "v"})
+            """
+        _ = try PythonRunner.run(script, [path])
+        let reader = try AvroContainerReader(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(reader.codec == .deflate)
+        #expect(reader.metadataString("k") == "v")
+        guard case .record(let record) = reader.schema else {
+            Issue.record("not a record schema")
+            return
+        }
+        #expect(record.fields.map(\.fieldId) == [1, 2, 3, 5])
+        let rows = try reader.records()
+        #expect(rows.count == 3000)
+        #expect(
+            rows[7]
+                == .record([
+                    .long(7), .string("n7"), .array([.double(3.5), .double(3.5), .double(3.5)]),
+                    .map([AvroMapEntry("a", .long(7))]),
+                ]))
+        #expect(rows[9].fields?[1] == .null)
+    }
+}
