@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries, each behind a thin system-library shim.
@@ -24,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CMariaDB", path: "Sources/CMariaDB", providers: [.apt(["libmariadb-dev"])]),
 
         // The platform.
         .target(name: "SluiceCore"),
@@ -37,6 +41,17 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .target(
+            name: "SluiceMCP",
+            dependencies: [
+                "SluiceCore", "SluiceLog", "SluiceRuntime", "CSQLite",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "SluiceAvro", dependencies: ["CZlib"]),
         .target(name: "SluiceParquet", dependencies: ["SluiceCore", "CZstd", "CSnappy", "CZlib"]),
 
         // Connectors.
@@ -51,12 +66,45 @@ let package = Package(
             path: "connectors/postgres",
             exclude: ["README.md"]
         ),
+        .target(
+            name: "SluiceMySQL",
+            dependencies: ["SluiceCore", "SluiceRuntime", "CMariaDB", "CZlib", "CZstd", .product(name: "Logging", package: "swift-log")],
+            path: "connectors/mysql",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "SluiceIceberg",
+            dependencies: [
+                "SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceAvro", "CSQLite", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "connectors/iceberg",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "SluiceParquetSink",
+            dependencies: ["SluiceCore", "SluiceRuntime", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            path: "connectors/parquet",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "SluiceSnowflake",
+            dependencies: ["SluiceCore", "SluiceRuntime", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            path: "connectors/snowflake",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "SluiceDatabricks",
+            dependencies: ["SluiceCore", "SluiceRuntime", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            path: "connectors/databricks",
+            exclude: ["README.md"]
+        ),
 
         // The CLI.
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors", "SluicePostgres",
+                "SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors", "SluicePostgres", "SluiceMySQL", "SluiceMCP", "SluiceIceberg", "SluiceSnowflake", "SluiceDatabricks", "SluiceParquetSink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,6 +112,11 @@ let package = Package(
 
         // Benchmarks (programs, not tests).
         .executableTarget(name: "LogBenchmark", dependencies: ["SluiceCore", "SluiceLog", "CSQLite"], path: "Benchmarks/LogBenchmark"),
+        .executableTarget(name: "PostgresBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluicePostgres"], path: "Benchmarks/PostgresBenchmark"),
+        .executableTarget(name: "MySQLBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMySQL"], path: "Benchmarks/MySQLBenchmark"),
+        .executableTarget(name: "MCPBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMCP", "SluiceDevConnectors", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/MCPBenchmark"),
+        .executableTarget(name: "ParquetBenchmark", dependencies: ["SluiceParquet"], path: "Benchmarks/ParquetBenchmark"),
+        .executableTarget(name: "IcebergBenchmark", dependencies: ["SluiceCore", "SluiceRuntime", "SluiceIceberg", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/IcebergBenchmark"),
 
         // Tests.
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
@@ -71,6 +124,18 @@ let package = Package(
         .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
         .testTarget(name: "SluiceParquetTests", dependencies: ["SluiceCore", "SluiceParquet"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluicePostgres"]),
+        .testTarget(name: "SluiceAvroTests", dependencies: ["SluiceAvro"]),
+        .testTarget(name: "SluiceIcebergTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceIceberg", "SluiceAvro", "SluiceParquet"]),
+        .testTarget(
+            name: "SluiceParquetSinkTests",
+            dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceParquetSink"]
+        ),
+        .testTarget(
+            name: "SluiceStagingTests",
+            dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceSnowflake", "SluiceDatabricks"]
+        ),
+        .testTarget(name: "SluiceMCPTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMCP"]),
+        .testTarget(name: "SluiceMySQLTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMySQL"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -48,6 +48,8 @@ public struct SourceContext: Sendable {
     public var latestSchema: @Sendable (TableID) async throws -> TableSchema?
     /// Requests for incremental snapshots (`sluice snapshot PIPELINE TABLE`): pending table names.
     public var pendingSnapshotRequests: @Sendable () async throws -> [String]
+    /// Clears a request of `pendingSnapshotRequests` once its snapshot is done (and durable in the log).
+    public var completeSnapshotRequest: @Sendable (String) async throws -> Void
 
     public init(
         pipeline: String, config: ConnectorConfig, logger: Logger, untilCaughtUp: Bool,
@@ -56,7 +58,8 @@ public struct SourceContext: Sendable {
         loadStates: @escaping @Sendable (String) async throws -> [String: [UInt8]],
         waitUntilDurable: @escaping @Sendable () async throws -> Void,
         latestSchema: @escaping @Sendable (TableID) async throws -> TableSchema?,
-        pendingSnapshotRequests: @escaping @Sendable () async throws -> [String]
+        pendingSnapshotRequests: @escaping @Sendable () async throws -> [String],
+        completeSnapshotRequest: @escaping @Sendable (String) async throws -> Void = { _ in }
     ) {
         self.pipeline = pipeline
         self.config = config
@@ -68,6 +71,7 @@ public struct SourceContext: Sendable {
         self.waitUntilDurable = waitUntilDurable
         self.latestSchema = latestSchema
         self.pendingSnapshotRequests = pendingSnapshotRequests
+        self.completeSnapshotRequest = completeSnapshotRequest
     }
 }
 

@@ -134,7 +134,8 @@ public final class PipelineRunner: Sendable {
             pendingSnapshotRequests: {
                 let pending = try await log.states(prefix: "snapshot-request.\(source.name).")
                 return pending.keys.map { String($0.dropFirst("snapshot-request.\(source.name).".count)) }.sorted()
-            })
+            },
+            completeSnapshotRequest: { table in try await log.setState("snapshot-request.\(source.name).\(table)", nil) })
         var backoff = config.runtime.retryInitialBackoff
         var attempt = 0
         while true {
