@@ -13,8 +13,8 @@ enum LiveServer {
     /// Run live tests when a server is configured, or when servers are required (then they fail without one).
     static var enabled: Bool { url != nil || required }
 
-    static func connect() throws -> MySQLConnection {
-        guard let url else {
+    static func connect(url other: String? = nil) throws -> MySQLConnection {
+        guard let url = other ?? url else {
             throw SluiceError(.sourceSetup, "SLUICE_REQUIRE_SERVERS is set but SLUICE_TEST_MYSQL_URL is not",
                               hint: "start MariaDB with scripts/servers.sh start --mysql-only and export its env")
         }
@@ -80,9 +80,9 @@ final class RecordingRuntime: Sendable {
     }
 
     /// Runs a source until it has caught up with the server's current position.
-    func run(_ values: [String: ConfigValue]) async throws {
+    func run(_ values: [String: ConfigValue], url: String? = nil) async throws {
         var all = values
-        all["url"] = .string(LiveServer.url ?? "")
+        all["url"] = .string(url ?? LiveServer.url ?? "")
         try await MySQLSource(context: context(all)).run()
     }
 }

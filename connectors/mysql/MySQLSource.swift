@@ -24,12 +24,96 @@ public struct MySQLSource: SourceConnector {
         let control = try MySQLConnection(settings.endpoint)
         defer { control.close() }
         let server = try ServerSettings.check(control, logger: logger)
-        let state = try await context.loadState(MySQLResumeState.key).map { try MySQLResumeState.decode($0) }
+        var state = try await context.loadState(MySQLResumeState.key).map { try MySQLResumeState.decode($0) }
+        var snapshot = try await context.loadState(MySQLSnapshotState.key).map { try MySQLSnapshotState.decode($0) }
+        var clearPosition = false
+        var forceSnapshot = false
+        if let stored = state, let missing = try Self.purgedFile(stored.file, control: control) {
+            guard settings.snapshotMode == .whenNeeded else {
+                throw SluiceError(.sourceSetup, """
+                    the binlog file \(missing) that the stored position \(stored.file):\(stored.position) needs is no \
+                    longer on \(settings.endpoint.description) (purged); changes since then cannot be read
+                    """, location: "sources.\(context.config.instanceName)",
+                                  hint: "set snapshot_mode: when_needed to take a new snapshot automatically, or keep "
+                                      + "binlogs longer (binlog_expire_logs_seconds) and reset the pipeline state")
+            }
+            logger.warning("the stored binlog position was purged from the server; taking a new snapshot",
+                           metadata: ["sluice.mysql.position": .string("\(stored.file):\(stored.position)")])
+            state = nil
+            clearPosition = true
+            forceSnapshot = true
+        }
+        var initialSchemas: [TableID: TableSchema] = [:]
+        if settings.snapshotMode != .never {
+            let unfinished = snapshot.map { !$0.done } ?? false
+            if forceSnapshot || unfinished || (snapshot == nil && state == nil) {
+                if forceSnapshot { snapshot = nil }
+                let reader = MySQLSnapshotReader(settings: settings, context: context, logger: logger, server: server)
+                let connection = try MySQLConnection(settings.endpoint)
+                defer { connection.close() }
+                let point = try MySQLSnapshotReader.begin(connection, server: server)
+                let tables = try MySQLSnapshotReader.capturedTables(connection, settings: settings)
+                var progress: MySQLSnapshotState
+                if var existing = snapshot {
+                    existing.restart(at: point, tables: tables)
+                    progress = existing
+                    logger.info("resuming the snapshot under a new consistent snapshot",
+                                metadata: ["sluice.mysql.position": .string("\(point.file):\(point.position)")])
+                } else {
+                    progress = MySQLSnapshotState.fresh(tables: tables, at: point)
+                    logger.info("taking the initial snapshot", metadata: [
+                        "sluice.mysql.position": .string("\(point.file):\(point.position)"),
+                        "sluice.tables": .stringConvertible(tables.count)])
+                }
+                initialSchemas = try await reader.run(&progress, connection: connection, point: point,
+                                                      clearPosition: clearPosition)
+                progress.done = true
+                let resume = MySQLResumeState(file: progress.file, position: progress.position, lastKey: nil,
+                                              gtid: nil, snapshotDone: true, gtidState: progress.gtid)
+                try await context.emit(SourceBatch(state: [MySQLSnapshotState.key: progress.encoded(),
+                                                           MySQLResumeState.key: resume.encoded()]))
+                snapshot = progress
+                state = resume
+            }
+            if settings.snapshotMode == .initialOnly {
+                try await context.waitUntilDurable()
+                return
+            }
+        }
         let start = try startPosition(state, control: control, server: server)
         var stream = BinlogStreamState(settings: settings, context: context, logger: logger, control: control,
                                        server: server, resume: state)
+        stream.schemas = initialSchemas
+        stream.snapshotFilter = snapshot.flatMap { MySQLSnapshotFilter($0) }
+        if stream.gtidDomains.isEmpty {
+            if let gtid = start.gtid {
+                stream.setGTIDState(gtid)
+            } else if server.isMariaDB, !start.file.isEmpty {
+                let text = (try? control.query("SELECT BINLOG_GTID_POS(\(control.quoted(start.file)), \(start.position))"))?
+                    .first?.first ?? nil
+                if let text { stream.setGTIDState(text) }
+            }
+        }
         logger.info("streaming the binlog", metadata: ["sluice.mysql.position": .string("\(start.file):\(start.position)")])
-        try await stream.run(from: start)
+        do {
+            try await stream.run(from: start)
+        } catch let error as SluiceError where error.isTransient {
+            // The runtime retries by running the source again, which resumes from the stored state: let what
+            // was handed over become durable first, so that it is not read (and appended) again.
+            try? await context.waitUntilDurable()
+            throw error
+        }
+    }
+
+    /// The first binlog file from `file` on that the server no longer has, or nil when it has them all.
+    static func purgedFile(_ file: String, control: MySQLConnection) throws -> String? {
+        guard !file.isEmpty else { return nil }
+        let files = try control.query("SHOW BINARY LOGS").compactMap { $0.first ?? nil }
+        guard let first = files.first else { return nil }
+        if files.contains(file) { return nil }
+        func number(_ name: String) -> UInt64 { name.split(separator: ".").last.flatMap { UInt64($0) } ?? 0 }
+        // Older than the oldest kept file: purged. A newer name (not yet written) is left to the server.
+        return number(file) < number(first) ? file : nil
     }
 
     private func startPosition(_ state: MySQLResumeState?, control: MySQLConnection,
@@ -139,6 +223,11 @@ struct BinlogStreamState {
     var lastStateEmit = ContinuousClock.now
     var cachedFileName = ""
     var cachedFileIndex: UInt64 = 0
+    /// Drops streamed changes an interrupted-and-resumed snapshot already read (nil: nothing to drop).
+    var snapshotFilter: MySQLSnapshotFilter?
+    /// MariaDB GTID state (domain → last committed GTID) at the end of the last completed transaction.
+    var gtidDomains: [UInt32: MariaGTID] = [:]
+    var transactionGTID: MariaGTID?
 
     init(settings: MySQLSourceSettings, context: SourceContext, logger: Logger, control: MySQLConnection,
          server: ServerSettings, resume: MySQLResumeState?) {
@@ -155,6 +244,24 @@ struct BinlogStreamState {
         self.lastKey = skipThrough
         self.lastStoredState = resume
         self.lastGTID = resume?.gtid
+        if let text = resume?.gtidState { setGTIDState(text) }
+    }
+
+    /// Sets the GTID state from `domain-server-seq,…` (MariaDB); other text (MySQL GTID sets) is ignored.
+    mutating func setGTIDState(_ text: String) {
+        gtidDomains = [:]
+        for part in text.split(separator: ",") {
+            let numbers = part.trimmingCharacters(in: .whitespaces).split(separator: "-")
+            guard numbers.count == 3, let domain = UInt32(numbers[0]), let server = UInt32(numbers[1]),
+                  let sequence = UInt64(numbers[2]) else { continue }
+            gtidDomains[domain] = MariaGTID(domain: domain, serverID: server, sequence: sequence, isStandalone: false)
+        }
+    }
+
+    /// The GTID state as MariaDB writes it (`@@gtid_binlog_pos`): one `domain-server-seq` per domain.
+    var gtidStateText: String? {
+        guard !gtidDomains.isEmpty else { return nil }
+        return gtidDomains.keys.sorted().map { gtidDomains[$0]!.text }.joined(separator: ",")
     }
 
     mutating func run(from start: (file: String, position: UInt64, gtid: String?)) async throws {
@@ -190,6 +297,7 @@ struct BinlogStreamState {
         switch event.body {
         case .mariaGTID(let gtid):
             beginTransaction(event, id: gtid.text)
+            transactionGTID = gtid
             if gtid.isStandalone { transactionStandalone = true }
         case .mysqlGTID(let gtid, _):
             beginTransaction(event, id: gtid)
@@ -224,10 +332,15 @@ struct BinlogStreamState {
         transactionID = id ?? "\(event.file):\(event.position)"
         orderInTransaction = 0
         transactionStandalone = false
+        transactionGTID = nil
         if let id { lastGTID = id }
     }
 
     private mutating func endTransaction(_ event: BinlogEvent) {
+        if let gtid = transactionGTID {
+            gtidDomains[gtid.domain] = gtid
+            transactionGTID = nil
+        }
         transactionStart = nil
         transactionID = nil
         transactionStandalone = false
@@ -329,7 +442,20 @@ struct BinlogStreamState {
         let names = schema.columns.map(\.name)
         let op: ChangeOperation = rows.kind == .insert ? .insert : rows.kind == .update ? .update : .delete
         let commitTime = Int64(event.header.timestamp) * 1_000_000
+        let filterKey: [UInt8]? = snapshotFilter.flatMap { filter in
+            let key = SourcePosition.sortKey(fileIndex, event.position, 0)
+            return key.lexicographicallyPrecedes(filter.maxSortKey) ? key : nil
+        }
         for row in rows.rows {
+            if let filterKey, let filter = snapshotFilter {
+                let image = row.after ?? row.before
+                let key = image.flatMap { MySQLSnapshotFilter.key(of: Row(columns: names, values: $0), primaryKey: schema.primaryKey) }
+                if filter.shouldDrop(table: schema.table, sortKey: filterKey, key: key) {
+                    rowIndex += 1
+                    orderInTransaction += 1
+                    continue
+                }
+            }
             if let updates = row.unappliedJSONUpdates, let column = updates.keys.first {
                 throw SluiceError(.decoding, "a partial JSON update of column \(names[column]) has no before image",
                                   location: "\(event.file):\(event.position) (\(event.header.type)), table \(schema.table)",
@@ -376,10 +502,12 @@ struct BinlogStreamState {
         let resume: MySQLResumeState
         if let start = transactionStart {
             resume = MySQLResumeState(file: start.file, position: start.position, lastKey: lastKey.map(HexBytes.encode),
-                                      gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone)
+                                      gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone,
+                                      gtidState: gtidStateText)
         } else {
             resume = MySQLResumeState(file: decoder.file, position: decoder.position, lastKey: lastKey.map(HexBytes.encode),
-                                      gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone)
+                                      gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone,
+                                      gtidState: gtidStateText)
         }
         guard !batch.events.isEmpty || !batch.schemas.isEmpty || resume != lastStoredState else { return }
         var out = batch

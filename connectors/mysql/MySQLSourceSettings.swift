@@ -34,9 +34,10 @@ extension MySQLSource {
                           + "GTID set uuid:1-100,…), without stored state", example: "0-1-1234"),
             FieldSpec("heartbeat_interval", .duration, default: .duration(5),
                       description: "server heartbeat period while the binlog is idle (the read timeout is 3×)"),
-            FieldSpec("snapshot_mode", .oneOf(["never", "initial", "initial_only"]), default: .string("never"),
+            FieldSpec("snapshot_mode", .oneOf(["never", "initial", "initial_only", "when_needed"]), default: .string("never"),
                       description: "never: stream changes only; initial: read the tables in a consistent snapshot, "
-                          + "then stream from its binlog position; initial_only: snapshot and stop"),
+                          + "then stream from its binlog position; initial_only: snapshot and stop; when_needed: as "
+                          + "initial, and take a new snapshot when the stored binlog position was purged"),
             FieldSpec("snapshot_chunk_size", .int, default: .int(10000),
                       description: "rows read per primary-key chunk during the snapshot"),
             FieldSpec("tls", .oneOf(["disable", "prefer", "require", "verify_ca", "verify_identity"]),
@@ -54,7 +55,7 @@ extension MySQLSource {
 
 /// The validated configuration of one MySQL source, with defaults applied.
 struct MySQLSourceSettings: Sendable {
-    enum SnapshotMode: String, Sendable { case never, initial, initialOnly = "initial_only" }
+    enum SnapshotMode: String, Sendable { case never, initial, initialOnly = "initial_only", whenNeeded = "when_needed" }
 
     var endpoint: MySQLConnection.Endpoint
     var serverID: UInt32
@@ -118,12 +119,7 @@ struct MySQLSourceSettings: Sendable {
         let mode = config.string("snapshot_mode") ?? "never"
         guard let snapshotMode = SnapshotMode(rawValue: mode) else {
             throw SluiceError(.invalidConfiguration, "unknown snapshot_mode '\(mode)'", location: "\(location).snapshot_mode",
-                              hint: "use never, initial or initial_only")
-        }
-        guard snapshotMode == .never else {
-            throw SluiceError(.invalidConfiguration, "snapshot_mode \(mode) is not available yet in this build",
-                              location: "\(location).snapshot_mode",
-                              hint: "use snapshot_mode: never and load existing rows separately")
+                              hint: "use never, initial, initial_only or when_needed")
         }
         self.snapshotMode = snapshotMode
         snapshotChunkSize = max(1, config.int("snapshot_chunk_size") ?? 10000)
@@ -178,6 +174,8 @@ struct MySQLResumeState: Codable, Sendable, Equatable {
     var gtid: String?
     /// True once an initial snapshot has completed.
     var snapshotDone: Bool?
+    /// The MariaDB GTID state (`domain-server-seq,…`, as `@@gtid_binlog_pos`) at `file`/`position`.
+    var gtidState: String?
 
     static let key = "position"
 

@@ -1,0 +1,127 @@
+import Foundation
+import SluiceCore
+import Testing
+@testable import SluiceMySQL
+
+/// Snapshot, GTID state and purged-binlog tests against the shared live MariaDB; in the serialized live suite
+/// because one of them purges binary logs.
+extension LiveMariaDBTests {
+    @Test func snapshotValuesMatchTheBinlogsExactly() async throws {
+        let db = try LiveServer.database("sluice_t_snaptypes")
+        try db.execute("SET NAMES utf8mb4")
+        try db.execute("SET time_zone = '+00:00'")
+        try db.execute("CREATE TABLE t (" + Self.columns.map { "`\($0.name)` \($0.type)" }.joined(separator: ", ") + ")")
+        let start = try LiveServer.position(db)
+        try db.execute("INSERT INTO t VALUES " + Self.rows.joined(separator: ", "))
+        let streamed = RecordingRuntime()
+        try await streamed.run(["start_position": .string(start), "tables": .list([.string("sluice_t_snaptypes.t")])])
+        let snapshot = RecordingRuntime()
+        try await snapshot.run(["snapshot_mode": .string("initial_only"), "snapshot_chunk_size": .int(2),
+                                "tables": .list([.string("sluice_t_snaptypes.t")])])
+        let read = snapshot.events
+        #expect(read.count == 3 && read.allSatisfy { $0.op == .read && $0.isSnapshot })
+        let inserts = streamed.events
+        #expect(inserts.count == 3)
+        for (ours, binlog) in zip(read, inserts) {
+            for (index, name) in binlog.after!.columns.enumerated() {
+                #expect(ours.after!.values[index] == binlog.after!.values[index],
+                        "\(name): snapshot \(ours.after!.values[index]) vs binlog \(binlog.after!.values[index])")
+            }
+        }
+        let snapshotSchema = try #require(snapshot.schemas.first), binlogSchema = try #require(streamed.schemas.first)
+        #expect(snapshotSchema.hasSameShape(as: binlogSchema))
+        for (a, b) in zip(snapshotSchema.columns, binlogSchema.columns) where a != b { Issue.record("schema: \(a) vs \(b)") }
+    }
+
+    @Test func snapshotUnderConcurrentWritesThenStreaming() async throws {
+        let db = try LiveServer.database("sluice_t_snapconc")
+        try Workload.createTable(db, rows: 20_000)
+        let workload = try Workload(database: "sluice_t_snapconc")
+        workload.start()
+        let runtime = RecordingRuntime()
+        let config: [String: ConfigValue] = ["snapshot_mode": .string("initial"), "snapshot_chunk_size": .int(500),
+                                             "max_batch_events": .int(300), "include": .list([.string("sluice_t_snapconc.*")])]
+        try await runtime.run(config)
+        try await Task.sleep(for: .milliseconds(300))
+        try workload.stop()
+        try await runtime.run(config)  // the rest of the stream
+        let events = runtime.events
+        let reads = events.filter { $0.op == .read }.count
+        #expect(reads >= 20_000 - workload.changes && events.count > reads, "\(reads) rows read, \(events.count) events")
+        #expect(workload.changes > 50, "the writes ran during the snapshot (\(workload.changes) changes)")
+        let table = try db.query("SELECT id, v, s FROM t")
+        ChangeChecker.check(events.map(CheckedChange.init), table: table, "snapshot then stream")
+        let state = try MySQLSnapshotState.decode(try #require(runtime.stored.withLock { $0.state[MySQLSnapshotState.key] }))
+        #expect(state.done && state.tables.count == 1 && state.tables[0].rowsDone == Int64(reads))
+    }
+
+    @Test func interruptedSnapshotResumesUnderANewSnapshot() async throws {
+        let db = try LiveServer.database("sluice_t_snapresume")
+        try Workload.createTable(db, rows: 15_000)
+        let workload = try Workload(database: "sluice_t_snapresume")
+        workload.start()
+        let runtime = RecordingRuntime()
+        let config: [String: ConfigValue] = ["snapshot_mode": .string("initial"), "snapshot_chunk_size": .int(400),
+                                             "include": .list([.string("sluice_t_snapresume.*")])]
+        for crashAfter in [6, 9] {
+            runtime.budget.withLock { $0 = crashAfter }
+            do { try await runtime.run(config) } catch {}
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        runtime.budget.withLock { $0 = nil }
+        try await runtime.run(config)
+        try workload.stop()
+        try await runtime.run(config)
+        let state = try MySQLSnapshotState.decode(try #require(runtime.stored.withLock { $0.state[MySQLSnapshotState.key] }))
+        #expect(state.done && state.tables[0].segments.count == 3, "segments: \(state.tables[0].segments)")
+        let events = runtime.events
+        let table = try db.query("SELECT id, v, s FROM t")
+        ChangeChecker.check(events.map(CheckedChange.init), table: table, "resumed snapshot")
+    }
+
+    @Test func gtidStateIsStoredWithThePosition() async throws {
+        let db = try LiveServer.database("sluice_t_gtid")
+        try db.execute("CREATE TABLE t (id int primary key)")
+        let start = try LiveServer.position(db)
+        for id in 1...5 { try db.execute("INSERT INTO t VALUES (\(id))") }
+        let runtime = RecordingRuntime()
+        try await runtime.run(["start_position": .string(start), "tables": .list([.string("sluice_t_gtid.t")])])
+        let resume = try MySQLResumeState.decode(try #require(runtime.stored.withLock { $0.state[MySQLResumeState.key] }))
+        let server = try db.query("SELECT @@gtid_binlog_pos")[0][0]
+        #expect(resume.gtidState == server && resume.gtidState != nil, "stored \(resume.gtidState ?? "nil"), server \(server ?? "nil")")
+        // A snapshot stores the GTID state of its consistent point.
+        let snapshot = RecordingRuntime()
+        try await snapshot.run(["snapshot_mode": .string("initial_only"), "tables": .list([.string("sluice_t_gtid.t")])])
+        let point = try MySQLResumeState.decode(try #require(snapshot.stored.withLock { $0.state[MySQLResumeState.key] }))
+        #expect(point.gtidState == server)
+    }
+
+    @Test func purgedPositionIsAClearErrorOrTakesANewSnapshot() async throws {
+        let db = try LiveServer.database("sluice_t_purge")
+        try db.execute("CREATE TABLE t (id int primary key, v int)")
+        try db.execute("INSERT INTO t VALUES (1, 1), (2, 2)")
+        let runtime = RecordingRuntime()
+        let tables: [String: ConfigValue] = ["tables": .list([.string("sluice_t_purge.t")])]
+        try await runtime.run(tables)  // stores the current position
+        try db.execute("INSERT INTO t VALUES (3, 3)")
+        try db.execute("FLUSH BINARY LOGS")
+        try db.execute("INSERT INTO t VALUES (4, 4)")
+        try db.execute("FLUSH BINARY LOGS")
+        let current = try db.query("SHOW MASTER STATUS")[0][0]!
+        try db.execute("PURGE BINARY LOGS TO '\(current)'")
+        do {
+            try await runtime.run(tables)
+            Issue.record("resuming from a purged binlog did not fail")
+        } catch let error as SluiceError {
+            #expect(error.message.contains("purged") && error.hint?.contains("when_needed") == true, "\(error)")
+        }
+        var resnapshot = tables
+        resnapshot["snapshot_mode"] = .string("when_needed")
+        try await runtime.run(resnapshot)
+        let reads = runtime.events.filter { $0.op == .read }
+        #expect(Set(reads.compactMap { $0.after?["id"] }) == [.int(1), .int(2), .int(3), .int(4)])
+        try db.execute("INSERT INTO t VALUES (5, 5)")
+        try await runtime.run(resnapshot)
+        #expect(runtime.events.last?.op == .insert && runtime.events.last?.after?["id"] == .int(5))
+    }
+}

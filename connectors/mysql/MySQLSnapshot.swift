@@ -1,0 +1,620 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceRuntime
+
+/// Snapshot progress, stored with every snapshot batch (state key `snapshot`).
+///
+/// The snapshot reads every captured table in a consistent-snapshot transaction whose binlog position
+/// (`file`/`position`) streaming then starts from. A snapshot interrupted by a crash continues under a *new*
+/// consistent snapshot: each table keeps *segments*, key ranges with the binlog position their rows were read
+/// at. Streamed changes to keys of a segment from before its position are already in the snapshot rows and are
+/// dropped (`MySQLSnapshotFilter`), so nothing is applied twice out of order.
+struct MySQLSnapshotState: Codable, Sendable, Equatable {
+    static let key = "snapshot"
+
+    struct Segment: Codable, Sendable, Hashable {
+        /// Keys strictly above this (integer primary keys), or the whole table when nil.
+        var afterKey: [Int64]?
+        var file: String
+        var position: UInt64
+    }
+
+    struct TableProgress: Codable, Sendable, Equatable {
+        var database: String
+        var name: String
+        var done = false
+        /// Primary-key values of the last row emitted, as the server's text (hex of the bytes).
+        var lastKey: [String?]?
+        var rowsDone: Int64 = 0
+        var segments: [Segment]
+    }
+
+    /// The position streaming starts from (the first consistent snapshot's).
+    var file: String
+    var position: UInt64
+    /// The MariaDB GTID state at that position (`BINLOG_GTID_POS`), or the MySQL `gtid_executed`.
+    var gtid: String?
+    var done = false
+    /// Snapshot rows emitted so far, over all runs: the sequence in the events' sort keys.
+    var emitted: UInt64 = 0
+    var tables: [TableProgress]
+
+    static func fresh(tables: [TableID], at point: SnapshotPoint) -> MySQLSnapshotState {
+        MySQLSnapshotState(file: point.file, position: point.position, gtid: point.gtid, tables: tables.map {
+            TableProgress(database: $0.database, name: $0.name,
+                          segments: [Segment(afterKey: nil, file: point.file, position: point.position)])
+        })
+    }
+
+    /// Prepares to continue under a new consistent snapshot taken at `point`: a table stopped mid-way with an
+    /// integer key continues after its last key in a new segment; any other unfinished table is read again
+    /// from its start (its earlier snapshot rows then appear twice, both as op `r`).
+    mutating func restart(at point: SnapshotPoint, tables current: [TableID]) {
+        for index in tables.indices where !tables[index].done {
+            if let lastKey = tables[index].lastKey, let ints = Self.integers(lastKey) {
+                tables[index].segments.append(Segment(afterKey: ints, file: point.file, position: point.position))
+            } else {
+                tables[index].lastKey = nil
+                tables[index].rowsDone = 0
+                tables[index].segments = [Segment(afterKey: nil, file: point.file, position: point.position)]
+            }
+        }
+        for table in current where !tables.contains(where: { $0.database == table.database && $0.name == table.name }) {
+            tables.append(TableProgress(database: table.database, name: table.name,
+                                        segments: [Segment(afterKey: nil, file: point.file, position: point.position)]))
+        }
+    }
+
+    /// Integer keys from the stored hex text (nil when a key column is not an integer that fits Int64).
+    static func integers(_ hexTexts: [String?]) -> [Int64]? {
+        var out: [Int64] = []
+        for hex in hexTexts {
+            guard let hex, let bytes = HexBytes.decode(hex), let value = Int64(String(decoding: bytes, as: UTF8.self)) else {
+                return nil
+            }
+            out.append(value)
+        }
+        return out
+    }
+
+    func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+    static func decode(_ bytes: [UInt8]) throws -> MySQLSnapshotState {
+        try JSONDecoder().decode(MySQLSnapshotState.self, from: Data(bytes))
+    }
+}
+
+/// A consistent snapshot's binlog position.
+struct SnapshotPoint: Sendable {
+    var file: String
+    var position: UInt64
+    var gtid: String?
+}
+
+/// Drops streamed changes that a later snapshot segment already reflects (see `MySQLSnapshotState`).
+struct MySQLSnapshotFilter: Sendable {
+    struct Segment: Sendable {
+        var afterKey: [Int64]?
+        var sortKey: [UInt8]
+    }
+    private var segments: [TableID: [Segment]] = [:]
+    /// Events at or after this position are never dropped.
+    let maxSortKey: [UInt8]
+
+    init?(_ state: MySQLSnapshotState) {
+        let start = Self.sortKey(file: state.file, position: state.position)
+        var maxKey = start
+        for table in state.tables {
+            let list = table.segments.map { Segment(afterKey: $0.afterKey, sortKey: Self.sortKey(file: $0.file, position: $0.position)) }
+            guard list.contains(where: { start.lexicographicallyPrecedes($0.sortKey) }) else { continue }
+            segments[TableID(database: table.database, schema: table.database, name: table.name)] = list
+            for segment in list where maxKey.lexicographicallyPrecedes(segment.sortKey) { maxKey = segment.sortKey }
+        }
+        if segments.isEmpty { return nil }
+        maxSortKey = maxKey
+    }
+
+    static func sortKey(file: String, position: UInt64) -> [UInt8] {
+        SourcePosition.sortKey(file.split(separator: ".").last.flatMap { UInt64($0) } ?? 0, position, 0)
+    }
+
+    /// True when the event at `sortKey` on `table` is older than the snapshot segment holding its key.
+    func shouldDrop(table: TableID, sortKey: [UInt8], key: [Int64]?) -> Bool {
+        guard sortKey.lexicographicallyPrecedes(maxSortKey), let list = segments[table] else { return false }
+        var covering: Segment?
+        for segment in list {
+            if let after = segment.afterKey {
+                guard let key, after.lexicographicallyPrecedes(key) else { continue }
+            }
+            covering = segment
+        }
+        guard let covering else { return false }
+        return sortKey.lexicographicallyPrecedes(covering.sortKey)
+    }
+
+    /// The integer key of a row image (nil when the table has none or a key value is not an integer).
+    static func key(of row: Row, primaryKey: [String]) -> [Int64]? {
+        guard !primaryKey.isEmpty else { return nil }
+        var out: [Int64] = []
+        for column in primaryKey {
+            guard case .int(let value)? = row[column] else { return nil }
+            out.append(value)
+        }
+        return out
+    }
+}
+
+/// One captured table as the snapshot reads it: columns with their decoding plans, select expressions, key.
+struct SnapshotTablePlan {
+    var table: TableID
+    var schema: TableSchema
+    var plans: [ColumnDecoding]
+    var selectList: String
+    var keyIndexes: [Int]
+    /// How each key column is written back as an SQL literal.
+    var keyLiteralKinds: [LiteralKind]
+
+    enum LiteralKind { case number, text, binary }
+}
+
+/// Reads the captured tables in a consistent-snapshot transaction, in primary-key chunks (keyset pagination;
+/// tables without a primary key in one pass), emitting op `r` events with the progress in the batch state.
+struct MySQLSnapshotReader {
+    let settings: MySQLSourceSettings
+    let context: SourceContext
+    let logger: Logger
+    let server: ServerSettings
+
+    /// The tables the source captures, from information_schema.
+    static func capturedTables(_ connection: MySQLConnection, settings: MySQLSourceSettings) throws -> [TableID] {
+        let rows = try connection.query("""
+            SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'
+            AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+            ORDER BY TABLE_SCHEMA, TABLE_NAME
+            """)
+        return rows.compactMap { row in
+            guard let database = row[0], let name = row[1], settings.captures(database: database, table: name) else { return nil }
+            return TableID(database: database, schema: database, name: name)
+        }
+    }
+
+    /// Opens a consistent-snapshot transaction on `connection` and returns the binlog position that matches it.
+    ///
+    /// MariaDB reports the position of the snapshot itself (`Binlog_snapshot_file/position` status, no lock);
+    /// MySQL needs a short global read lock around the start of the transaction (RELOAD privilege).
+    static func begin(_ connection: MySQLConnection, server: ServerSettings) throws -> SnapshotPoint {
+        try connection.execute("SET SESSION time_zone = '+00:00'")
+        try connection.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if server.isMariaDB {
+            try connection.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            let status = try connection.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+            var file: String?, position: UInt64?
+            for row in status {
+                switch row[0]?.lowercased() {
+                case "binlog_snapshot_file": file = row[1] ?? nil
+                case "binlog_snapshot_position": position = row[1].flatMap { UInt64($0) }
+                default: break
+                }
+            }
+            guard let file, !file.isEmpty, let position else {
+                throw SluiceError(.sourceSetup, "the server reports no binlog position for the consistent snapshot",
+                                  hint: "enable log_bin on the server")
+            }
+            let gtid = (try? connection.query("SELECT BINLOG_GTID_POS(\(connection.quoted(file)), \(position))"))?
+                .first?.first ?? nil
+            return SnapshotPoint(file: file, position: position, gtid: gtid)
+        }
+        do {
+            try connection.execute("FLUSH TABLES WITH READ LOCK")
+        } catch let error as SluiceError {
+            throw SluiceError(.sourceSetup, "the snapshot needs a brief global read lock to find its binlog position",
+                              hint: "grant the capture user RELOAD (and LOCK TABLES), or use snapshot_mode: never",
+                              underlying: error)
+        }
+        defer { try? connection.execute("UNLOCK TABLES") }
+        try connection.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        let position = try server.currentPosition(connection)
+        let gtid = (try? connection.query("SELECT @@global.gtid_executed"))?.first?.first ?? nil
+        return SnapshotPoint(file: position.file, position: position.position, gtid: gtid?.replacingOccurrences(of: "\n", with: ""))
+    }
+
+    /// Reads every unfinished table of `state`; returns the table schemas it used.
+    func run(_ state: inout MySQLSnapshotState, connection: MySQLConnection, point: SnapshotPoint,
+             clearPosition: Bool) async throws -> [TableID: TableSchema] {
+        var catalog = MySQLCatalog(connection: connection)
+        var schemas: [TableID: TableSchema] = [:]
+        let started = ContinuousClock.now
+        var clearPosition = clearPosition
+        for index in state.tables.indices where !state.tables[index].done {
+            let progress = state.tables[index]
+            let table = TableID(database: progress.database, schema: progress.database, name: progress.name)
+            guard let plan = try self.plan(table, connection: connection, catalog: &catalog) else {
+                state.tables[index].done = true  // dropped since: nothing to read
+                continue
+            }
+            schemas[table] = plan.schema
+            try await read(index, plan, &state, connection: connection, clearPosition: &clearPosition)
+        }
+        try connection.execute("COMMIT")
+        let rows = state.tables.reduce(0) { $0 + $1.rowsDone }
+        logger.info("snapshot finished", metadata: [
+            "sluice.rows": .stringConvertible(rows),
+            "sluice.seconds": .stringConvertible((ContinuousClock.now - started).components.seconds),
+            "sluice.mysql.position": .string("\(state.file):\(state.position)")])
+        return schemas
+    }
+
+    /// The table's columns (from information_schema, with the same decoding plans and schema the binlog
+    /// stream builds), or nil when the table no longer exists.
+    func plan(_ table: TableID, connection: MySQLConnection, catalog: inout MySQLCatalog) throws -> SnapshotTablePlan? {
+        guard let info = try catalog.columns(database: table.database, table: table.name) else { return nil }
+        let rows = try connection.query("""
+            SELECT c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.CHARACTER_OCTET_LENGTH, co.ID
+            FROM information_schema.COLUMNS c
+            LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = c.COLLATION_NAME
+            WHERE c.TABLE_SCHEMA = \(connection.quoted(table.database)) AND c.TABLE_NAME = \(connection.quoted(table.name))
+            ORDER BY c.ORDINAL_POSITION
+            """)
+        guard rows.count == info.count else { return nil }
+        var columns: [ColumnSchema] = []
+        var plans: [ColumnDecoding] = []
+        var selects: [String] = []
+        for (column, row) in zip(info, rows) {
+            let binlog = Self.binlogColumn(column, numericPrecision: row[0].flatMap { Int($0) },
+                                           numericScale: row[1].flatMap { Int($0) },
+                                           datetimePrecision: row[2].flatMap { Int($0) },
+                                           octetLength: row[3].flatMap { Int($0) },
+                                           collation: row[4].flatMap { Int($0) }, isMariaDB: server.isMariaDB)
+            let plan = try ColumnDecoding(binlog, catalog: column)
+            plans.append(plan)
+            let isDecimal = binlog.realType == MySQLColumnType.newdecimal.rawValue
+            columns.append(ColumnSchema(name: column.name, sourceType: column.columnType, kind: plan.kind,
+                                        nullable: column.nullable, precision: isDecimal ? binlog.meta1 : nil,
+                                        scale: isDecimal ? binlog.meta2 : nil))
+            let quoted = Self.identifier(column.name)
+            switch plan {
+            case .float: selects.append("CAST(\(quoted) AS DOUBLE)")  // the text of a FLOAT is rounded to 6 digits
+            case .inet6: selects.append("CAST(\(quoted) AS BINARY(16))")
+            default: selects.append(quoted)
+            }
+        }
+        let key = try catalog.primaryKey(database: table.database, table: table.name) ?? []
+        let names = columns.map(\.name)
+        let keyIndexes = key.compactMap { names.firstIndex(of: $0) }
+        let kinds: [SnapshotTablePlan.LiteralKind] = keyIndexes.map { index in
+            switch plans[index] {
+            case .integer, .year, .float, .double, .newDecimal: return .number
+            case .string(_, let charset, _), .blob(_, let charset): return charset == .binary ? .binary : .text
+            case .bit, .geometry, .vector, .inet6, .mariaUUID: return .binary
+            default: return .text
+            }
+        }
+        let schema = TableSchema(table: table, version: 1, columns: columns, primaryKey: key)
+        return SnapshotTablePlan(table: table, schema: schema, plans: plans, selectList: selects.joined(separator: ", "),
+                                 keyIndexes: keyIndexes.count == key.count ? keyIndexes : [], keyLiteralKinds: kinds)
+    }
+
+    private func read(_ index: Int, _ plan: SnapshotTablePlan, _ state: inout MySQLSnapshotState,
+                      connection: MySQLConnection, clearPosition: inout Bool) async throws {
+        let table = plan.table
+        let qualified = Self.identifier(table.database) + "." + Self.identifier(table.name)
+        // The schema: reuse the stored version when the shape is the same, else write a new one.
+        var schema = plan.schema
+        var pendingSchemas: [TableSchema] = []
+        if let current = try await context.latestSchema(table) {
+            if current.hasSameShape(as: schema) { schema = current } else {
+                schema.version = current.version + 1
+                pendingSchemas.append(schema)
+            }
+        } else {
+            pendingSchemas.append(schema)
+        }
+        let estimate = max(Int64((try? connection.query("""
+            SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = \(connection.quoted(table.database))
+            AND TABLE_NAME = \(connection.quoted(table.name))
+            """))?.first?.first.flatMap { $0 } ?? "0") ?? 0, 1)
+        let names = schema.columns.map(\.name)
+        let keyed = !plan.keyIndexes.isEmpty
+        let keyNames = plan.keyIndexes.map { Self.identifier(names[$0]) }
+        let chunkSize = keyed ? settings.snapshotChunkSize : Int.max
+        let fileIndex = state.file.split(separator: ".").last.flatMap { UInt64($0) } ?? 0
+        let basePosition = state.position &- 1
+        let positionText = "\(state.file):\(state.position)"
+        let snapshotTime = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let tableStarted = ContinuousClock.now
+        var lastReport = ContinuousClock.now
+        let rowsAtStart = state.tables[index].rowsDone
+        while true {
+            try Task.checkCancellation()
+            var sql = "SELECT \(plan.selectList) FROM \(qualified)"
+            if keyed {
+                if let lastKey = state.tables[index].lastKey {
+                    sql += " WHERE " + Self.after(keyNames, lastKey, kinds: plan.keyLiteralKinds, connection: connection)
+                }
+                sql += " ORDER BY " + keyNames.joined(separator: ", ") + " LIMIT \(chunkSize)"
+            }
+            // A table without a primary key is read in one pass (streamed from the server in pieces below).
+            let result = try connection.queryBytes(sql)
+            let rowCount = result.rows.count
+            var offset = 0
+            repeat {
+                let end = min(rowCount, offset + settings.snapshotChunkSize)
+                var events: [ChangeEvent] = []
+                events.reserveCapacity(end - offset)
+                for r in offset..<end {
+                    let row = result.rows[r]
+                    var values: [Value] = []
+                    values.reserveCapacity(names.count)
+                    for c in 0..<names.count {
+                        guard let bytes = row[c] else {
+                            values.append(.null)
+                            continue
+                        }
+                        do {
+                            values.append(try SnapshotValues.parse(bytes, plan.plans[c]))
+                        } catch {
+                            throw SluiceError(.decoding, "column \(names[c]) of \(table) could not be read: \(error)",
+                                              location: "snapshot of \(table)")
+                        }
+                    }
+                    events.append(ChangeEvent(
+                        op: .read, connector: "mysql", table: table, schemaVersion: schema.version, before: nil,
+                        after: Row(columns: names, values: values),
+                        position: SourcePosition(sortKey: SourcePosition.sortKey(fileIndex, basePosition, state.emitted),
+                                                 text: positionText),
+                        commitTimeMicros: snapshotTime, isSnapshot: true))
+                    state.emitted += 1
+                }
+                state.tables[index].rowsDone += Int64(end - offset)
+                let finished = end == rowCount && (!keyed || rowCount < chunkSize)
+                if keyed && end > 0 {
+                    state.tables[index].lastKey = plan.keyIndexes.map { result.rows[end - 1][$0].map(HexBytes.encode) }
+                }
+                if finished { state.tables[index].done = true }
+                var stored = state
+                // Without a key, progress inside the table cannot be resumed: store only completion.
+                if !keyed && !finished { stored.tables[index].rowsDone = rowsAtStart }
+                var batchState: [String: [UInt8]?] = [MySQLSnapshotState.key: stored.encoded()]
+                if clearPosition {
+                    batchState[MySQLResumeState.key] = .some(nil)  // a purged position being replaced
+                    clearPosition = false
+                }
+                try await context.emit(SourceBatch(schemas: pendingSchemas, events: events, state: batchState))
+                pendingSchemas = []
+                let now = ContinuousClock.now
+                if finished || now - lastReport > .seconds(2) {
+                    lastReport = now
+                    Self.reportProgress(table, done: state.tables[index].rowsDone, estimate: estimate,
+                                        rowsThisRun: state.tables[index].rowsDone - rowsAtStart, elapsed: now - tableStarted)
+                }
+                offset = end
+            } while offset < rowCount
+            if state.tables[index].done { break }
+        }
+    }
+
+    /// `(a, b) > (x, y)` written as `a > x OR (a = x AND b > y)`, which every version turns into index ranges.
+    static func after(_ keys: [String], _ hexValues: [String?], kinds: [SnapshotTablePlan.LiteralKind],
+                      connection: MySQLConnection) -> String {
+        func literal(_ i: Int) -> String {
+            guard let hex = hexValues[i], let bytes = HexBytes.decode(hex) else { return "NULL" }
+            switch kinds[i] {
+            case .number: return String(decoding: bytes, as: UTF8.self)
+            case .binary: return "X'\(hex)'"
+            case .text: return connection.quoted(String(decoding: bytes, as: UTF8.self))
+            }
+        }
+        var terms: [String] = []
+        for i in keys.indices {
+            var parts = (0..<i).map { "\(keys[$0]) = \(literal($0))" }
+            parts.append("\(keys[i]) > \(literal(i))")
+            terms.append("(" + parts.joined(separator: " AND ") + ")")
+        }
+        return "(" + terms.joined(separator: " OR ") + ")"
+    }
+
+    static func identifier(_ name: String) -> String { "`" + name.replacingOccurrences(of: "`", with: "``") + "`" }
+
+    /// A binlog column description from information_schema, so that snapshot rows get the same decoding plan
+    /// (and so the same value kinds and schema) as the binlog stream.
+    static func binlogColumn(_ info: ColumnCatalogInfo, numericPrecision: Int?, numericScale: Int?, datetimePrecision: Int?,
+                             octetLength: Int?, collation: Int?, isMariaDB: Bool) -> BinlogColumn {
+        var type: MySQLColumnType
+        var meta1 = 0, meta2 = 0
+        switch info.dataType {
+        case "tinyint": type = .tiny
+        case "smallint": type = .short
+        case "mediumint": type = .int24
+        case "int", "integer": type = .long
+        case "bigint": type = .longlong
+        case "float": type = .float; meta1 = 4
+        case "double", "real": type = .double; meta1 = 8
+        case "decimal", "numeric": type = .newdecimal; meta1 = numericPrecision ?? 10; meta2 = numericScale ?? 0
+        case "date": type = .date
+        case "time": type = .time2; meta1 = datetimePrecision ?? 0
+        case "datetime": type = .datetime2; meta1 = datetimePrecision ?? 0
+        case "timestamp": type = .timestamp2; meta1 = datetimePrecision ?? 0
+        case "year": type = .year
+        case "bit": type = .bit; meta1 = (numericPrecision ?? 1) / 8; meta2 = (numericPrecision ?? 1) % 8
+        case "enum": type = .enumeration; meta1 = (info.enumValues?.count ?? 0) > 255 ? 2 : 1
+        case "set": type = .set; meta1 = ((info.setValues?.count ?? 0) + 7) / 8
+        case "char", "binary", "uuid", "inet6", "inet4": type = .string; meta1 = octetLength ?? (info.dataType == "inet4" ? 4 : 16)
+        case "varchar", "varbinary": type = .varchar; meta1 = octetLength ?? 65535
+        case "tinytext", "tinyblob": type = .blob; meta1 = 1
+        case "text", "blob": type = .blob; meta1 = 2
+        case "mediumtext", "mediumblob": type = .blob; meta1 = 3
+        case "longtext", "longblob": type = .blob; meta1 = 4
+        case "json": type = isMariaDB ? .blob : .json; meta1 = 4
+        case "vector": type = .vector; meta1 = 4
+        case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+             "geometrycollection", "geomcollection":
+            type = .geometry; meta1 = 4
+        default: type = .blob; meta1 = 4
+        }
+        if info.dataType == "uuid" || info.dataType == "inet6" { meta1 = 16 }
+        var column = BinlogColumn(binlogType: type.rawValue, realType: type.rawValue, meta1: meta1, meta2: meta2,
+                                  nullable: info.nullable)
+        if type.isNumeric { column.isUnsigned = info.isUnsigned }
+        if type.isCharacter {
+            column.collation = collation ?? (MySQLCatalog.isBinaryType(info.dataType) ? 63 : nil)
+        }
+        column.name = info.name
+        column.enumValues = info.enumValues
+        column.setValues = info.setValues
+        return column
+    }
+
+    static func reportProgress(_ table: TableID, done: Int64, estimate: Int64, rowsThisRun: Int64, elapsed: Duration) {
+        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
+        let rate = Double(rowsThisRun) / seconds
+        let total = max(estimate, done)
+        let percent = Double(done) * 100 / Double(total)
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "snapshot %@: %lld of ~%lld rows (%.0f%%), %.0f rows/s, ETA %.0fs\n",
+                          table.description, done, total, percent, rate, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
+
+/// Converts the text protocol's column values (connection charset utf8mb4, time zone UTC) to the same
+/// `Value`s the binlog decoder produces for the column's plan.
+enum SnapshotValues {
+    struct Unparsable: Error, CustomStringConvertible {
+        var text: String
+        var description: String { "unexpected value text '\(text.prefix(40))'" }
+    }
+
+    static func parse(_ bytes: [UInt8], _ plan: ColumnDecoding) throws -> Value {
+        func text() -> String { String(decoding: bytes, as: UTF8.self) }
+        switch plan {
+        case .integer(_, let unsigned):
+            let s = text()
+            if let value = Int64(s) { return .int(value) }
+            if unsigned, UInt64(s) != nil, let d = ExactDecimal(negative: false, unscaledDigits: s, scale: 0) { return .decimal(d) }
+            throw Unparsable(text: s)
+        case .year:
+            guard let value = Int64(text()) else { throw Unparsable(text: text()) }
+            return .int(value)
+        case .float, .double:
+            guard let value = Double(text()) else { throw Unparsable(text: text()) }
+            return .double(value)
+        case .newDecimal(_, let scale):
+            var digits = "", negative = false, fraction = 0, seenPoint = false
+            for c in text().unicodeScalars {
+                switch c {
+                case "-": negative = true
+                case "+": break
+                case ".": seenPoint = true
+                case "0"..."9":
+                    digits.unicodeScalars.append(c)
+                    if seenPoint { fraction += 1 }
+                default: throw Unparsable(text: text())
+                }
+            }
+            if fraction < scale { digits += String(repeating: "0", count: scale - fraction) }
+            guard let value = ExactDecimal(negative: negative, unscaledDigits: digits.isEmpty ? "0" : digits,
+                                           scale: max(scale, fraction)) else { throw Unparsable(text: text()) }
+            return .decimal(value)
+        case .date:
+            guard let (y, m, d) = ymd(bytes, 0) else { throw Unparsable(text: text()) }
+            return ColumnValueDecoder.date(year: y, month: m, day: d)
+        case .time, .time2:
+            guard let micros = time(bytes) else { throw Unparsable(text: text()) }
+            return .time(TimeOfDay(micros: micros))
+        case .datetime, .datetime2, .timestamp, .timestamp2:
+            guard let (y, m, d) = ymd(bytes, 0), bytes.count >= 19, let hms = clock(bytes, 11) else {
+                throw Unparsable(text: text())
+            }
+            let value = ColumnValueDecoder.datetime(year: y, month: m, day: d, hour: hms.0, minute: hms.1, second: hms.2,
+                                                    micros: fraction(bytes, 19))
+            switch plan {
+            case .timestamp, .timestamp2:
+                guard case .timestamp(let ts) = value else { return .null }  // the zero timestamp
+                return .timestamp(Timestamp(micros: ts.micros, isUTC: true))
+            default:
+                return value
+            }
+        case .bit(let bits):
+            if bits == 1 { return .bool((bytes.last ?? 0) & 1 == 1) }
+            let length = (bits + 7) / 8
+            if bytes.count < length { return .bytes(Array(repeating: 0, count: length - bytes.count) + bytes) }
+            return .bytes(bytes)
+        case .enumeration(_, let values), .set(_, let values):
+            if values == nil, let number = Int64(text()) { return .int(number) }
+            return .string(text())
+        case .string(_, let charset, _), .blob(_, let charset):
+            if charset == .binary { return .bytes(bytes) }
+            return .string(text())
+        case .json, .jsonText:
+            return .json(text())
+        case .geometry, .vector, .inet6:
+            return .bytes(bytes)
+        case .mariaUUID:
+            guard let uuid = UUID(uuidString: text()) else { throw Unparsable(text: text()) }
+            return .uuid(uuid)
+        case .null:
+            return .null
+        }
+    }
+
+    private static func number(_ bytes: [UInt8], _ start: Int, _ count: Int) -> Int? {
+        guard start + count <= bytes.count else { return nil }
+        var value = 0
+        for i in start..<start + count {
+            let c = bytes[i]
+            guard c >= 48, c <= 57 else { return nil }
+            value = value * 10 + Int(c - 48)
+        }
+        return value
+    }
+
+    /// `YYYY-MM-DD` at `start`.
+    private static func ymd(_ bytes: [UInt8], _ start: Int) -> (Int, Int, Int)? {
+        guard let y = number(bytes, start, 4), let m = number(bytes, start + 5, 2), let d = number(bytes, start + 8, 2) else {
+            return nil
+        }
+        return (y, m, d)
+    }
+
+    /// `HH:MM:SS` at `start`.
+    private static func clock(_ bytes: [UInt8], _ start: Int) -> (Int, Int, Int)? {
+        guard let h = number(bytes, start, 2), let m = number(bytes, start + 3, 2), let s = number(bytes, start + 6, 2) else {
+            return nil
+        }
+        return (h, m, s)
+    }
+
+    /// Microseconds of `.ffffff` at `start` (0 when absent).
+    private static func fraction(_ bytes: [UInt8], _ start: Int) -> Int64 {
+        guard start < bytes.count, bytes[start] == UInt8(ascii: ".") else { return 0 }
+        var micros: Int64 = 0, digits = 0
+        var i = start + 1
+        while i < bytes.count, digits < 6, bytes[i] >= 48, bytes[i] <= 57 {
+            micros = micros * 10 + Int64(bytes[i] - 48)
+            digits += 1
+            i += 1
+        }
+        while digits < 6 {
+            micros *= 10
+            digits += 1
+        }
+        return micros
+    }
+
+    /// `[-]H+:MM:SS[.ffffff]` → microseconds.
+    private static func time(_ bytes: [UInt8]) -> Int64? {
+        var i = 0
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative { i = 1 }
+        var hours = 0, digits = 0
+        while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 {
+            hours = hours * 10 + Int(bytes[i] - 48)
+            i += 1
+            digits += 1
+        }
+        guard digits > 0, i < bytes.count, bytes[i] == UInt8(ascii: ":"),
+              let m = number(bytes, i + 1, 2), let s = number(bytes, i + 4, 2) else { return nil }
+        let micros = Int64(hours * 3600 + m * 60 + s) * 1_000_000 + fraction(bytes, i + 6)
+        return negative ? -micros : micros
+    }
+}
