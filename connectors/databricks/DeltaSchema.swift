@@ -262,8 +262,12 @@ struct DeltaFileStatistics {
         for (index, column) in columns.enumerated() {
             if case .array = column.type {} else { nullCount[column.name] = nullCounts[index] }
             guard !disabled[index], let minimum = minimums[index], let maximum = maximums[index] else { continue }
-            minValues[column.name] = Self.statistic(minimum, roundUp: false)
-            maxValues[column.name] = Self.statistic(maximum, roundUp: true)
+            // A bound that has no statistics form (a decimal staged as text) is left out, never written as null.
+            let low = Self.statistic(minimum, roundUp: false)
+            let high = Self.statistic(maximum, roundUp: true)
+            guard !(low is NSNull), !(high is NSNull) else { continue }
+            minValues[column.name] = low
+            maxValues[column.name] = high
         }
         let object: [String: Any] = [
             "numRecords": numRecords, "minValues": minValues, "maxValues": maxValues, "nullCount": nullCount,

@@ -203,14 +203,16 @@ public actor DeltaSink: SinkConnector {
                     location: "stream \(batch.stream) offset \(record.offset)",
                     hint: "the _schemas stream lacks this version; the log is incomplete")
             }
-            guard let row = ChangeRow(record: record, schema: schema) else { continue }
+            let rows = ChangeRow.rows(record: record, schema: schema)
+            if rows.isEmpty { continue }
             if let pending = tables.pending, pending.schema.version != schema.version, !pending.isEmpty {
                 try publish(&tables, stream: batch.stream)
             }
             if tables.pending == nil || tables.pending!.schema.version != schema.version {
                 tables.pending = PendingRows(schema: schema)
             }
-            tables.pending!.append(row)
+            // All rows of one change go into the same file (a file covers whole offsets).
+            for row in rows { tables.pending!.append(row) }
             if roll.isFull(tables.pending!) { try publish(&tables, stream: batch.stream) }
         }
         if let pending = tables.pending, !pending.isEmpty, roll.isOld(pending) {

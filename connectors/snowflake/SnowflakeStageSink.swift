@@ -189,14 +189,16 @@ public actor SnowflakeStageSink: SinkConnector {
                     location: "stream \(batch.stream) offset \(record.offset)",
                     hint: "the _schemas stream lacks this version; the log is incomplete")
             }
-            guard let row = ChangeRow(record: record, schema: schema) else { continue }
+            let rows = ChangeRow.rows(record: record, schema: schema)
+            if rows.isEmpty { continue }
             if let pending = stage.pending, pending.schema.version != schema.version, !pending.isEmpty {
                 try stageFile(&stage, stream: batch.stream)
             }
             if stage.pending == nil || stage.pending!.schema.version != schema.version {
                 stage.pending = PendingRows(schema: schema)
             }
-            stage.pending!.append(row)
+            // All rows of one change go into the same file (a file covers whole offsets).
+            for row in rows { stage.pending!.append(row) }
             if roll.isFull(stage.pending!) { try stageFile(&stage, stream: batch.stream) }
         }
         if let pending = stage.pending, !pending.isEmpty, roll.isOld(pending) {
