@@ -62,7 +62,11 @@ let package = Package(
         ),
         .target(
             name: "SluicePostgres",
-            dependencies: ["SluiceCore", "SluiceRuntime", "CLibPQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SluiceCore", "SluiceRuntime", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "connectors/postgres",
             exclude: ["README.md"]
         ),
@@ -123,7 +127,13 @@ let package = Package(
         .testTarget(name: "SluiceLogTests", dependencies: ["SluiceCore", "SluiceLog"]),
         .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
         .testTarget(name: "SluiceParquetTests", dependencies: ["SluiceCore", "SluiceParquet"]),
-        .testTarget(name: "SluicePostgresTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluicePostgres"]),
+        .testTarget(
+            name: "SluicePostgresTests",
+            dependencies: [
+                "SluiceCore", "SluiceLog", "SluiceRuntime", "SluicePostgres",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(name: "SluiceAvroTests", dependencies: ["SluiceAvro"]),
         .testTarget(name: "SluiceIcebergTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceIceberg", "SluiceAvro", "SluiceParquet"]),
         .testTarget(

@@ -7,7 +7,10 @@
 // 2. Snapshot: 1M rows read by Sluice (initial_only, into the durable log) vs `\copy (select …) to /dev/null`.
 // Prints both figures and the ratio for each, and peak RSS. Environment: SLUICE_BENCH_DIR (the scripts),
 // SLUICE_BENCH_ROWS (workload rows, default 200000), SLUICE_BENCH_SNAPSHOT_ROWS (default 1000000),
-// SLUICE_BENCH_RUNS (snapshot repetitions for a median, default 3).
+// SLUICE_BENCH_RUNS (snapshot repetitions for a median, default 3), SLUICE_BENCH_BIG_TX_ROWS (rows of the single
+// large transaction of part 3, default 2000000), SLUICE_BENCH_PARTS (default stream,snapshot,bigtx).
+// 3. One 2M-row transaction (the server streams it in progress; Sluice buffers it within stream_buffer_memory and
+//    spills the rest), decoded into the durable log: time and peak RSS during that part.
 import Foundation
 import Logging
 import SluiceCore
@@ -28,6 +31,8 @@ let snapshotRows = Int(environment["SLUICE_BENCH_SNAPSHOT_ROWS"] ?? "") ?? 1_000
 let skipLog = environment["SLUICE_BENCH_NO_LOG"] != nil
 let target = skipLog ? "without the log (SLUICE_BENCH_NO_LOG)" : "into durable log"
 let runs = max(1, Int(environment["SLUICE_BENCH_RUNS"] ?? "") ?? 3)
+let bigTransactionRows = Int(environment["SLUICE_BENCH_BIG_TX_ROWS"] ?? "") ?? 2_000_000
+let parts = Set((environment["SLUICE_BENCH_PARTS"] ?? "stream,snapshot,bigtx").split(separator: ",").map(String.init))
 
 /// Runs a shell command; returns stdout (trimmed). Exits on failure.
 @discardableResult
@@ -63,11 +68,20 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
-func peakRSSMegabytes() -> Double {
+func peakRSSMegabytes() -> Double { statusMegabytes("VmHWM:") }
+
+func statusMegabytes(_ field: String) -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
     return kb / 1024
+}
+
+/// Resets the peak RSS (VmHWM) to the current RSS (Linux: `5` to /proc/self/clear_refs); false when not possible.
+func resetPeakRSS() -> Bool {
+    guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+    defer { try? handle.close() }
+    return (try? handle.write(contentsOf: Data("5".utf8))) != nil
 }
 
 /// A minimal runtime: each batch is appended to a durable SQLite log (sync full) when emitted, and
@@ -165,10 +179,11 @@ final class DurableLogSink: @unchecked Sendable {
     }
 }
 
+print("PostgreSQL source benchmark (server \(sql("SHOW server_version")), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
 // MARK: 1. Streaming
 
-print("PostgreSQL source benchmark (server \(sql("SHOW server_version")), \(ProcessInfo.processInfo.activeProcessorCount) cores)")
-shell("'\(scripts)/pg-workload.sh' setup '\(url)'")
+shell("'\(scripts)/pg-workload.sh' setup '\(url)'")  // also the table the snapshot part copies
+if parts.contains("stream") {
 for slot in ["sluice_bench_peer", "sluice_bench_sluice"] {
     sql("SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)'")
     sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
@@ -195,9 +210,11 @@ let sluiceRate = Double(changes) / sluiceSeconds
 print(String(format: "streaming: %d changes; pg_recvlogical %.2f s (%.0f changes/s); Sluice \(target) %.2f s "
              + "(%.0f changes/s); ratio %.2f", changes, peerSeconds, peerRate, sluiceSeconds, sluiceRate,
              sluiceRate / peerRate))
+}
 
 // MARK: 2. Snapshot
 
+if parts.contains("snapshot") {
 let snapshotTable = "sluice_bench_snapshot"
 sql("DROP TABLE IF EXISTS \(snapshotTable)")
 sql("""
@@ -232,4 +249,35 @@ print(String(format: "snapshot: %d rows (median of %d); \\copy to /dev/null %.2f
              + "%.2f s (%.0f rows/s); ratio %.2f", snapshotRows, runs, median(copyTimes), copyRate, median(snapshotTimes),
              snapshotRate, snapshotRate / copyRate))
 sql("DROP PUBLICATION IF EXISTS sluice_bench_snapshot; DROP TABLE IF EXISTS \(snapshotTable)")
+}
+
+// MARK: 3. One large transaction
+
+if parts.contains("bigtx") && bigTransactionRows > 0 {
+    let table = "sluice_bench_bigtx"
+    sql("DROP PUBLICATION IF EXISTS \(table); DROP TABLE IF EXISTS \(table)")
+    sql("CREATE TABLE \(table) (id int PRIMARY KEY, qty int, pad text)")
+    sql("CREATE PUBLICATION \(table) FOR TABLE \(table)")
+    sql("SELECT pg_drop_replication_slot('\(table)') FROM pg_replication_slots WHERE slot_name = '\(table)'")
+    sql("SELECT pg_create_logical_replication_slot('\(table)', 'pgoutput')")
+    print("writing one transaction of \(bigTransactionRows) rows…")
+    sql("INSERT INTO \(table) SELECT g, g % 100, repeat('x', 40) FROM generate_series(1, \(bigTransactionRows)) g")
+    let reset = resetPeakRSS()
+    let rssBefore = statusMegabytes("VmRSS:")
+    let sink = try DurableLogSink(url: url)
+    let bigSeconds = try await sink.run([
+        "slot": .string(table), "publication": .string(table), "create_slot": .bool(false),
+        "create_publication": .bool(false), "snapshot_mode": .string("never"),
+    ], untilCaughtUp: true)
+    let streamedTransactions = sql("SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = '\(table)'")
+    if sink.events != bigTransactionRows { print("warning: \(sink.events) events, expected \(bigTransactionRows)") }
+    await sink.remove()
+    sql("SELECT pg_drop_replication_slot('\(table)')")
+    sql("DROP PUBLICATION IF EXISTS \(table); DROP TABLE IF EXISTS \(table)")
+    let peak = reset ? String(format: "%.0f MB", peakRSSMegabytes()) : "n/a (clear_refs unavailable)"
+    print(String(format: "large transaction: %d rows in one transaction \(target) in %.2f s (%.0f rows/s); ",
+                 sink.events, bigSeconds, Double(sink.events) / bigSeconds)
+          + "streamed in progress by the server: \(streamedTransactions == "0" ? "no" : "yes"); "
+          + String(format: "RSS before %.0f MB, peak during it ", rssBefore) + peak)
+}
 print(String(format: "peak RSS: %.0f MB", peakRSSMegabytes()))

@@ -69,6 +69,12 @@ final class MemoryLog: @unchecked Sendable {
     private(set) var schemas: [TableSchema] = []
     private(set) var state: [String: [UInt8]] = [:]
     private(set) var batches = 0
+    /// Pending incremental snapshot requests (as `sluice snapshot` stores them).
+    private var requests: Set<String> = []
+
+    func requestSnapshot(_ table: String) { lock.withLock { _ = requests.insert(table) } }
+    var pendingRequests: Set<String> { lock.withLock { requests } }
+    func stateValue(_ key: String) -> [UInt8]? { lock.withLock { state[key] } }
 
     var snapshotEvents: [ChangeEvent] { lock.withLock { events } }
     var schemaList: [TableSchema] { lock.withLock { schemas } }
@@ -100,7 +106,8 @@ final class MemoryLog: @unchecked Sendable {
             loadStates: { [self] prefix in lock.withLock { state.filter { $0.key.hasPrefix(prefix) } } },
             waitUntilDurable: {},
             latestSchema: { [self] table in lock.withLock { schemas.last { $0.table == table } } },
-            pendingSnapshotRequests: { [] })
+            pendingSnapshotRequests: { [self] in lock.withLock { requests.sorted() } },
+            completeSnapshotRequest: { [self] table in lock.withLock { _ = requests.remove(table) } })
     }
 }
 

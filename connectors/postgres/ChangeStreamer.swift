@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import SluiceCore
 import SluiceRuntime
 
@@ -23,14 +24,19 @@ final class ChangeStreamer {
         var commitText: String
         var commitTimeMicros: Int64
         var order = 0
+        /// Order reserved for the BEGIN marker, written before the transaction's first event (a transaction
+        /// with nothing captured, e.g. only Sluice's own watermark messages, gets no markers).
+        var pendingBeginOrder: Int?
+        var beginWritten = false
     }
 
     private struct PendingBatch {
         var schemas: [TableSchema] = []
         var events: [ChangeEvent] = []
         var position: StreamPositionState?
+        var state: [String: [UInt8]?] = [:]
         var startedAt: ContinuousClock.Instant?
-        var isEmpty: Bool { schemas.isEmpty && events.isEmpty && position == nil }
+        var isEmpty: Bool { schemas.isEmpty && events.isEmpty && position == nil && state.isEmpty }
     }
 
     private let session: PostgresSourceSession
@@ -55,6 +61,25 @@ final class ChangeStreamer {
     /// Events skipped because an earlier run already put them in the log.
     private(set) var skippedAsDuplicates = 0
 
+    // Incremental snapshots (see IncrementalSnapshot.swift).
+    private var incremental: IncrementalSnapshotJob?
+    private var lastRequestPoll = ContinuousClock.now - .seconds(3600)
+    private var refusedRequests: Set<String> = []
+    /// A finished incremental snapshot whose request is cleared once its last chunk is durable.
+    private var completedRequest: String?
+    private var recentCommits = RecentCommits(capacity: 4096)
+    private let runID = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    private var supportsMessages = true
+    /// `sluice_pg_slot_lag_bytes`: WAL the slot retains beyond its confirmed position (server's view).
+    private let slotLag: Gauge
+    private var lastLagSample = ContinuousClock.now - .seconds(3600)
+    /// Incremental snapshots the source asked for itself (tables added to the publication), kept in state.
+    private var autoRequests: [String] = []
+    private var lastPublicationRefresh = ContinuousClock.now
+    private var publicationRefreshDisabled = false
+    private var skippedNewTables: Set<String> = []
+    static let autoRequestsKey = "auto-snapshot-requests"
+
     init(session: PostgresSourceSession, resumeAfter: StreamPositionState?, snapshotFilter: SnapshotFilter?,
          untilLSN: LSN?)
     {
@@ -66,6 +91,9 @@ final class ChangeStreamer {
         self.untilLSN = untilLSN
         self.database = session.database
         self.streamed = StreamedTransactionBuffer(memoryLimit: session.settings.streamBufferMemory)
+        self.slotLag = Gauge(label: "sluice_pg_slot_lag_bytes", dimensions: [
+            ("pipeline", session.context.pipeline), ("source", session.context.config.instanceName),
+            ("slot", session.settings.slot)])
     }
 
     func run(replication: PostgresConnection) async throws {
@@ -74,13 +102,16 @@ final class ChangeStreamer {
         var options = ["proto_version '\(protocolVersion)'",
                        "publication_names \(replication.quoteLiteral(replication.quoteIdentifier(settings.publication)))"]
         if version >= 140000 {
-            options.append("messages '\(settings.captureMessages || settings.heartbeatInterval > 0)'")
+            // Always on: incremental snapshots need their watermark messages (Sluice's own are never emitted).
+            options.append("messages 'true'")
             options.append("streaming 'on'")
         }
+        supportsMessages = version >= 140000
         let confirmed = try session.catalog.connection.execute(
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", parameters: [settings.slot])
             .string(0, 0).flatMap(LSN.init) ?? .zero
         lastCommitEnd = confirmed
+        autoRequests = try await session.loadJSON([String].self, key: Self.autoRequestsKey) ?? []
         do {
             try replication.execute("START_REPLICATION SLOT \(replication.quoteIdentifier(settings.slot)) LOGICAL 0/0 ("
                                     + options.joined(separator: ", ") + ")", context: "starting replication")
@@ -116,13 +147,29 @@ final class ChangeStreamer {
                 let age = batch.startedAt.map { ContinuousClock.now - $0 } ?? .zero
                 if reader.isDrained || age >= .seconds(settings.maxBatchDelay) { try await flush() }
             }
-            if caughtUp {
+            if let request = completedRequest {
+                completedRequest = nil
+                try await flush()
+                try await session.context.waitUntilDurable()
+                try await session.context.completeSnapshotRequest(request)
+            }
+            if settings.publicationRefreshInterval > 0, !publicationRefreshDisabled,
+               ContinuousClock.now - lastPublicationRefresh >= .seconds(settings.publicationRefreshInterval) {
+                lastPublicationRefresh = .now
+                try refreshPublication()
+            }
+            try await driveIncrementalSnapshot()
+            if caughtUp && incremental == nil {
                 try await flush()
                 try await session.context.waitUntilDurable()
                 if transaction == nil && streamingXid == nil { reader.acknowledge(lastCommitEnd) }
                 return
             }
             let now = ContinuousClock.now
+            if now - lastLagSample >= .seconds(max(1, min(settings.statusInterval, 10))) {
+                lastLagSample = now
+                try sampleSlotLag()
+            }
             if untilLSN != nil, messages.isEmpty, now - lastKeepaliveRequest > .milliseconds(500) {
                 reader.requestKeepalive()
                 lastKeepaliveRequest = now
@@ -133,6 +180,14 @@ final class ChangeStreamer {
                     "SELECT pg_logical_emit_message(false, 'sluice.heartbeat', '')", context: "writing a heartbeat")
             }
         }
+    }
+
+    /// Records the slot's lag in bytes (`pg_current_wal_lsn()` − `confirmed_flush_lsn`).
+    private func sampleSlotLag() throws {
+        let result = try session.catalog.connection.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots "
+                + "WHERE slot_name = $1", parameters: [settings.slot], context: "reading the slot lag")
+        if let bytes = result.string(0, 0).flatMap(Int64.init) { slotLag.record(bytes) }
     }
 
     // MARK: Messages
@@ -234,6 +289,7 @@ final class ChangeStreamer {
     }
 
     private func finishTransaction(endLSN: LSN) async throws {
+        if let xid = transaction?.xid { recentCommits.add(xid) }
         transaction = nil
         if endLSN > lastCommitEnd { lastCommitEnd = endLSN }
         if batch.events.isEmpty && batch.schemas.isEmpty && batch.position == nil && session.inFlight.allDurable {
@@ -266,6 +322,7 @@ final class ChangeStreamer {
         if isNew {
             batch.schemas.append(schema)
             logger.info("table schema version \(schema.version)", metadata: ["sluice.table": .string(table.description)])
+            if let job = incremental, job.table == table { job.schemaChanged = true }
         }
         return RelationEntry(schema: schema, types: types, names: schema.columns.map(\.name), keyIndexes: keyIndexes,
                              keyNames: keyIndexes.map { names[$0] }, captured: true)
@@ -313,6 +370,12 @@ final class ChangeStreamer {
         let order = tx.order
         tx.order += 1
         transaction = tx
+        if let job = incremental, job.windowOpen, job.table == entry.schema.table {
+            if op == .truncate { job.windowTruncated = true }
+            for image in [before, after] {
+                if let image, let key = Self.key(of: image, job.schema.primaryKey) { job.windowKeys.insert(key) }
+            }
+        }
         if let resumeAfter, !isAfter(commit: tx.commitLSN, order: order, resumeAfter) {
             skippedAsDuplicates += 1
             return
@@ -343,12 +406,31 @@ final class ChangeStreamer {
 
     private func append(_ event: ChangeEvent, commit: LSN, order: Int) {
         if batch.startedAt == nil { batch.startedAt = .now }
+        if var tx = transaction, let beginOrder = tx.pendingBeginOrder, commit == tx.commitLSN {
+            tx.pendingBeginOrder = nil
+            tx.beginWritten = true
+            transaction = tx
+            if resumeAfter.map({ isAfter(commit: tx.commitLSN, order: beginOrder, $0) }) ?? true {
+                batch.events.append(ChangeEvent(
+                    op: .begin, connector: "postgres",
+                    table: TableID(database: database, schema: "_transactions", name: "postgres"),
+                    schemaVersion: 0, before: nil, after: nil, position: Self.position(tx, beginOrder),
+                    transactionID: tx.xidText, orderInTransaction: beginOrder, commitTimeMicros: tx.commitTimeMicros))
+            }
+        }
         batch.events.append(event)
         batch.position = StreamPositionState(commitLSN: commit.value, order: order)
     }
 
     private func marker(_ op: ChangeOperation) async throws {
         guard var tx = transaction else { return }
+        if op == .begin {
+            tx.pendingBeginOrder = tx.order
+            tx.order += 1
+            transaction = tx
+            return
+        }
+        guard tx.beginWritten else { return }
         let order = tx.order
         tx.order += 1
         transaction = tx
@@ -361,6 +443,10 @@ final class ChangeStreamer {
     }
 
     private func logicalMessage(transactional: Bool, lsn: LSN, prefix: String, content: ArraySlice<UInt8>) async throws {
+        if prefix == WatermarkChunkReader.prefix {
+            try await watermark(String(decoding: content, as: UTF8.self))
+            return
+        }
         if prefix == "sluice.heartbeat" || !settings.captureMessages { return }
         let (schema, isNew) = try await session.schemas.messageSchema(prefix: prefix)
         if isNew { batch.schemas.append(schema) }
@@ -392,8 +478,260 @@ final class ChangeStreamer {
         if let position = batch.position {
             state[StreamPositionState.key] = PostgresSourceSession.encodeJSON(position)
         }
+        for (key, value) in batch.state { state[key] = value }
         let out = SourceBatch(schemas: batch.schemas, events: batch.events, state: state)
         batch = PendingBatch()
         try await session.emit(out, acknowledge: lastCommitEnd)
+    }
+}
+
+// MARK: Incremental snapshots
+
+extension ChangeStreamer {
+    /// The primary-key values of a row image, when it carries them all.
+    fileprivate static func key(of row: Row, _ primaryKey: [String]) -> [Value]? {
+        guard !primaryKey.isEmpty else { return nil }
+        var key: [Value] = []
+        key.reserveCapacity(primaryKey.count)
+        for column in primaryKey {
+            guard let value = row[column], value != .unchanged else { return nil }
+            key.append(value)
+        }
+        return key
+    }
+
+    /// Picks up requests (about once a second), resumes stored progress, and starts the next chunk read.
+    fileprivate func driveIncrementalSnapshot() async throws {
+        if incremental == nil, ContinuousClock.now - lastRequestPoll >= .seconds(1) {
+            lastRequestPoll = .now
+            var requests = try await session.context.pendingSnapshotRequests()
+            for request in autoRequests where !requests.contains(request) { requests.append(request) }
+            requests = requests.filter { !refusedRequests.contains($0) }
+            if let stored = try await session.loadJSON(IncrementalSnapshotState.self, key: IncrementalSnapshotState.key),
+               requests.contains(stored.request) {
+                try await startIncrementalSnapshot(stored)
+            } else if let request = requests.first {
+                let name = PostgresSourceSettings.normalizedTable(request)
+                let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+                try await startIncrementalSnapshot(IncrementalSnapshotState(request: request, schema: parts[0], name: parts[1]))
+            }
+        }
+        guard let job = incremental, !job.chunkInFlight, completedRequest == nil else {
+            if let job = incremental, job.chunkInFlight, let error = job.reader.failure {
+                throw SluiceError(.connection, "reading an incremental snapshot chunk of \(job.table) failed",
+                                  hint: "Sluice reconnects and continues after the last chunk in the log", isTransient: true,
+                                  underlying: error)
+            }
+            return
+        }
+        if job.schemaChanged {
+            guard let (schema, types) = try await currentSchema(job.table, oid: job.oid) else {
+                try await finishIncrementalSnapshot(job, reason: "the table was dropped")
+                return
+            }
+            job.schema = schema
+            job.types = types
+            job.schemaChanged = false
+        }
+        let connection = session.catalog.connection
+        let names = job.schema.columns.map(\.name)
+        job.chunk += 1
+        job.chunkInFlight = true
+        let tag = "\(settings.slot):\(runID):\(job.chunk)"
+        job.reader.start(WatermarkChunkRequest(
+            qualifiedTable: connection.quoteIdentifier(job.table.schema) + "." + connection.quoteIdentifier(job.table.name),
+            selectList: names.map(connection.quoteIdentifier).joined(separator: ", "),
+            keyList: job.schema.primaryKey.map(connection.quoteIdentifier).joined(separator: ", "),
+            types: job.types, names: names, keyIndexes: job.schema.primaryKey.compactMap { names.firstIndex(of: $0) },
+            lastKey: job.state.lastKey, chunkSize: settings.snapshotChunkSize,
+            lowWatermark: tag + ":low", highWatermark: tag + ":high"))
+    }
+
+    /// The table's current schema from the catalog (a new version goes into the pending batch).
+    private func currentSchema(_ table: TableID, oid: UInt32) async throws -> (TableSchema, [PgValueType])? {
+        let connection = session.catalog.connection
+        let attributes = try connection.execute(
+            "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
+                + "AND NOT attisdropped ORDER BY attnum", parameters: [String(oid)], context: "reading columns of \(table)")
+        guard attributes.rowCount > 0 else { return nil }
+        let info = try session.catalog.tableInfo(oid: oid)
+        let columns = (0..<attributes.rowCount).map { r in
+            RelationColumn(isKey: info.primaryKey.contains(attributes.string(r, 0) ?? ""), name: attributes.string(r, 0) ?? "",
+                           typeOID: UInt32(attributes.string(r, 1) ?? "0") ?? 0,
+                           typeModifier: Int32(attributes.string(r, 2) ?? "-1") ?? -1)
+        }
+        let (schema, types, isNew) = try await session.schemas.schema(
+            for: .init(table: table, relationOID: oid, columns: columns), position: nil)
+        if isNew { batch.schemas.append(schema) }
+        return (schema, types)
+    }
+
+    private func startIncrementalSnapshot(_ state: IncrementalSnapshotState) async throws {
+        let request = state.request
+        func refuse(_ why: String) async throws {
+            logger.error("incremental snapshot of \(request) refused: \(why)")
+            refusedRequests.insert(request)
+            if let index = autoRequests.firstIndex(of: request) {
+                autoRequests.remove(at: index)
+                batch.state[Self.autoRequestsKey] = PostgresSourceSession.encodeJSON(autoRequests)
+                if batch.startedAt == nil { batch.startedAt = .now }
+            }
+            try await session.context.completeSnapshotRequest(request)
+        }
+        guard supportsMessages else {
+            logger.error("incremental snapshots need PostgreSQL 14 or newer (logical messages in pgoutput)")
+            refusedRequests.insert(request)
+            return
+        }
+        guard settings.captures(schema: state.schema, name: state.name) else {
+            return try await refuse("the table is not captured by this source (tables/include/exclude)")
+        }
+        let connection = session.catalog.connection
+        let located = try connection.execute(
+            """
+            SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_publication_tables p ON p.schemaname = n.nspname AND p.tablename = c.relname AND p.pubname = $3
+            WHERE n.nspname = $1 AND c.relname = $2
+            """, parameters: [state.schema, state.name, settings.publication], context: "locating \(request)")
+        guard located.rowCount > 0, let oid = UInt32(located.string(0, 0) ?? "") else {
+            return try await refuse("no such table in publication \(settings.publication)")
+        }
+        let table = TableID(database: database, schema: state.schema, name: state.name)
+        guard let (schema, types) = try await currentSchema(table, oid: oid) else {
+            return try await refuse("the table has no columns")
+        }
+        guard !schema.primaryKey.isEmpty else {
+            return try await refuse("the table has no primary key (chunks and de-duplication need one)")
+        }
+        incremental = IncrementalSnapshotJob(state: state, table: table, oid: oid, schema: schema, types: types,
+                                             reader: WatermarkChunkReader(endpoint: settings.endpoint))
+        logger.info(state.lastKey == nil ? "incremental snapshot started" : "incremental snapshot resumed",
+                    metadata: ["sluice.table": .string(table.description), "sluice.rows": .stringConvertible(state.rowsDone)])
+    }
+
+    /// A watermark message `slot:run:chunk:low|high` (other slots', runs' and chunks' are ignored).
+    fileprivate func watermark(_ text: String) async throws {
+        let parts = text.split(separator: ":")
+        guard parts.count == 4, parts[0] == settings.slot, parts[1] == runID, let job = incremental, job.chunkInFlight,
+              Int(parts[2]) == job.chunk else { return }
+        if parts[3] == "low" {
+            job.windowOpen = true
+            job.windowKeys = []
+            job.windowTruncated = false
+            job.committedBeforeLow = recentCommits.all
+            return
+        }
+        guard parts[3] == "high" else { return }
+        let windowWasOpen = job.windowOpen
+        job.windowOpen = false
+        let read: WatermarkChunk?
+        do {
+            read = try await job.reader.wait()
+        } catch {
+            throw SluiceError(.connection, "reading an incremental snapshot chunk of \(job.table) failed",
+                              hint: "Sluice reconnects and continues after the last chunk in the log", isTransient: true,
+                              underlying: error)
+        }
+        job.chunkInFlight = false
+        guard let chunk = read else { return }
+        let late = !chunk.inProgress.isDisjoint(with: job.committedBeforeLow)
+        if !windowWasOpen || job.windowTruncated || job.schemaChanged || late {
+            // Read the same chunk again (a TRUNCATE or DDL in the window, or a late-visible commit before it).
+            job.rereads += 1
+            return
+        }
+        guard var tx = transaction else { return }
+        let names = job.schema.columns.map(\.name)
+        var emitted = 0
+        for (index, values) in chunk.rows.enumerated() where !job.windowKeys.contains(chunk.keys[index]) {
+            let order = tx.order
+            tx.order += 1
+            transaction = tx
+            append(ChangeEvent(
+                op: .read, connector: "postgres", table: job.table, schemaVersion: job.schema.version, before: nil,
+                after: Row(columns: names, values: values), position: LSN.position(commit: tx.commitLSN, order: order),
+                commitTimeMicros: tx.commitTimeMicros, isSnapshot: true), commit: tx.commitLSN, order: order)
+            emitted += 1
+            tx = transaction ?? tx
+        }
+        transaction = tx
+        job.state.rowsDone += Int64(emitted)
+        job.state.chunks += 1
+        if let lastKey = chunk.lastKey { job.state.lastKey = lastKey }
+        if chunk.finished {
+            try await finishIncrementalSnapshot(job, reason: nil)
+        } else {
+            batch.state[IncrementalSnapshotState.key] = PostgresSourceSession.encodeJSON(job.state)
+            if batch.startedAt == nil { batch.startedAt = .now }
+        }
+    }
+
+    private func finishIncrementalSnapshot(_ job: IncrementalSnapshotJob, reason: String?) async throws {
+        batch.state[IncrementalSnapshotState.key] = .some(nil)
+        if let index = autoRequests.firstIndex(of: job.state.request) {
+            autoRequests.remove(at: index)
+            batch.state[Self.autoRequestsKey] = PostgresSourceSession.encodeJSON(autoRequests)
+        }
+        if batch.startedAt == nil { batch.startedAt = .now }
+        completedRequest = job.state.request
+        incremental = nil
+        job.reader.close()
+        let elapsed = ContinuousClock.now - job.started
+        logger.info("incremental snapshot finished\(reason.map { " (\($0))" } ?? "")", metadata: [
+            "sluice.table": .string(job.table.description), "sluice.rows": .stringConvertible(job.state.rowsDone),
+            "sluice.chunks": .stringConvertible(job.state.chunks), "sluice.rereads": .stringConvertible(job.rereads),
+            "sluice.seconds": .stringConvertible(elapsed.components.seconds)])
+    }
+}
+
+// MARK: Publication refresh
+
+extension ChangeStreamer {
+    /// Adds tables that newly match the include patterns to a publication Sluice manages, and queues an
+    /// incremental snapshot of each (their rows from before they joined the publication).
+    fileprivate func refreshPublication() throws {
+        guard settings.createPublication, !(settings.tables.isEmpty && settings.include.isEmpty) else { return }
+        let connection = session.catalog.connection
+        let publication = try connection.execute("SELECT puballtables FROM pg_publication WHERE pubname = $1",
+                                                 parameters: [settings.publication], context: "reading the publication")
+        guard publication.rowCount > 0, publication.string(0, 0) != "t" else { return }
+        let candidates = try connection.execute(
+            """
+            SELECT n.nspname, c.relname, c.relreplident,
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+              AND NOT EXISTS (SELECT 1 FROM pg_publication_tables p
+                              WHERE p.pubname = $1 AND p.schemaname = n.nspname AND p.tablename = c.relname)
+            ORDER BY 1, 2
+            """, parameters: [settings.publication], context: "looking for new tables")
+        for r in 0..<candidates.rowCount {
+            let schema = candidates.string(r, 0) ?? "", name = candidates.string(r, 1) ?? ""
+            let qualified = "\(schema).\(name)"
+            guard settings.captures(schema: schema, name: name), !skippedNewTables.contains(qualified) else { continue }
+            let identity = candidates.string(r, 2), hasKey = candidates.string(r, 3) == "t"
+            if identity == "n" || (identity == "d" && !hasKey) {
+                skippedNewTables.insert(qualified)
+                logger.warning("new table \(qualified) matches the include patterns but has no replica identity: not added",
+                               metadata: ["sluice.hint": .string("Add a primary key or run ALTER TABLE … REPLICA IDENTITY FULL")])
+                continue
+            }
+            let quoted = connection.quoteIdentifier(schema) + "." + connection.quoteIdentifier(name)
+            do {
+                try connection.execute("ALTER PUBLICATION \(connection.quoteIdentifier(settings.publication)) ADD TABLE \(quoted)",
+                                       context: "adding \(qualified) to the publication")
+            } catch let error as PostgresQueryError where !error.connectionLost {
+                publicationRefreshDisabled = true
+                logger.warning("could not add new table \(qualified) to the publication; publication refresh is off: \(error)")
+                return
+            }
+            logger.info("added a new table to the publication", metadata: ["sluice.table": .string(qualified)])
+            if settings.snapshotMode != .never, !autoRequests.contains(qualified) {
+                autoRequests.append(qualified)
+                batch.state[Self.autoRequestsKey] = PostgresSourceSession.encodeJSON(autoRequests)
+                if batch.startedAt == nil { batch.startedAt = .now }
+            }
+        }
     }
 }

@@ -112,7 +112,8 @@ final class PgCatalog: @unchecked Sendable {
         let result = try connection.execute(
             """
             SELECT a.attname, a.attnotnull,
-                   COALESCE(array_position(i.indkey::int2[], a.attnum), 0)
+                   -- indkey is an int2vector: its array form is 0-based, so make positions 1-based.
+                   COALESCE(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)
             FROM pg_attribute a
             LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
             WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped

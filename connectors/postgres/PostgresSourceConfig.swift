@@ -37,7 +37,10 @@ extension PostgresSource {
                       description: "initial: snapshot the tables then stream; initial_only: snapshot and stop; "
                           + "never: stream changes only"),
             FieldSpec("snapshot_chunk_size", .int, default: .int(20000),
-                      description: "rows read per primary-key chunk during the snapshot"),
+                      description: "rows read per primary-key chunk during the snapshot (initial and incremental)"),
+            FieldSpec("publication_refresh_interval", .duration, default: .duration(30),
+                      description: "how often tables newly matching include patterns are added to a publication "
+                          + "Sluice created (then snapshotted incrementally); 0: never"),
             FieldSpec("emit_transaction_markers", .bool, default: .bool(false),
                       description: "write BEGIN/END markers to the _transactions stream"),
             FieldSpec("capture_messages", .bool, default: .bool(true),
@@ -76,6 +79,7 @@ struct PostgresSourceSettings: Sendable {
     var createPublication: Bool
     var snapshotMode: SnapshotMode
     var snapshotChunkSize: Int
+    var publicationRefreshInterval: Double
     var transactionMarkers: Bool
     var captureMessages: Bool
     var heartbeatInterval: Double
@@ -127,6 +131,7 @@ struct PostgresSourceSettings: Sendable {
         }
         snapshotMode = parsedMode
         snapshotChunkSize = max(1, Int(number("snapshot_chunk_size")))
+        publicationRefreshInterval = number("publication_refresh_interval")
         transactionMarkers = bool("emit_transaction_markers")
         captureMessages = bool("capture_messages")
         heartbeatInterval = number("heartbeat_interval")

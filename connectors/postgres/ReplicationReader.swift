@@ -93,7 +93,11 @@ final class ReplicationReader: @unchecked Sendable {
 
     /// Waits for messages (CopyData payloads, in order) or `timeout`; returns nil when the stream ended.
     func next(timeout: Double) async throws -> [[UInt8]]? {
-        if let ready = try takeIfReady() { return ready }
+        switch try takeIfReady() {
+        case .messages(let ready): return ready
+        case .ended: return nil
+        case .nothing: break
+        }
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
             try Task.checkCancellation()
@@ -115,12 +119,23 @@ final class ReplicationReader: @unchecked Sendable {
                 condition.unlock()
                 waiting?.resume()
             }
-            if let ready = try takeIfReady() { return ready }
+            switch try takeIfReady() {
+            case .messages(let ready): return ready
+            case .ended: return nil
+            case .nothing: continue
+            }
         }
         return []
     }
 
-    private func takeIfReady() throws -> [[UInt8]]? {
+    private enum Taken {
+        case messages([[UInt8]])
+        /// The stream ended (or the thread stopped) and every message was taken.
+        case ended
+        case nothing
+    }
+
+    private func takeIfReady() throws -> Taken {
         condition.lock()
         defer { condition.unlock() }
         if !queue.isEmpty {
@@ -128,11 +143,13 @@ final class ReplicationReader: @unchecked Sendable {
             queue.removeAll(keepingCapacity: true)
             queuedBytes = 0
             condition.broadcast()
-            return taken
+            return .messages(taken)
         }
         if let failure { throw failure }
-        if ended || stopped { return nil }
-        return nil as [[UInt8]]?
+        // Before this fix the end of the stream looked like "nothing yet": the source spun without noticing a
+        // server restart.
+        if ended || stopped { return .ended }
+        return .nothing
     }
 
     // MARK: The thread

@@ -25,6 +25,10 @@ struct SnapshotState: Codable, Sendable {
         var lastKey: [String?]?
         var rowsDone: Int64 = 0
         var segments: [Segment]
+        /// Snapshot rows of this table from an interrupted read may be in the log.
+        var partial: Bool? = nil
+        /// The table is read again from its start: a `t` event (snapshot) first clears its earlier rows.
+        var resetPending: Bool? = nil
     }
 
     /// The slot's consistent point: the LSN streaming starts from.
@@ -48,6 +52,11 @@ struct SnapshotState: Codable, Sendable {
             if let lastKey = tables[index].lastKey, let ints = Self.integers(lastKey) {
                 tables[index].segments.append(Segment(afterKey: ints, lsn: lsn.value))
             } else {
+                // Rows of the interrupted read stay in the log; changes to them committed before the new snapshot
+                // are dropped, so a row deleted meanwhile would survive a replay: clear them with a `t` event first.
+                if tables[index].partial == true || tables[index].rowsDone > 0 || tables[index].lastKey != nil {
+                    tables[index].resetPending = true
+                }
                 tables[index].lastKey = nil
                 tables[index].rowsDone = 0
                 tables[index].segments = [Segment(afterKey: nil, lsn: lsn.value)]
@@ -204,23 +213,39 @@ final class SnapshotReader {
             try connection.execute("DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT \(selectList) FROM \(qualified)",
                                    context: "reading \(table)")
         }
-        while true {
-            try Task.checkCancellation()
-            let result: QueryResult
+        // The next chunk is queried on its own thread while this one is converted and emitted.
+        let initialKey = state.tables[index].lastKey
+        let fetcher = ChunkFetcher(chunkSize: chunkSize) { lastKey in
             if usesCursor {
-                result = try connection.execute("FETCH \(chunkSize) FROM sluice_snapshot", context: "reading \(table)")
-            } else if let lastKey = state.tables[index].lastKey {
+                return try connection.execute("FETCH \(chunkSize) FROM sluice_snapshot", context: "reading \(table)")
+            } else if let lastKey = lastKey ?? initialKey {
                 let placeholders = (1...lastKey.count).map { "$\($0)" }.joined(separator: ", ")
-                result = try connection.execute(
+                return try connection.execute(
                     "SELECT \(selectList) FROM \(qualified) WHERE (\(keyList)) > (\(placeholders)) ORDER BY \(keyList) "
                         + "LIMIT \(chunkSize)", parameters: lastKey, context: "reading \(table)")
             } else {
-                result = try connection.execute(
+                return try connection.execute(
                     "SELECT \(selectList) FROM \(qualified) ORDER BY \(keyList) LIMIT \(chunkSize)", context: "reading \(table)")
             }
+        } lastKey: { result in
+            usesCursor || result.rowCount == 0 ? nil : keyIndexes.map { result.string(result.rowCount - 1, $0) }
+        }
+        fetcher.start()
+        defer { fetcher.stop() }
+        while true {
+            try Task.checkCancellation()
+            guard let result = try await fetcher.next() else { break }
             let rowCount = result.rowCount
             var events: [ChangeEvent] = []
-            events.reserveCapacity(rowCount)
+            events.reserveCapacity(rowCount + 1)
+            if state.tables[index].resetPending == true {
+                events.append(ChangeEvent(
+                    op: .truncate, connector: "postgres", table: table, schemaVersion: schema.version, before: nil, after: nil,
+                    position: SourcePosition(sortKey: SourcePosition.sortKey(basePosition &- 1, UInt64(index) << 44),
+                                             text: positionText),
+                    commitTimeMicros: snapshotTime, isSnapshot: true))
+                state.tables[index].resetPending = nil
+            }
             var rowNumber = UInt64(state.tables[index].rowsDone)
             let tableBits = UInt64(index) << 44
             for r in 0..<rowCount {
@@ -252,6 +277,7 @@ final class SnapshotReader {
                 state.tables[index].lastKey = keyIndexes.map { result.string(rowCount - 1, $0) }
             }
             if finished { state.tables[index].done = true }
+            state.tables[index].partial = finished ? nil : true
             // Without a key, progress inside the table cannot be resumed: store only completion.
             var stored = state
             if usesCursor && !finished { stored.tables[index].rowsDone = rowsAtStart }
@@ -267,6 +293,7 @@ final class SnapshotReader {
             }
             if finished { break }
         }
+        fetcher.stop()
         if usesCursor { try connection.execute("CLOSE sluice_snapshot") }
     }
 
@@ -279,5 +306,100 @@ final class SnapshotReader {
         let line = String(format: "snapshot %@: %lld of ~%lld rows (%.0f%%), %.0f rows/s, ETA %.0fs\n",
                           table.description, done, total, percent, rate, eta)
         FileHandle.standardError.write(Data(line.utf8))
+    }
+}
+
+/// Runs a table's chunk queries one after the other on a dedicated thread, at most two chunks ahead of the
+/// consumer, so that PostgreSQL produces the next chunk while the current one is converted and emitted.
+final class ChunkFetcher: @unchecked Sendable {
+    private let chunkSize: Int
+    private let query: ([String?]?) throws -> QueryResult
+    private let lastKeyOf: (QueryResult) -> [String?]?
+    private let condition = NSCondition()
+    private var ready: [QueryResult] = []
+    private var failure: (any Error)?
+    private var finished = false
+    private var stopRequested = false
+    private var running = false
+
+    init(chunkSize: Int, query: @escaping ([String?]?) throws -> QueryResult,
+         lastKey: @escaping (QueryResult) -> [String?]?)
+    {
+        self.chunkSize = chunkSize
+        self.query = query
+        self.lastKeyOf = lastKey
+    }
+
+    func start() {
+        running = true
+        let thread = Thread { [self] in
+            var lastKey: [String?]? = nil
+            while true {
+                condition.lock()
+                while ready.count >= 2 && !stopRequested { condition.wait() }
+                let stop = stopRequested
+                condition.unlock()
+                if stop { break }
+                do {
+                    let result = try query(lastKey)
+                    lastKey = lastKeyOf(result)
+                    let last = result.rowCount < chunkSize
+                    condition.lock()
+                    ready.append(result)
+                    if last { finished = true }
+                    condition.broadcast()
+                    condition.unlock()
+                    if last { break }
+                } catch {
+                    condition.lock()
+                    failure = error
+                    condition.broadcast()
+                    condition.unlock()
+                    break
+                }
+            }
+            condition.lock()
+            running = false
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.name = "sluice-pg-snapshot"
+        thread.start()
+    }
+
+    /// The next chunk in order; nil after the last one.
+    func next() async throws -> QueryResult? {
+        while true {
+            switch take() {
+            case .result(let result): return result
+            case .failed(let error): throw error
+            case .done: return nil
+            case .waiting: try await Task.sleep(for: .microseconds(500))
+            }
+        }
+    }
+
+    private enum Taken {
+        case result(QueryResult), failed(any Error), done, waiting
+    }
+
+    private func take() -> Taken {
+        condition.lock()
+        defer { condition.unlock() }
+        if !ready.isEmpty {
+            condition.broadcast()
+            return .result(ready.removeFirst())
+        }
+        if let failure { return .failed(failure) }
+        return finished || !running ? .done : .waiting
+    }
+
+    /// Stops after the query in flight (the connection is then free) and waits for the thread.
+    func stop() {
+        condition.lock()
+        stopRequested = true
+        condition.broadcast()
+        while running { condition.wait() }
+        condition.unlock()
     }
 }

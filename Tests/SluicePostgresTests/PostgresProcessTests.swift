@@ -1,0 +1,411 @@
+import Foundation
+import SluiceCore
+import SluiceLog
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Process-level tests: a real `sluice run` (postgres → jsonl) killed with SIGKILL at random moments, and a
+// server restart mid-stream. Each table row carries a `version` that every UPDATE increments; with
+// REPLICA IDENTITY FULL every event's images carry it, so the events of a key in the sink must form an
+// unbroken chain (nothing missing, nothing doubled), and replaying them must give the table.
+
+/// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`), as CrashRecoveryTests finds it.
+func pgSluiceExecutable() throws -> URL {
+    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return URL(fileURLWithPath: path) }
+    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    var dir = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
+    while dir.path != "/" {
+        let candidate = dir.appendingPathComponent("sluice")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
+           FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    throw TestFailure("the sluice executable was not found next to the tests: run `swift build` first (or set SLUICE_BIN)")
+}
+
+/// A pipeline directory: postgres source → jsonl sink, its log, and helpers to run and check it.
+struct PgPipelineDir {
+    let dir: URL
+    let url: String
+    let table: String
+    let slot: String
+    let publication: String
+
+    init(url: String, table: String, chunkSize: Int) throws {
+        self.url = url
+        self.table = table
+        slot = table + "_slot"
+        publication = table + "_pub"
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pgproc-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let yaml = """
+            name: pgcrash
+            log:
+              path: log/pgcrash.sluicelog
+              sync: normal
+            sources:
+              pg:
+                type: postgres
+                url: "\(url)"
+                slot: \(slot)
+                publication: \(publication)
+                tables: [public.\(table)]
+                snapshot_chunk_size: \(chunkSize)
+                status_interval: 1s
+                max_batch_delay: 50ms
+            sinks:
+              files:
+                type: jsonl
+                path: out
+            runtime:
+              status_interval: 0
+              flush_interval: 50ms
+              retry_initial_backoff: 200ms
+              retry_max_backoff: 2s
+            """
+        try yaml.write(to: dir.appendingPathComponent("pipeline.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    var logPath: String { dir.appendingPathComponent("log/pgcrash.sluicelog").path }
+    var sinkFile: URL { dir.appendingPathComponent("out/pgcrash.public.\(table).jsonl") }
+
+    /// Starts `sluice run` in the background; stderr goes to a file in the directory.
+    func start(_ extra: [String] = [], logLevel: String = "warning") throws -> Process {
+        let process = Process()
+        process.executableURL = try pgSluiceExecutable()
+        process.arguments = ["run", "pipeline.yaml", "--log-level", logLevel] + extra
+        process.currentDirectoryURL = dir
+        let errPath = dir.appendingPathComponent("stderr-\(UUID().uuidString.prefix(6)).log").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs `sluice run --until-caught-up` to completion; returns its status and stderr.
+    func runUntilCaughtUp(timeout: Double = 240) throws -> (Int32, String) {
+        let process = try start(["--until-caught-up"])
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return (-1, "timed out after \(timeout) s")
+        }
+        return (process.terminationStatus, stderrText())
+    }
+
+    func stderrText() -> String {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return files.filter { $0.hasPrefix("stderr-") }.sorted().compactMap {
+            try? String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8)
+        }.joined(separator: "\n")
+    }
+
+    /// The stored snapshot progress of the source: nil (none yet), false (unfinished) or true (done).
+    func snapshotDone() async throws -> Bool? {
+        guard FileManager.default.fileExists(atPath: logPath) else { return nil }
+        let log = try SQLiteChangeLog(path: logPath, syncPolicy: .normal)
+        defer { Task { try? await log.close() } }
+        guard let bytes = try await log.state("source.pg.snapshot"),
+              let object = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
+        return object["done"] as? Bool ?? false
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// Checks the sink file against the table: dense offsets, unbroken version chains per key, replay = table.
+    /// Returns (snapshot rows, streamed changes).
+    @discardableResult
+    func verify() throws -> (snapshot: Int, streamed: Int) {
+        let text = try String(contentsOf: sinkFile, encoding: .utf8)
+        var lastVersion: [Int: Int] = [:]     // live keys → version
+        var seen: Set<Int> = []
+        var problems: [String] = []
+        var snapshotRows = 0, streamed = 0
+        var expectedOffset = 0
+        var lastLSN: UInt64 = 0
+        for line in text.split(separator: "\n") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let offset = object["offset"] as! Int
+            if offset != expectedOffset { problems.append("offset \(offset) where \(expectedOffset) was expected") }
+            expectedOffset = offset + 1
+            let op = object["op"] as! String
+            let before = object["before"] as? [String: Any], after = object["after"] as? [String: Any]
+            let source = object["source"] as! [String: Any]
+            func version(_ image: [String: Any]?) -> Int { image?["version"] as? Int ?? -1 }
+            if op != "r" {
+                streamed += 1
+                let parts = (source["position"] as! String).split(separator: "/")
+                let lsn = (UInt64(parts[0], radix: 16)! << 32) | UInt64(parts[1], radix: 16)!
+                if lsn < lastLSN { problems.append("commit LSN \(source["position"]!) after a later one") }
+                lastLSN = lsn
+            }
+            switch op {
+            case "r":
+                snapshotRows += 1
+                let id = after!["id"] as! Int
+                if seen.contains(id) { problems.append("key \(id): snapshot row after other events") }
+                seen.insert(id)
+                lastVersion[id] = version(after)
+            case "c":
+                let id = after!["id"] as! Int
+                if lastVersion[id] != nil { problems.append("key \(id): insert of a live key (doubled?)") }
+                if version(after) != 1 { problems.append("key \(id): insert with version \(version(after))") }
+                seen.insert(id)
+                lastVersion[id] = 1
+            case "u":
+                let id = after!["id"] as! Int
+                if lastVersion[id] != version(before) || version(after) != version(before) + 1 {
+                    problems.append("key \(id): update \(version(before))→\(version(after)) after version \(lastVersion[id] ?? -1)")
+                }
+                lastVersion[id] = version(after)
+            case "d":
+                let id = before!["id"] as! Int
+                if lastVersion[id] != version(before) {
+                    problems.append("key \(id): delete of version \(version(before)) after version \(lastVersion[id] ?? -1)")
+                }
+                lastVersion[id] = nil
+            default:
+                problems.append("unexpected op \(op)")
+            }
+            if problems.count > 20 { break }
+        }
+        var table: [Int: Int] = [:]
+        for row in try psql(url, "SELECT id, version FROM \(self.table)").split(separator: "\u{1E}") {
+            let parts = row.split(separator: "\u{1F}")
+            table[Int(parts[0])!] = Int(parts[1])!
+        }
+        if table != lastVersion {
+            let missing = table.keys.filter { lastVersion[$0] == nil }.count
+            let extra = lastVersion.keys.filter { table[$0] == nil }.count
+            let differing = table.keys.filter { lastVersion[$0] != nil && lastVersion[$0] != table[$0] }.count
+            problems.append("replay differs from the table: \(missing) rows missing, \(extra) extra, \(differing) differ")
+        }
+        #expect(problems.isEmpty, "\(problems.prefix(20).joined(separator: "\n"))")
+        return (snapshotRows, streamed)
+    }
+}
+
+/// Starts a writer (one psql process) that commits `iterations` small transactions: updates of random keys,
+/// an insert and an update of a new key, a delete of a random key.
+func startWriter(_ url: String, table: String, keys: Int, iterations: Int, base: Int, sleep: Double = 0.004) throws
+    -> Process
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=0", "-c", """
+        DO $$ DECLARE i int; BEGIN
+        FOR i IN 1..\(iterations) LOOP
+          UPDATE \(table) SET version = version + 1
+            WHERE id IN (SELECT (random() * \(keys - 1))::int + 1 FROM generate_series(1, 4));
+          INSERT INTO \(table) VALUES (\(base) + i, 1, 'w');
+          UPDATE \(table) SET version = version + 1 WHERE id = \(base) + i AND i % 3 = 0;
+          DELETE FROM \(table) WHERE id = (random() * \(keys - 1))::int + 1;
+          COMMIT;
+          PERFORM pg_sleep(\(sleep));
+        END LOOP; END $$;
+        """]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+@Suite("sluice run processes against PostgreSQL", .serialized, .enabled(if: TestServer.available, TestServer.skipMessage))
+struct PostgresProcessTests {
+    @Test("SIGKILL during the snapshot and during streaming, then --until-caught-up: nothing missing, nothing doubled")
+    func sigkillDuringSnapshotAndStreaming() async throws {
+        guard let url = TestServer.requireURL() else { return }
+        let table = TestServer.uniqueName("kill")
+        let keys = 150_000
+        try psql(url, """
+            CREATE TABLE \(table) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
+            ALTER TABLE \(table) REPLICA IDENTITY FULL;
+            INSERT INTO \(table) SELECT g, 1, repeat('p', 30) FROM generate_series(1, \(keys)) g;
+            """)
+        let pipeline = try PgPipelineDir(url: url, table: table, chunkSize: 500)
+        defer {
+            cleanUp(url, slot: pipeline.slot, publication: pipeline.publication, tables: [table])
+            pipeline.remove()
+        }
+        let writer = try startWriter(url, table: table, keys: keys, iterations: 3000, base: 1_000_000)
+        defer { if writer.isRunning { kill(writer.processIdentifier, SIGKILL) } }
+        var duringSnapshot = 0, duringStreaming = 0
+        var rounds = 0
+        while rounds < 16 && (duringSnapshot < 3 || duringStreaming < 3) && (writer.isRunning || duringStreaming < 3) {
+            rounds += 1
+            let before = try await pipeline.snapshotDone()
+            let process = try pipeline.start()
+            let delay = before == true ? Double.random(in: 0.8...2.5) : Double.random(in: 0.3...1.2)
+            try await Task.sleep(for: .seconds(delay))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "sluice exited by itself: \(pipeline.stderrText())")
+            let after = try await pipeline.snapshotDone()
+            if after == true && before == true { duringStreaming += 1 } else if after != true { duringSnapshot += 1 }
+        }
+        writer.waitUntilExit()
+        let (status, stderr) = try pipeline.runUntilCaughtUp()
+        #expect(status == 0, "final run failed: \(stderr.suffix(2000))")
+        #expect(duringSnapshot >= 1, "no kill landed during the snapshot")
+        #expect(duringStreaming >= 1, "no kill landed during streaming")
+        let counts = try pipeline.verify()
+        print("sigkill test: \(rounds) kills (\(duringSnapshot) during the snapshot, \(duringStreaming) while streaming); "
+              + "\(counts.snapshot) snapshot rows, \(counts.streamed) streamed changes")
+    }
+
+    @Test("a server restart mid-stream: the source reconnects with backoff and loses or doubles nothing")
+    func serverRestartMidStream() async throws {
+        guard TestServer.url != nil else { return }
+        guard let server = try? ThrowawayServer.start() else {
+            Issue.record("could not start a throwaway PostgreSQL with scripts/servers.sh")
+            return
+        }
+        defer { server.stop() }
+        let url = server.url
+        let table = TestServer.uniqueName("restart")
+        let keys = 5_000
+        try psql(url, """
+            CREATE TABLE \(table) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
+            ALTER TABLE \(table) REPLICA IDENTITY FULL;
+            INSERT INTO \(table) SELECT g, 1, 'p' FROM generate_series(1, \(keys)) g;
+            """)
+        let pipeline = try PgPipelineDir(url: url, table: table, chunkSize: 1000)
+        defer { pipeline.remove() }
+        let process = try pipeline.start(logLevel: "info")
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // Writers before, across and after the restart (a writer cut off by the restart just stops early).
+        var writer = try startWriter(url, table: table, keys: keys, iterations: 100_000, base: 1_000_000, sleep: 0.002)
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await pipeline.snapshotDoneWhileRunning(server: url, slot: pipeline.slot))
+        try server.restart(downFor: 2)
+        writer.waitUntilExit()
+        writer = try startWriter(url, table: table, keys: keys, iterations: 300, base: 2_000_000, sleep: 0.002)
+        writer.waitUntilExit()
+        // The running source must have reconnected and caught up by itself.
+        let target = try psql(url, "SELECT pg_current_wal_lsn()")
+        let deadline = Date().addingTimeInterval(60)
+        var caughtUp = false
+        while Date() < deadline && !caughtUp {
+            caughtUp = (try? psql(url, """
+                SELECT confirmed_flush_lsn >= '\(target)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(pipeline.slot)'
+                """)) == "t"
+            if !caughtUp { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(caughtUp, "the source did not catch up after the restart")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "sluice run failed: \(pipeline.stderrText().suffix(2000))")
+        let stderr = pipeline.stderrText()
+        let retries = stderr.components(separatedBy: "retrying").count - 1
+        #expect(retries >= 2, "expected failed reconnects with backoff while the server was down: \(retries)")
+        let (status, finalErr) = try pipeline.runUntilCaughtUp()
+        #expect(status == 0, "final run failed: \(finalErr.suffix(2000))")
+        let counts = try pipeline.verify()
+        print("server restart test: \(counts.snapshot) snapshot rows, \(counts.streamed) streamed changes; retries: \(retries)")
+    }
+}
+
+extension PgPipelineDir {
+    /// True once the running source streams (its slot is active and no snapshot connection is reading).
+    func snapshotDoneWhileRunning(server: String, slot: String) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if (try? psql(server, "SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'")) == "t" { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+}
+
+/// A PostgreSQL server of this test only (scripts/servers.sh in a temp dir), so that restarting it disturbs
+/// nobody else.
+struct ThrowawayServer {
+    let dir: String
+    let url: String
+    let script: String
+
+    static func repositoryRoot() -> URL? {
+        if let root = ProcessInfo.processInfo.environment["SLUICE_REPO"] { return URL(fileURLWithPath: root) }
+        var dir = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
+        while dir.path != "/" {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/servers.sh").path) { return dir }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    static func start() throws -> ThrowawayServer {
+        guard let root = repositoryRoot() else { throw TestFailure("scripts/servers.sh not found (set SLUICE_REPO)") }
+        let script = root.appendingPathComponent("scripts/servers.sh").path
+        let output = try shellOutput(script, ["start", "--postgres-only"])
+        guard let dir = output.split(separator: "\n").last.map(String.init), !dir.isEmpty else {
+            throw TestFailure("servers.sh printed no directory")
+        }
+        let env = try String(contentsOfFile: dir + "/servers.env", encoding: .utf8)
+        guard let line = env.split(separator: "\n").first(where: { $0.hasPrefix("SLUICE_TEST_PG_URL=") }) else {
+            throw TestFailure("no URL in \(dir)/servers.env")
+        }
+        return ThrowawayServer(dir: dir, url: String(line.dropFirst("SLUICE_TEST_PG_URL=".count)), script: script)
+    }
+
+    /// Stops this server (`pg_ctl stop -m fast`), keeps it down for `downFor` seconds, and starts it again
+    /// (as the postgres user when running as root).
+    func restart(downFor: Double) throws {
+        let data = dir + "/pg/data"
+        let pgCtl = (ProcessInfo.processInfo.environment["SLUICE_PG_BIN"] ?? "/usr/lib/postgresql/15/bin") + "/pg_ctl"
+        func pgctl(_ arguments: [String]) throws {
+            if getuid() == 0 {
+                _ = try shellOutput("/usr/sbin/runuser", ["-u", "postgres", "--", pgCtl] + arguments)
+            } else {
+                _ = try shellOutput(pgCtl, arguments)
+            }
+        }
+        try pgctl(["-D", data, "-m", "fast", "-w", "stop"])
+        Thread.sleep(forTimeInterval: downFor)
+        try pgctl(["-D", data, "-w", "-l", dir + "/pg/server.log", "start"])
+    }
+
+    func stop() {
+        _ = try? shellOutput(script, ["stop", dir])
+    }
+}
+
+/// Runs a program; returns stdout; throws on a non-zero exit.
+///
+/// posix_spawn + waitpid rather than Foundation's Process: a daemon the program leaves running (pg_ctl's
+/// postmaster) inherits the descriptor Foundation watches for the child's exit, so `waitUntilExit` would hang.
+func shellOutput(_ program: String, _ arguments: [String]) throws -> String {
+    let base = NSTemporaryDirectory() + "sluice-sh-\(UUID().uuidString)"
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw TestFailure("cannot run \(program): errno \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let out = String(decoding: FileManager.default.contents(atPath: base + ".out") ?? Data(), as: UTF8.self)
+    guard status == 0 else {
+        let err = String(decoding: FileManager.default.contents(atPath: base + ".err") ?? Data(), as: UTF8.self)
+        throw TestFailure("\(program) \(arguments.joined(separator: " ")) failed (\(status)): \(err.suffix(1000))")
+    }
+    return out
+}
