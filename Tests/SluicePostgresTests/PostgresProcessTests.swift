@@ -73,6 +73,11 @@ struct PgPipelineDir {
     var logPath: String { dir.appendingPathComponent("log/pgcrash.sluicelog").path }
     var sinkFile: URL { dir.appendingPathComponent("out/pgcrash.public.\(table).jsonl") }
 
+    /// Bytes in the sink's file so far (0 before it exists).
+    func sinkFileSize() -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: sinkFile.path))?[.size] as? Int) ?? 0
+    }
+
     /// Starts `sluice run` in the background; stderr goes to a file in the directory.
     func start(_ extra: [String] = [], logLevel: String = "warning") throws -> Process {
         let process = Process()
@@ -243,9 +248,19 @@ struct PostgresProcessTests {
         while rounds < 16 && (duringSnapshot < 3 || duringStreaming < 3) && (writer.isRunning || duringStreaming < 3) {
             rounds += 1
             let before = try await pipeline.snapshotDone()
+            let sizeAtStart = pipeline.sinkFileSize()
             let process = try pipeline.start()
-            let delay = before == true ? Double.random(in: 0.8...2.5) : Double.random(in: 0.3...1.2)
-            try await Task.sleep(for: .seconds(delay))
+            if before == true {
+                try await Task.sleep(for: .seconds(Double.random(in: 0.8...2.5)))
+            } else {
+                // Mid-snapshot kills must not depend on machine speed: wait until this run has delivered
+                // snapshot rows (startup and slot creation can take seconds under load), then kill soon after.
+                let deadline = Date().addingTimeInterval(30)
+                while pipeline.sinkFileSize() <= sizeAtStart && Date() < deadline && process.isRunning {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await Task.sleep(for: .seconds(Double.random(in: 0...0.3)))
+            }
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             #expect(process.terminationReason == .uncaughtSignal, "sluice exited by itself: \(pipeline.stderrText())")
