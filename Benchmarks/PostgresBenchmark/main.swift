@@ -24,7 +24,10 @@ guard let url = CommandLine.arguments.dropFirst().first ?? environment["SLUICE_B
     FileHandle.standardError.write(Data("usage: PostgresBenchmark POSTGRES_URL (or set SLUICE_TEST_PG_URL)\n".utf8))
     exit(2)
 }
-let scripts = environment["SLUICE_BENCH_DIR"] ?? "/work/shared/bench"
+/// The shared benchmark scripts, beside the repository (`../shared/bench`).
+let scripts = environment["SLUICE_BENCH_DIR"] ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("shared/bench").path
 let workloadRows = Int(environment["SLUICE_BENCH_ROWS"] ?? "") ?? 200_000
 let snapshotRows = Int(environment["SLUICE_BENCH_SNAPSHOT_ROWS"] ?? "") ?? 1_000_000
 /// SLUICE_BENCH_NO_LOG=1 measures the connector alone (events encoded but not appended).

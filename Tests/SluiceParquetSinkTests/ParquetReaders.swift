@@ -42,9 +42,10 @@ enum ParquetReaders {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             folder.deleteLastPathComponent()
         }
-        if FileManager.default.isExecutableFile(atPath: "/work/main/.venv/bin/python") {
-            return "/work/main/.venv/bin/python"
-        }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let repositoryPython = repository.appendingPathComponent(".venv/bin/python").path
+        if FileManager.default.isExecutableFile(atPath: repositoryPython) { return repositoryPython }
         return "python3"
     }
 

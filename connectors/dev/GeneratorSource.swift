@@ -141,7 +141,10 @@ struct GeneratorModel {
         generated += 1
         let random = Self.mix(seed ^ UInt64(bitPattern: n) &* 0x2545_F491_4F6C_DD1D)
         let t = Int(UInt64(bitPattern: n) % UInt64(tables.count))
+        // Move the table's state out of the array so that its dictionaries stay uniquely referenced
+        // (mutating a copy would copy them whole for every change).
         var state = states[t]
+        states[t] = TableState()
         defer { states[t] = state }
         let roll = random % 100
         let op: ChangeOperation
