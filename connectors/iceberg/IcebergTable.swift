@@ -224,6 +224,26 @@ public final class IcebergTable: @unchecked Sendable {
         var removedData: [DataFile] = []
         var removedDeletes: [DataFile] = []
 
+        /// A live entry of a parent manifest as the new snapshot lists it: sequence numbers made explicit, and
+        /// DELETED when the change removes its file (which is then counted as removed), else EXISTING.
+        func carryForward(_ entry: ManifestEntry, of manifest: ManifestFile) -> ManifestEntry {
+            var kept = entry
+            kept.sequenceNumber = entry.sequenceNumber ?? manifest.sequenceNumber
+            kept.fileSequenceNumber = entry.fileSequenceNumber ?? manifest.sequenceNumber
+            guard change.removedFiles.contains(entry.file.filePath) else {
+                kept.status = .existing
+                return kept
+            }
+            kept.status = .deleted
+            kept.snapshotId = snapshotId
+            if entry.file.content == .data {
+                removedData.append(entry.file)
+            } else {
+                removedDeletes.append(entry.file)
+            }
+            return kept
+        }
+
         // Carry over or rewrite the parent's manifests.
         if let parent {
             let parentManifests = try manifestFiles(parent)
@@ -232,20 +252,7 @@ public final class IcebergTable: @unchecked Sendable {
                 var byKey: [String: [ManifestEntry]] = [:]
                 for manifest in parentManifests {
                     for entry in try entries(manifest) where entry.status != .deleted {
-                        var kept = entry
-                        kept.sequenceNumber = entry.sequenceNumber ?? manifest.sequenceNumber
-                        kept.fileSequenceNumber = entry.fileSequenceNumber ?? manifest.sequenceNumber
-                        if change.removedFiles.contains(entry.file.filePath) {
-                            kept.status = .deleted
-                            kept.snapshotId = snapshotId
-                            if entry.file.content == .data {
-                                removedData.append(entry.file)
-                            } else {
-                                removedDeletes.append(entry.file)
-                            }
-                        } else {
-                            kept.status = .existing
-                        }
+                        let kept = carryForward(entry, of: manifest)
                         byKey["\(manifest.partitionSpecId)-\(entry.file.content == .data ? 0 : 1)", default: []].append(
                             kept)
                     }
@@ -274,21 +281,7 @@ public final class IcebergTable: @unchecked Sendable {
                     let entries = try entries(manifest)
                     var rewritten: [ManifestEntry] = []
                     for entry in entries where entry.status != .deleted {
-                        var kept = entry
-                        kept.sequenceNumber = entry.sequenceNumber ?? manifest.sequenceNumber
-                        kept.fileSequenceNumber = entry.fileSequenceNumber ?? manifest.sequenceNumber
-                        if change.removedFiles.contains(entry.file.filePath) {
-                            kept.status = .deleted
-                            kept.snapshotId = snapshotId
-                            if entry.file.content == .data {
-                                removedData.append(entry.file)
-                            } else {
-                                removedDeletes.append(entry.file)
-                            }
-                        } else {
-                            kept.status = .existing
-                        }
-                        rewritten.append(kept)
+                        rewritten.append(carryForward(entry, of: manifest))
                     }
                     let manifestSpec = base.spec(id: manifest.partitionSpecId) ?? spec
                     manifests.append(
