@@ -203,6 +203,10 @@ for path in sys.argv[1:]:
     result["duckdb_values"] = {row[0]: [render(r[index]) for r in rows] for index, row in enumerate(described)}
     results.append(result)
 print(json.dumps(results))
+sys.stdout.flush()
+# Skip interpreter teardown: duckdb's native threads were seen to abort it after the answer was written.
+import os
+os._exit(0)
 """#
 }
 
