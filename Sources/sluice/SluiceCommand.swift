@@ -238,7 +238,7 @@ struct Snapshot: AsyncParsableCommand {
         abstract: "Request an incremental snapshot of one table while the pipeline streams.",
         discussion: "The running source picks the request up and snapshots the table without pausing the stream.")
     @Argument(help: "The pipeline file.") var pipeline: String
-    @Argument(help: "The table, as schema.table.") var table: String
+    @Argument(help: "The table: schema.table (PostgreSQL) or database.table (MySQL/MariaDB).") var table: String
     @Option(help: "The source to snapshot from (default: the only source).") var source: String?
 
     func run() async throws {

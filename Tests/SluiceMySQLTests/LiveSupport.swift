@@ -49,6 +49,8 @@ final class RecordingRuntime: Sendable {
     let stored = Mutex(Stored())
     /// Accept at most this many more batches, then fail the emit (a crash before the append).
     let budget = Mutex<Int?>(nil)
+    /// Pending incremental snapshot requests (`sluice snapshot`), cleared by the source when done.
+    let snapshotRequests = Mutex<[String]>([])
 
     var events: [ChangeEvent] { stored.withLock { $0.batches.flatMap(\.events) } }
     var schemas: [TableSchema] { stored.withLock { $0.batches.flatMap(\.schemas) } }
@@ -76,7 +78,8 @@ final class RecordingRuntime: Sendable {
             loadStates: { prefix in self.stored.withLock { $0.state.filter { $0.key.hasPrefix(prefix) } } },
             waitUntilDurable: {},
             latestSchema: { table in self.stored.withLock { $0.schemas[table] } },
-            pendingSnapshotRequests: { [] })
+            pendingSnapshotRequests: { self.snapshotRequests.withLock { $0 } },
+            completeSnapshotRequest: { request in self.snapshotRequests.withLock { $0.removeAll { $0 == request } } })
     }
 
     /// Runs a source until it has caught up with the server's current position.

@@ -153,21 +153,27 @@ struct CheckedChange {
 
 enum ChangeChecker {
     /// Checks that the changes, in log order, are a gapless history of every key (versions follow each
-    /// other; nothing missing, nothing doubled) and that replaying them gives the table's rows.
-    static func check(_ changes: [CheckedChange], table rows: [[String?]], _ label: String) {
+    /// other; nothing missing, nothing doubled) and that replaying them gives the table's rows. With
+    /// `incrementalReads`, a snapshot row of a key already known must carry the key's current version.
+    static func check(_ changes: [CheckedChange], table rows: [[String?]], _ label: String, incrementalReads: Bool = false) {
         var state: [Int: (v: Int, s: String?)] = [:]
         var problems: [String] = []
         for change in changes {
             let known = state[change.id]
             switch change.op {
             case "r":
-                if known != nil { problems.append("\(change.position): snapshot row \(change.id) read twice") }
+                if let known, !incrementalReads || known.v != change.afterV || known.s != change.afterS {
+                    problems.append("\(change.position): snapshot row \(change.id) (v \(change.afterV ?? -1)) but it is known at v \(known.v)")
+                }
                 state[change.id] = (change.afterV ?? -1, change.afterS)
             case "c":
                 if known != nil || change.afterV != 1 {
                     problems.append("\(change.position): insert of \(change.id) (v \(change.afterV ?? -1)) but it exists (v \(known?.v ?? -1))")
                 }
                 state[change.id] = (change.afterV ?? -1, change.afterS)
+            case "u" where incrementalReads && known == nil, "d" where incrementalReads && known == nil:
+                // A row from before the stream began that no snapshot has read yet.
+                state[change.id] = change.op == "u" ? (change.afterV ?? -1, change.afterS) : nil
             case "u":
                 if known?.v != change.beforeV || change.afterV != (change.beforeV ?? -2) + 1 {
                     problems.append("\(change.position): update of \(change.id) \(change.beforeV ?? -1)→\(change.afterV ?? -1) after v \(known?.v ?? -1)")

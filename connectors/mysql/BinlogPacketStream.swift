@@ -5,16 +5,18 @@ import Synchronization
 /// Reads binlog packets on a dedicated thread (libmariadb reads block) and hands them to the async side,
 /// pausing while too many bytes wait to be decoded.
 final class BinlogPacketStream: Sendable {
+    /// Binlog packets; an empty one is a wake-up (see `wake`), not a packet from the server.
     let packets: AsyncThrowingStream<[UInt8], any Error>
+    private let output: AsyncThrowingStream<[UInt8], any Error>.Continuation
     private let connection: MySQLConnection
     private let queuedBytes = Atomic<Int>(0)
     private let queuedCount = Atomic<Int>(0)
     private let stopped = Atomic<Bool>(false)
     static let maxQueuedBytes = 64 << 20
 
-    private init(connection: MySQLConnection, packets: AsyncThrowingStream<[UInt8], any Error>) {
+    private init(connection: MySQLConnection) {
         self.connection = connection
-        self.packets = packets
+        (packets, output) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
     }
 
     /// Packets received but not yet taken by the consumer.
@@ -24,6 +26,12 @@ final class BinlogPacketStream: Sendable {
     func consumed(_ size: Int) {
         queuedBytes.subtract(size, ordering: .relaxed)
         queuedCount.subtract(1, ordering: .relaxed)
+    }
+
+    /// Hands the consumer an empty packet, so that it looks at other work (a finished snapshot chunk read).
+    func wake() {
+        queuedCount.add(1, ordering: .relaxed)
+        output.yield([])
     }
 
     /// Ends the stream and the reader thread.
@@ -57,18 +65,15 @@ final class BinlogPacketStream: Sendable {
             let payload = Self.le(position, 4) + Self.le(UInt64(flags), 2) + serverIDBytes + Array(file.utf8)
             try connection.sendBinlogDump(command: 0x12, payload: payload)
         }
-        var continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation!
-        let packets = AsyncThrowingStream<[UInt8], any Error> { continuation = $0 }
-        let stream = BinlogPacketStream(connection: connection, packets: packets)
-        let output = continuation!
-        output.onTermination = { [weak stream] _ in stream?.stop() }
-        let thread = Thread { [stream] in stream.readLoop(output) }
+        let stream = BinlogPacketStream(connection: connection)
+        stream.output.onTermination = { [weak stream] _ in stream?.stop() }
+        let thread = Thread { [stream] in stream.readLoop() }
         thread.name = "sluice-binlog-reader"
         thread.start()
         return stream
     }
 
-    private func readLoop(_ output: AsyncThrowingStream<[UInt8], any Error>.Continuation) {
+    private func readLoop() {
         defer { connection.close() }
         while !stopped.load(ordering: .relaxed) {
             while queuedBytes.load(ordering: .relaxed) > Self.maxQueuedBytes && !stopped.load(ordering: .relaxed) {

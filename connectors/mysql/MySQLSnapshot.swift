@@ -155,6 +155,25 @@ struct SnapshotTablePlan {
     var keyLiteralKinds: [LiteralKind]
 
     enum LiteralKind { case number, text, binary }
+
+    /// The values of one row as the server returned it (text protocol), decoded exactly.
+    func values(of row: [[UInt8]?], location: String) throws -> [Value] {
+        var values: [Value] = []
+        values.reserveCapacity(plans.count)
+        for (c, plan) in plans.enumerated() {
+            guard let bytes = row[c] else {
+                values.append(.null)
+                continue
+            }
+            do {
+                values.append(try SnapshotValues.parse(bytes, plan))
+            } catch {
+                throw SluiceError(.decoding, "column \(schema.columns[c].name) of \(table) could not be read: \(error)",
+                                  location: location)
+            }
+        }
+        return values
+    }
 }
 
 /// Reads the captured tables in a consistent-snapshot transaction, in primary-key chunks (keyset pagination;
@@ -342,21 +361,7 @@ struct MySQLSnapshotReader {
                 var events: [ChangeEvent] = []
                 events.reserveCapacity(end - offset)
                 for r in offset..<end {
-                    let row = result.rows[r]
-                    var values: [Value] = []
-                    values.reserveCapacity(names.count)
-                    for c in 0..<names.count {
-                        guard let bytes = row[c] else {
-                            values.append(.null)
-                            continue
-                        }
-                        do {
-                            values.append(try SnapshotValues.parse(bytes, plan.plans[c]))
-                        } catch {
-                            throw SluiceError(.decoding, "column \(names[c]) of \(table) could not be read: \(error)",
-                                              location: "snapshot of \(table)")
-                        }
-                    }
+                    let values = try plan.values(of: result.rows[r], location: "snapshot of \(table)")
                     events.append(ChangeEvent(
                         op: .read, connector: "mysql", table: table, schemaVersion: schema.version, before: nil,
                         after: Row(columns: names, values: values),

@@ -96,7 +96,13 @@ public struct MySQLSource: SourceConnector {
         }
         logger.info("streaming the binlog", metadata: ["sluice.mysql.position": .string("\(start.file):\(start.position)")])
         do {
-            try await stream.run(from: start)
+            var from = start
+            while true {
+                try await stream.run(from: from)
+                // --until-caught-up with an incremental snapshot whose chunk waits for newer events: read on.
+                guard context.untilCaughtUp, stream.incremental != nil else { break }
+                from = (stream.decoder.file, stream.decoder.position, nil)
+            }
         } catch let error as SluiceError where error.isTransient {
             // The runtime retries by running the source again, which resumes from the stored state: let what
             // was handed over become durable first, so that it is not read (and appended) again.
@@ -228,6 +234,10 @@ struct BinlogStreamState {
     /// MariaDB GTID state (domain → last committed GTID) at the end of the last completed transaction.
     var gtidDomains: [UInt32: MariaGTID] = [:]
     var transactionGTID: MariaGTID?
+    // Incremental snapshot (MySQLIncrementalSnapshot.swift)
+    var incremental: MySQLIncrementalJob?
+    var lastRequestPoll = ContinuousClock.now - .seconds(60)
+    var refusedRequests: Set<String> = []
 
     init(settings: MySQLSourceSettings, context: SourceContext, logger: Logger, control: MySQLConnection,
          server: ServerSettings, resume: MySQLResumeState?) {
@@ -277,15 +287,23 @@ struct BinlogStreamState {
         defer { stream.stop() }
         for try await packet in stream.packets {
             stream.consumed(packet.count)
-            for event in try decoder.decode(packet: packet) {
-                try await handle(event)
+            if !packet.isEmpty {
+                for event in try decoder.decode(packet: packet) {
+                    try await handle(event)
+                }
             }
+            if transactionStart == nil { try await driveIncrementalSnapshot(stream) }
             let idle = stream.queuedPackets == 0
             if batch.events.count >= settings.maxBatchEvents || (idle && transactionStart == nil && !batch.events.isEmpty) {
                 try await emit()
             } else if idle && transactionStart == nil && ContinuousClock.now - lastStateEmit > .seconds(5) {
                 try await emit()
             }
+        }
+        if context.untilCaughtUp {
+            // At the end of the binlog: start a requested incremental snapshot, and read its chunks for as long as
+            // they need no newer events.
+            while try await !driveIncrementalSnapshot(stream, atEnd: true), incremental != nil {}
         }
         try await emit()
         try await context.waitUntilDurable()
@@ -363,6 +381,7 @@ struct BinlogStreamState {
         if let first = words.first, ["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"].contains(String(first)) {
             catalog.invalidateAll()
             for id in Array(mapSchemas.keys) { mapSchemas[id] = nil }
+            incremental?.recordReset(sortKey: position(event, row: 0).sortKey)
             if first == "TRUNCATE", let table = DDLText.truncatedTable(sql, defaultDatabase: query.database),
                settings.captures(database: table.database, table: table.name) {
                 var schema = schemas[table]
@@ -469,13 +488,16 @@ struct BinlogStreamState {
                                          text: positionText),
                 transactionID: transactionID,
                 orderInTransaction: orderInTransaction, commitTimeMicros: commitTime)
+            if let job = incremental, job.table == schema.table {
+                job.recordChange([row.before, row.after], schema: schema, sortKey: change.position.sortKey)
+            }
             rowIndex += 1
             orderInTransaction += 1
             try append(change)
         }
     }
 
-    private mutating func append(_ change: ChangeEvent) throws {
+    mutating func append(_ change: ChangeEvent) throws {
         if let skip = skipThrough {
             if !skip.lexicographicallyPrecedes(change.position.sortKey) { return }  // already in the log
             skipThrough = nil
@@ -484,7 +506,7 @@ struct BinlogStreamState {
         lastKey = change.position.sortKey
     }
 
-    private mutating func fileIndex(_ file: String) -> UInt64 {
+    mutating func fileIndex(_ file: String) -> UInt64 {
         if file == cachedFileName { return cachedFileIndex }
         cachedFileName = file
         cachedFileIndex = file.split(separator: ".").last.flatMap { UInt64($0) } ?? 0
@@ -498,7 +520,7 @@ struct BinlogStreamState {
 
     // MARK: Batches
 
-    private mutating func emit() async throws {
+    mutating func emit() async throws {
         let resume: MySQLResumeState
         if let start = transactionStart {
             resume = MySQLResumeState(file: start.file, position: start.position, lastKey: lastKey.map(HexBytes.encode),
