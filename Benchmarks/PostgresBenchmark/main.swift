@@ -8,9 +8,13 @@
 // Prints both figures and the ratio for each, and peak RSS. Environment: SLUICE_BENCH_DIR (the scripts),
 // SLUICE_BENCH_ROWS (workload rows, default 200000), SLUICE_BENCH_SNAPSHOT_ROWS (default 1000000),
 // SLUICE_BENCH_RUNS (snapshot repetitions for a median, default 3), SLUICE_BENCH_BIG_TX_ROWS (rows of the single
-// large transaction of part 3, default 2000000), SLUICE_BENCH_PARTS (default stream,snapshot,bigtx).
+// large transaction of part 3, default 2000000), SLUICE_BENCH_LATENCY_RATE (transactions/s of part 4, default 2000),
+// SLUICE_BENCH_LATENCY_SECONDS (default 10), SLUICE_BENCH_PARTS (default stream,snapshot,bigtx,latency).
 // 3. One 2M-row transaction (the server streams it in progress; Sluice buffers it within stream_buffer_memory and
 //    spills the rest), decoded into the durable log: time and peak RSS during that part.
+// 4. Commit-to-log latency: pgbench commits one-row transactions at a steady rate (-R) while Sluice streams them into
+//    the durable log; per transaction, the time from its commit (server commit timestamp) until the append of its
+//    batch returned. Prints the achieved rate, p50/p99/max and peak RSS during that part.
 import Foundation
 import Logging
 import SluiceCore
@@ -35,7 +39,9 @@ let skipLog = environment["SLUICE_BENCH_NO_LOG"] != nil
 let target = skipLog ? "without the log (SLUICE_BENCH_NO_LOG)" : "into durable log"
 let runs = max(1, Int(environment["SLUICE_BENCH_RUNS"] ?? "") ?? 3)
 let bigTransactionRows = Int(environment["SLUICE_BENCH_BIG_TX_ROWS"] ?? "") ?? 2_000_000
-let parts = Set((environment["SLUICE_BENCH_PARTS"] ?? "stream,snapshot,bigtx").split(separator: ",").map(String.init))
+let latencyRate = Int(environment["SLUICE_BENCH_LATENCY_RATE"] ?? "") ?? 2000
+let latencySeconds = Int(environment["SLUICE_BENCH_LATENCY_SECONDS"] ?? "") ?? 10
+let parts = Set((environment["SLUICE_BENCH_PARTS"] ?? "stream,snapshot,bigtx,latency").split(separator: ",").map(String.init))
 
 /// Runs a shell command; returns stdout (trimmed). Exits on failure.
 @discardableResult
@@ -60,6 +66,7 @@ func shell(_ command: String) -> String {
     return text.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
+@discardableResult
 func sql(_ text: String) -> String {
     shell("PGOPTIONS='-c client_min_messages=warning' psql '\(url)' -XAtq -v ON_ERROR_STOP=1 -c \"\(text)\"")
 }
@@ -87,6 +94,27 @@ func resetPeakRSS() -> Bool {
     return (try? handle.write(contentsOf: Data("5".utf8))) != nil
 }
 
+/// Commit-to-durable latencies, one per source transaction (µs).
+final class LatencyRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: Set<String> = []
+    private var latencies: [Int64] = []
+
+    var count: Int { lock.withLock { latencies.count } }
+    var values: [Int64] { lock.withLock { latencies } }
+
+    /// Records the first event of each transaction in a batch that has just become durable.
+    func record(_ events: [ChangeEvent]) {
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        lock.withLock {
+            for event in events where event.op == .insert {
+                guard let transaction = event.transactionID, seen.insert(transaction).inserted else { continue }
+                latencies.append(now - event.commitTimeMicros)
+            }
+        }
+    }
+}
+
 /// A minimal runtime: each batch is appended to a durable SQLite log (sync full) when emitted, and
 /// `onDurable` runs after the append. While an append runs, the source's reader thread keeps receiving, so
 /// the next batch grows under load (as with the pipeline runner's queue).
@@ -100,6 +128,8 @@ final class DurableLogSink: @unchecked Sendable {
     private var schemas: [TableID: TableSchema] = [:]
 
     var events: Int { lock.withLock { eventCount } }
+    /// Called with each batch's events once the batch is durable (set before the source runs).
+    var afterAppend: (([ChangeEvent]) -> Void)?
 
     init(url: String) throws {
         self.url = url
@@ -125,11 +155,16 @@ final class DurableLogSink: @unchecked Sendable {
         var stream = ""
         var primaryKey: [String] = []
         var records: [LogRecordDraft] = []
+        records.reserveCapacity(batch.events.count)
         func finishRun() {
             guard currentTable != nil, !records.isEmpty else { return }
-            if byStream[stream] == nil { order.append(stream) }
-            byStream[stream, default: []].append(contentsOf: records)
-            records.removeAll(keepingCapacity: true)
+            if byStream[stream] == nil {
+                order.append(stream)
+                byStream[stream] = records  // the run's records move, without copying them
+            } else {
+                byStream[stream]!.append(contentsOf: records)
+            }
+            records = []
         }
         for event in batch.events {
             if event.table != currentTable {
@@ -150,6 +185,7 @@ final class DurableLogSink: @unchecked Sendable {
             eventCount += batch.events.count
             for (key, value) in batch.state { state[key] = value }
         }
+        afterAppend?(batch.events)
         batch.onDurable?()
     }
 
@@ -256,13 +292,18 @@ sql("DROP PUBLICATION IF EXISTS sluice_bench_snapshot; DROP TABLE IF EXISTS \(sn
 
 // MARK: 3. One large transaction
 
-if parts.contains("bigtx") && bigTransactionRows > 0 {
-    let table = "sluice_bench_bigtx"
+/// (Re)creates `table` with its own publication and pgoutput slot, both named after it.
+func createCapturedTable(_ table: String, columns: String) {
     sql("DROP PUBLICATION IF EXISTS \(table); DROP TABLE IF EXISTS \(table)")
-    sql("CREATE TABLE \(table) (id int PRIMARY KEY, qty int, pad text)")
+    sql("CREATE TABLE \(table) (\(columns))")
     sql("CREATE PUBLICATION \(table) FOR TABLE \(table)")
     sql("SELECT pg_drop_replication_slot('\(table)') FROM pg_replication_slots WHERE slot_name = '\(table)'")
     sql("SELECT pg_create_logical_replication_slot('\(table)', 'pgoutput')")
+}
+
+if parts.contains("bigtx") && bigTransactionRows > 0 {
+    let table = "sluice_bench_bigtx"
+    createCapturedTable(table, columns: "id int PRIMARY KEY, qty int, pad text")
     print("writing one transaction of \(bigTransactionRows) rows…")
     sql("INSERT INTO \(table) SELECT g, g % 100, repeat('x', 40) FROM generate_series(1, \(bigTransactionRows)) g")
     let reset = resetPeakRSS()
@@ -282,5 +323,50 @@ if parts.contains("bigtx") && bigTransactionRows > 0 {
                  sink.events, bigSeconds, Double(sink.events) / bigSeconds)
           + "streamed in progress by the server: \(streamedTransactions == "0" ? "no" : "yes"); "
           + String(format: "RSS before %.0f MB, peak during it ", rssBefore) + peak)
+}
+// MARK: 4. Commit-to-log latency
+
+if parts.contains("latency") {
+    let table = "sluice_bench_latency"
+    createCapturedTable(table, columns: "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v int, note text")
+    let reset = resetPeakRSS()
+    let rssBefore = statusMegabytes("VmRSS:")
+    let sink = try DurableLogSink(url: url)
+    // Per transaction: wall-clock µs from its commit (the server's commit timestamp) until its batch is durable.
+    let latencies = LatencyRecorder()
+    sink.afterAppend = { events in latencies.record(events) }
+    let source = Task {
+        try await sink.run([
+            "slot": .string(table), "publication": .string(table), "create_slot": .bool(false),
+            "create_publication": .bool(false), "snapshot_mode": .string("never"),
+        ], untilCaughtUp: false)
+    }
+    while sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '\(table)' AND active") != "1" {
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    let script = NSTemporaryDirectory() + "sluice-latency-\(UUID().uuidString).sql"
+    try "INSERT INTO \(table)(v, note) VALUES (1, 'a small change');\n".write(toFile: script, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: script) }
+    print("writing \(latencyRate) transactions/s for \(latencySeconds) s (pgbench -R, one INSERT per transaction)…")
+    let pgbench = shell("pgbench -n -c 4 -j 2 -R \(latencyRate) -T \(latencySeconds) -f '\(script)' '\(url)' 2>&1")
+    let committed = Int(sql("SELECT count(*) FROM \(table)")) ?? 0
+    let deadline = ContinuousClock.now + .seconds(60)
+    while latencies.count < committed && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    source.cancel()
+    _ = try? await source.value
+    await sink.remove()
+    sql("SELECT pg_drop_replication_slot('\(table)')")
+    sql("DROP PUBLICATION IF EXISTS \(table); DROP TABLE IF EXISTS \(table)")
+    let achieved = pgbench.split(separator: "\n").first { $0.hasPrefix("tps = ") }
+        .flatMap { Double($0.dropFirst(6).prefix { $0 != " " }) } ?? .nan
+    let sorted = latencies.values.sorted()
+    if sorted.count != committed { print("warning: \(sorted.count) transactions in the log, \(committed) committed") }
+    func percentile(_ p: Double) -> Double {
+        sorted.isEmpty ? .nan : Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000
+    }
+    let peak = reset ? String(format: "%.0f MB", peakRSSMegabytes()) : "n/a (clear_refs unavailable)"
+    print(String(format: "latency: %d transactions at %.0f tx/s achieved (target %d); commit to durable in the log "
+                 + "p50 %.2f ms, p99 %.2f ms, max %.2f ms; RSS before %.0f MB, peak during it ", committed, achieved,
+                 latencyRate, percentile(0.5), percentile(0.99), percentile(1), rssBefore) + peak)
 }
 print(String(format: "peak RSS: %.0f MB", peakRSSMegabytes()))

@@ -156,20 +156,8 @@ final class WatermarkChunkReader: @unchecked Sendable {
         rows.reserveCapacity(result.rowCount)
         keys.reserveCapacity(result.rowCount)
         for r in 0..<result.rowCount {
-            var values: [Value] = []
-            values.reserveCapacity(request.names.count)
-            for c in 0..<request.names.count {
-                let type = request.types[c]
-                values.append(try result.withBytes(r, c) { bytes -> Value in
-                    guard let bytes else { return .null }
-                    do {
-                        return try PgTextValue.parse(bytes, as: type)
-                    } catch {
-                        throw SluiceError(.decoding, "column \(request.names[c]) of \(request.qualifiedTable) could not be parsed",
-                                          location: "incremental snapshot", underlying: error)
-                    }
-                })
-            }
+            let values = try result.values(r, types: request.types, names: request.names, table: request.qualifiedTable,
+                                           location: "incremental snapshot")
             keys.append(request.keyIndexes.map { values[$0] })
             rows.append(values)
         }

@@ -108,12 +108,30 @@ final class PostgresConnection: @unchecked Sendable {
     /// Runs one statement with text parameters (not on replication connections).
     @discardableResult
     func execute(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "") throws -> QueryResult {
+        try send(sql, parameters: parameters, context: context())
+        return try receive(context: context())
+    }
+
+    /// Sends one statement with text parameters without waiting for it; `receive` then returns its result,
+    /// so that the server can run it while the caller works on something else.
+    func send(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "") throws {
         let cParams = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { cParams.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = cParams.map { $0.map { UnsafePointer($0) } }
-        let result = pointers.withUnsafeBufferPointer { buffer in
-            PQexecParams(handle, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+        let sent = pointers.withUnsafeBufferPointer { buffer in
+            PQsendQueryParams(handle, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
         }
+        guard sent == 1 else {
+            let context = context()
+            throw SluiceError(.connection, "sending a PostgreSQL query failed\(context.isEmpty ? "" : " (\(context))")",
+                              isTransient: true, underlying: PostgresServerMessage(text: lastError))
+        }
+    }
+
+    /// Waits for the result of the statement `send` sent.
+    func receive(context: @autoclosure () -> String = "") throws -> QueryResult {
+        let result = PQgetResult(handle)
+        while let extra = PQgetResult(handle) { PQclear(extra) }
         return try check(result, context: context())
     }
 

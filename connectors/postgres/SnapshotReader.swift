@@ -207,75 +207,59 @@ final class SnapshotReader {
         var lastReport = ContinuousClock.now
         let tableStarted = ContinuousClock.now
         let rowsAtStart = state.tables[index].rowsDone
-        var usesCursor = false
-        if keyIndexes.isEmpty || keyIndexes.count != info.primaryKey.count {
-            usesCursor = true
+        let usesCursor = keyIndexes.isEmpty || keyIndexes.count != info.primaryKey.count
+        if usesCursor {
             try connection.execute("DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT \(selectList) FROM \(qualified)",
                                    context: "reading \(table)")
         }
-        // The next chunk is queried on its own thread while this one is converted and emitted.
+        // Chunks are queried and decoded on their own thread while earlier ones are emitted.
         let initialKey = state.tables[index].lastKey
-        let fetcher = ChunkFetcher(chunkSize: chunkSize) { lastKey in
+        let rowsBefore = UInt64(rowsAtStart)
+        let tableBits = UInt64(index) << 44
+        let tableName = table.description, location = "snapshot of \(table)"
+        let fetcher = ChunkFetcher(chunkSize: chunkSize, connection: connection, context: "reading \(table)") { lastKey in
             if usesCursor {
-                return try connection.execute("FETCH \(chunkSize) FROM sluice_snapshot", context: "reading \(table)")
+                return ("FETCH \(chunkSize) FROM sluice_snapshot", [])
             } else if let lastKey = lastKey ?? initialKey {
                 let placeholders = (1...lastKey.count).map { "$\($0)" }.joined(separator: ", ")
-                return try connection.execute(
-                    "SELECT \(selectList) FROM \(qualified) WHERE (\(keyList)) > (\(placeholders)) ORDER BY \(keyList) "
-                        + "LIMIT \(chunkSize)", parameters: lastKey, context: "reading \(table)")
+                return ("SELECT \(selectList) FROM \(qualified) WHERE (\(keyList)) > (\(placeholders)) ORDER BY \(keyList) "
+                        + "LIMIT \(chunkSize)", lastKey)
             } else {
-                return try connection.execute(
-                    "SELECT \(selectList) FROM \(qualified) ORDER BY \(keyList) LIMIT \(chunkSize)", context: "reading \(table)")
+                return ("SELECT \(selectList) FROM \(qualified) ORDER BY \(keyList) LIMIT \(chunkSize)", [])
             }
         } lastKey: { result in
             usesCursor || result.rowCount == 0 ? nil : keyIndexes.map { result.string(result.rowCount - 1, $0) }
+        } decode: { result, firstRow in
+            var events: [ChangeEvent] = []
+            events.reserveCapacity(result.rowCount)
+            for r in 0..<result.rowCount {
+                let values = try result.values(r, types: types, names: names, table: tableName, location: location)
+                let rowNumber = rowsBefore + firstRow + UInt64(r)
+                events.append(ChangeEvent(
+                    op: .read, connector: "postgres", table: table, schemaVersion: schema.version, before: nil,
+                    after: Row(columns: names, values: values),
+                    position: SourcePosition(sortKey: snapshotSortKey(basePosition, tableBits | rowNumber), text: positionText),
+                    commitTimeMicros: snapshotTime, isSnapshot: true))
+            }
+            return events
         }
         fetcher.start()
         defer { fetcher.stop() }
         while true {
             try Task.checkCancellation()
-            guard let result = try await fetcher.next() else { break }
-            let rowCount = result.rowCount
-            var events: [ChangeEvent] = []
-            events.reserveCapacity(rowCount + 1)
+            guard let chunk = try await fetcher.next() else { break }
+            var events = chunk.events
+            let rowCount = events.count
             if state.tables[index].resetPending == true {
-                events.append(ChangeEvent(
+                events.insert(ChangeEvent(
                     op: .truncate, connector: "postgres", table: table, schemaVersion: schema.version, before: nil, after: nil,
-                    position: SourcePosition(sortKey: SourcePosition.sortKey(basePosition &- 1, UInt64(index) << 44),
-                                             text: positionText),
-                    commitTimeMicros: snapshotTime, isSnapshot: true))
+                    position: SourcePosition(sortKey: snapshotSortKey(basePosition &- 1, tableBits), text: positionText),
+                    commitTimeMicros: snapshotTime, isSnapshot: true), at: 0)
                 state.tables[index].resetPending = nil
             }
-            var rowNumber = UInt64(state.tables[index].rowsDone)
-            let tableBits = UInt64(index) << 44
-            for r in 0..<rowCount {
-                var values: [Value] = []
-                values.reserveCapacity(names.count)
-                for c in 0..<names.count {
-                    let type = types[c]
-                    values.append(try result.withBytes(r, c) { bytes -> Value in
-                        guard let bytes else { return .null }
-                        do {
-                            return try PgTextValue.parse(bytes, as: type)
-                        } catch {
-                            throw SluiceError(.decoding, "column \(names[c]) of \(table) could not be parsed",
-                                              location: "snapshot of \(table)", underlying: error)
-                        }
-                    })
-                }
-                events.append(ChangeEvent(
-                    op: .read, connector: "postgres", table: table, schemaVersion: schema.version, before: nil,
-                    after: Row(columns: names, values: values),
-                    position: SourcePosition(sortKey: SourcePosition.sortKey(basePosition, tableBits | rowNumber),
-                                             text: positionText),
-                    commitTimeMicros: snapshotTime, isSnapshot: true))
-                rowNumber += 1
-            }
-            let finished = rowCount < chunkSize
+            let finished = chunk.isLast
             state.tables[index].rowsDone += Int64(rowCount)
-            if rowCount > 0 && !usesCursor {
-                state.tables[index].lastKey = keyIndexes.map { result.string(rowCount - 1, $0) }
-            }
+            if let lastKey = chunk.lastKey { state.tables[index].lastKey = lastKey }
             if finished { state.tables[index].done = true }
             state.tables[index].partial = finished ? nil : true
             // Without a key, progress inside the table cannot be resumed: store only completion.
@@ -309,54 +293,85 @@ final class SnapshotReader {
     }
 }
 
-/// Runs a table's chunk queries one after the other on a dedicated thread, at most two chunks ahead of the
-/// consumer, so that PostgreSQL produces the next chunk while the current one is converted and emitted.
+/// The sort key of a snapshot row: (snapshot LSN - 1, table and row number), big-endian.
+func snapshotSortKey(_ base: UInt64, _ row: UInt64) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: 16) { buffer, count in
+        UnsafeMutableRawBufferPointer(buffer).storeBytes(of: base.bigEndian, toByteOffset: 0, as: UInt64.self)
+        UnsafeMutableRawBufferPointer(buffer).storeBytes(of: row.bigEndian, toByteOffset: 8, as: UInt64.self)
+        count = 16
+    }
+}
+
+extension QueryResult {
+    /// A row's values, each column parsed as its type (`table` and `location` name it in errors).
+    func values(_ row: Int, types: [PgValueType], names: [String], table: String, location: String) throws -> [Value] {
+        var values: [Value] = []
+        values.reserveCapacity(types.count)
+        for column in types.indices {
+            let type = types[column]
+            values.append(try withBytes(row, column) { bytes -> Value in
+                guard let bytes else { return .null }
+                do {
+                    return try PgTextValue.parse(bytes, as: type)
+                } catch {
+                    throw SluiceError(.decoding, "column \(names[column]) of \(table) could not be parsed",
+                                      location: location, underlying: error)
+                }
+            })
+        }
+        return values
+    }
+}
+
+/// One chunk of a table, decoded.
+struct SnapshotChunk: Sendable {
+    var events: [ChangeEvent]
+    /// Primary-key values (text) of the chunk's last row; nil without rows or without a key.
+    var lastKey: [String?]?
+    /// True for the table's last chunk.
+    var isLast: Bool
+}
+
+/// Queries a table's chunks one after the other on a dedicated thread and decodes them into events, at most two
+/// chunks ahead of the consumer. The next chunk's query is sent before the current one is decoded, so that
+/// PostgreSQL produces it meanwhile.
 final class ChunkFetcher: @unchecked Sendable {
     private let chunkSize: Int
-    private let query: ([String?]?) throws -> QueryResult
+    private let connection: PostgresConnection
+    /// What the queries do, for errors.
+    private let context: String
+    /// The statement (and parameters) reading the chunk after a key (nil: the first chunk).
+    private let query: ([String?]?) -> (String, [String?])
     private let lastKeyOf: (QueryResult) -> [String?]?
+    /// Decodes a chunk's rows; the second argument is the number of rows before it in this run.
+    private let decode: (QueryResult, UInt64) throws -> [ChangeEvent]
     private let condition = NSCondition()
-    private var ready: [QueryResult] = []
+    private var ready: [SnapshotChunk] = []
     private var failure: (any Error)?
     private var finished = false
     private var stopRequested = false
     private var running = false
 
-    init(chunkSize: Int, query: @escaping ([String?]?) throws -> QueryResult,
-         lastKey: @escaping (QueryResult) -> [String?]?)
+    init(chunkSize: Int, connection: PostgresConnection, context: String, query: @escaping ([String?]?) -> (String, [String?]),
+         lastKey: @escaping (QueryResult) -> [String?]?, decode: @escaping (QueryResult, UInt64) throws -> [ChangeEvent])
     {
         self.chunkSize = chunkSize
+        self.connection = connection
+        self.context = context
         self.query = query
         self.lastKeyOf = lastKey
+        self.decode = decode
     }
 
     func start() {
         running = true
         let thread = Thread { [self] in
-            var lastKey: [String?]? = nil
-            while true {
+            do {
+                try fetchAll()
+            } catch {
                 condition.lock()
-                while ready.count >= 2 && !stopRequested { condition.wait() }
-                let stop = stopRequested
+                failure = error
                 condition.unlock()
-                if stop { break }
-                do {
-                    let result = try query(lastKey)
-                    lastKey = lastKeyOf(result)
-                    let last = result.rowCount < chunkSize
-                    condition.lock()
-                    ready.append(result)
-                    if last { finished = true }
-                    condition.broadcast()
-                    condition.unlock()
-                    if last { break }
-                } catch {
-                    condition.lock()
-                    failure = error
-                    condition.broadcast()
-                    condition.unlock()
-                    break
-                }
             }
             condition.lock()
             running = false
@@ -367,11 +382,39 @@ final class ChunkFetcher: @unchecked Sendable {
         thread.start()
     }
 
+    private func fetchAll() throws {
+        var (sql, parameters) = query(nil)
+        try connection.send(sql, parameters: parameters, context: context)
+        var rowsBefore: UInt64 = 0
+        while true {
+            let result = try connection.receive(context: context)
+            let isLast = result.rowCount < chunkSize
+            let lastKey = lastKeyOf(result)
+            condition.lock()
+            while ready.count >= 2 && !stopRequested { condition.wait() }
+            let stop = stopRequested
+            condition.unlock()
+            if stop { return }
+            if !isLast {
+                (sql, parameters) = query(lastKey)
+                try connection.send(sql, parameters: parameters, context: context)
+            }
+            let events = try decode(result, rowsBefore)
+            rowsBefore += UInt64(result.rowCount)
+            condition.lock()
+            ready.append(SnapshotChunk(events: events, lastKey: lastKey, isLast: isLast))
+            if isLast { finished = true }
+            condition.broadcast()
+            condition.unlock()
+            if isLast { return }
+        }
+    }
+
     /// The next chunk in order; nil after the last one.
-    func next() async throws -> QueryResult? {
+    func next() async throws -> SnapshotChunk? {
         while true {
             switch take() {
-            case .result(let result): return result
+            case .chunk(let chunk): return chunk
             case .failed(let error): throw error
             case .done: return nil
             case .waiting: try await Task.sleep(for: .microseconds(500))
@@ -380,7 +423,7 @@ final class ChunkFetcher: @unchecked Sendable {
     }
 
     private enum Taken {
-        case result(QueryResult), failed(any Error), done, waiting
+        case chunk(SnapshotChunk), failed(any Error), done, waiting
     }
 
     private func take() -> Taken {
@@ -388,13 +431,13 @@ final class ChunkFetcher: @unchecked Sendable {
         defer { condition.unlock() }
         if !ready.isEmpty {
             condition.broadcast()
-            return .result(ready.removeFirst())
+            return .chunk(ready.removeFirst())
         }
         if let failure { return .failed(failure) }
         return finished || !running ? .done : .waiting
     }
 
-    /// Stops after the query in flight (the connection is then free) and waits for the thread.
+    /// Stops once no statement is in flight (the connection is then free) and waits for the thread.
     func stop() {
         condition.lock()
         stopRequested = true
