@@ -31,7 +31,7 @@ let package = Package(
 
         // The platform.
         .target(name: "SluiceCore"),
-        .target(name: "SluiceLog", dependencies: ["SluiceCore", "CSQLite"]),
+        .target(name: "SluiceLog", dependencies: ["SluiceCore", "CSQLite", "CZstd"]),
         .target(
             name: "SluiceRuntime",
             dependencies: [

@@ -1,6 +1,7 @@
 // Benchmark: Sluice's MySQL source decoding the binlog of ../shared/bench/mysql-workload.sh into a durable
-// SQLite core log, next to python-mysql-replication (mysql-peer.py) and `mariadb-binlog -v` on the same range,
-// in the same run. Prints rows/s of each, the ratios, and peak RSS.
+// SQLite core log (through the pipeline runtime, as `sluice run --until-caught-up`), next to python-mysql-replication
+// (mysql-peer.py) and `mariadb-binlog -v` on the same range, in the same run. Prints rows/s of each, the ratios, and
+// peak RSS.
 //
 // usage: SLUICE_TEST_MYSQL_URL=mysql://user:pw@127.0.0.1:PORT/ MySQLBenchmark [ROWS] [TX_SIZE]
 import Foundation
@@ -53,6 +54,21 @@ func shell(_ command: [String], environment: [String: String] = [:], output: URL
     return (String(decoding: data, as: UTF8.self), seconds)
 }
 
+/// The loader wants a sink; the benchmark removes it after loading (it measures the source into the log).
+struct DiscardSink: SinkConnector {
+    static let spec = ConnectorSpec(name: "discard", role: .sink, summary: "drops batches", fields: [])
+    init(context: SinkContext) {}
+    func write(_ batch: SinkBatch) async throws -> [String: Int64] { [:] }
+    func flush() async throws -> [String: Int64] { [:] }
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 func peakRSSMegabytes(children: Bool) -> Double {
     var usage = rusage()
     getrusage(Int32(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue), &usage)
@@ -73,50 +89,42 @@ let file = startLine[1], startPosition = startLine[2], endPosition = endLine[2]
 let startGTID = startLine.count > 3 ? startLine[3] : ""
 print("binlog range: \(file) \(startPosition) → \(endLine[1]) \(endPosition)")
 
-// 2. Sluice into a durable SQLite core log.
+// 2. Sluice into a durable SQLite core log: the pipeline runtime of `sluice run --until-caught-up` (source, batch
+// queue, appender, log with sync full), without sinks.
 let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-mysql-bench-\(getpid()).db").path
 defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: logPath + suffix) } }
-let log = try SQLiteChangeLog(path: logPath, syncPolicy: .full)
-let appended = Atomic<Int>(0)
-let schemas = Mutex<[TableID: TableSchema]>([:])
+let yaml = """
+    name: bench
+    log: {path: \(logPath), sync: full}
+    runtime: {status_interval: 0}
+    sources:
+      my: {type: mysql, url: "\(url)", start_position: "\(file):\(startPosition)", tables: [sluice_bench.orders]}
+    sinks:
+      none: {type: discard}
+    """
+let registry = ConnectorRegistry(sources: [MySQLSource.self], sinks: [DiscardSink.self])
+var config = try PipelineLoader(registry: registry).load(text: yaml, file: "bench.yaml", environment: [:])
+config.sinks = []  // measured: the source into the durable log
 var logger = Logger(label: "bench")
 logger.logLevel = .warning
-let context = SourceContext(
-    pipeline: "bench", config: ConnectorConfig(instanceName: "my", values: [
-        "url": .string(url), "start_position": .string("\(file):\(startPosition)"),
-        "tables": .list([.string("sluice_bench.orders")]),
-    ]), logger: logger, untilCaughtUp: true,
-    emit: { batch in
-        var drafts: [LogRecordDraft] = []
-        drafts.reserveCapacity(batch.events.count)
-        let known = schemas.withLock { current in
-            for schema in batch.schemas { current[schema.table] = schema }
-            return current
-        }
-        for event in batch.events {
-            let key = known[event.table].flatMap { event.key(primaryKey: $0.primaryKey) }.map(EventCoding.encodeKey)
-            drafts.append(LogRecordDraft(key: key, payload: EventCoding.encode(event), position: event.position,
-                                         timestampMicros: event.commitTimeMicros))
-        }
-        try await log.append(AppendBatch(records: [("bench.sluice_bench.orders", drafts)], state: batch.state))
-        appended.add(batch.events.count, ordering: .relaxed)
-    },
-    loadState: { _ in nil }, loadStates: { _ in [:] }, waitUntilDurable: {}, latestSchema: { _ in nil },
-    pendingSnapshotRequests: { [] })
-let sluiceStarted = Date()
-try await MySQLSource(context: context).run()
-let sluiceSeconds = Date().timeIntervalSince(sluiceStarted)
+let log = try LogFactory.open(config.log)
+let sluiceStarted = Date(), sluiceCPUStarted = cpuSeconds()
+try await PipelineRunner(config: config, registry: registry, log: log, logger: logger, untilCaughtUp: true).run()
+let sluiceSeconds = Date().timeIntervalSince(sluiceStarted), sluiceCPU = cpuSeconds() - sluiceCPUStarted
+let sluiceRows = Int(try await log.stream("bench.sluice_bench.orders")?.count ?? 0)
 try await log.close()
-let sluiceRows = appended.load(ordering: .relaxed)
 let sluiceRate = Double(sluiceRows) / sluiceSeconds
 let sluiceRSS = peakRSSMegabytes(children: false)
-print(String(format: "sluice (durable SQLite log, fsync): rows=%d seconds=%.3f rows_per_s=%.0f peak_rss=%.1fMB",
-             sluiceRows, sluiceSeconds, sluiceRate, sluiceRSS))
+print(String(format: "sluice (durable SQLite log, fsync): rows=%d seconds=%.3f rows_per_s=%.0f cpu_seconds=%.3f peak_rss=%.1fMB",
+             sluiceRows, sluiceSeconds, sluiceRate, sluiceCPU, sluiceRSS))
 
 // 2b. The decoding ceiling: the same source with batches dropped instead of appended.
 let decoded = Atomic<Int>(0)
-var decodeOnly = context
-decodeOnly.emit = { batch in decoded.add(batch.events.count, ordering: .relaxed) }
+let decodeOnly = SourceContext(
+    pipeline: config.name, config: config.sources[0].config, logger: logger, untilCaughtUp: true,
+    emit: { batch in decoded.add(batch.events.count, ordering: .relaxed) },
+    loadState: { _ in nil }, loadStates: { _ in [:] }, waitUntilDurable: {}, latestSchema: { _ in nil },
+    pendingSnapshotRequests: { [] })
 let decodeStarted = Date()
 try await MySQLSource(context: decodeOnly).run()
 let decodeSeconds = Date().timeIntervalSince(decodeStarted)

@@ -12,7 +12,14 @@ public struct BinaryWriter: Sendable {
 
     public mutating func writeByte(_ b: UInt8) { bytes.append(b) }
 
+    /// Empties the buffer, keeping its capacity (for a writer reused from value to value).
+    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+
     public mutating func writeVarUInt(_ value: UInt64) {
+        if value < 0x80 {
+            bytes.append(UInt8(value))
+            return
+        }
         var v = value
         while v >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -36,10 +43,16 @@ public struct BinaryWriter: Sendable {
     }
 
     public mutating func writeString(_ s: String) {
-        var s = s
-        s.withUTF8 { utf8 in
+        let written: Void? = s.utf8.withContiguousStorageIfAvailable { utf8 in
             writeVarUInt(UInt64(utf8.count))
             bytes.append(contentsOf: utf8)
+        }
+        if written == nil {
+            var s = s
+            s.withUTF8 { utf8 in
+                writeVarUInt(UInt64(utf8.count))
+                bytes.append(contentsOf: utf8)
+            }
         }
     }
 }
@@ -142,6 +155,12 @@ public enum EventCoding {
     /// Encodes an event.
     public static func encode(_ event: ChangeEvent) -> [UInt8] {
         var w = BinaryWriter(capacity: 256)
+        encode(event, to: &w)
+        return w.bytes
+    }
+
+    /// Appends an event's encoding to `w` (a writer reused for many events saves growing a new buffer for each).
+    public static func encode(_ event: ChangeEvent, to w: inout BinaryWriter) {
         w.writeByte(formatVersion)
         w.writeByte(event.op.rawValue.utf8.first!)
         var flags: UInt8 = 0
@@ -164,7 +183,6 @@ public enum EventCoding {
         w.writeVarInt(event.commitTimeMicros)
         if let before = event.before { writeRow(before, to: &w) }
         if let after = event.after { writeRow(after, to: &w) }
-        return w.bytes
     }
 
     /// Decodes an event written by `encode`.
@@ -231,9 +249,9 @@ public enum EventCoding {
 
     static func writeRow(_ row: Row, to w: inout BinaryWriter) {
         w.writeVarUInt(UInt64(row.columns.count))
-        for (name, value) in zip(row.columns, row.values) {
-            w.writeString(name)
-            writeValue(value, to: &w)
+        for i in row.columns.indices {
+            w.writeString(row.columns[i])
+            writeValue(row.values[i], to: &w)
         }
     }
 

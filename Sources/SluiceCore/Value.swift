@@ -103,10 +103,15 @@ public struct ExactDecimal: Sendable, Hashable, CustomStringConvertible {
     /// A finite decimal `(-1)^negative × unscaled × 10^-scale`; nil when the digits are not ASCII digits or the
     /// scale is negative or above `maxScale`.
     public init?(negative: Bool, unscaledDigits digits: String, scale: Int) {
-        guard scale >= 0, scale <= Self.maxScale, !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        let trimmed = digits.drop(while: { $0 == "0" })
-        self.unscaledDigits = trimmed.isEmpty ? "0" : String(trimmed)
-        self.isNegative = negative && !trimmed.isEmpty
+        let utf8 = digits.utf8
+        guard scale >= 0, scale <= Self.maxScale, !utf8.isEmpty, utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        let first = utf8.firstIndex { $0 != 48 }
+        if let first {
+            self.unscaledDigits = first == utf8.startIndex ? digits : String(Substring(utf8[first...]))
+        } else {
+            self.unscaledDigits = "0"
+        }
+        self.isNegative = negative && first != nil
         self.scale = scale
         self.special = nil
     }

@@ -1,9 +1,12 @@
+import CZstd
 import Foundation
 import SluiceCore
 
 /// The encoding of a chunk's records: the `data` column of a `chunks` row.
 ///
-///     data    := version record*                version: one byte, 1
+///     data    := 1 record*                      records as they are
+///              | 2 zstdFrame                    records compressed: a zstd frame (with its content size)
+///                                               whose content is record*
 ///     record  := header time key? payload position?
 ///     header  := varint(gap << 2 | hasPosition << 1 | hasKey)
 ///     time    := varint(zigzag(sourceTime - previous sourceTime))   wrapping; the first record's previous is 0
@@ -14,8 +17,16 @@ import SluiceCore
 /// Varints are unsigned LEB128. Offsets are implicit: a record's offset is the previous record's offset plus one
 /// plus its gap (the first record's "previous" is `base_offset - 1`, so its gap is 0). Appends always write gap 0;
 /// only compaction, which keeps offsets, leaves gaps. The append time is one per chunk (the chunk's commit).
+///
+/// A chunk is stored compressed when that makes it smaller and it is at least `minCompressedSize` bytes (below a
+/// page, compressing saves no write). Records repeat column names, table names and positions, so appended chunks
+/// shrink several times, and so do the log's writes: the WAL's and its checkpoint's.
 enum ChunkFormat {
-    static let version: UInt8 = 1
+    static let raw: UInt8 = 1
+    static let zstd: UInt8 = 2
+    static let minCompressedSize = 4096
+    /// zstd's fastest regular level: well above 1 GB/s, and most of the gain.
+    static let compressionLevel: Int32 = 1
 }
 
 /// Builds one chunk's `data` in a buffer reused from chunk to chunk, tracking the chunk's summary columns.
@@ -37,15 +48,22 @@ final class ChunkEncoder {
     private var previousTime: Int64 = 0
 
     private let initialCapacity: Int
+    /// The compressed form of the chunk (`stored()`), in a buffer reused like `storage`.
+    private var compressed: UnsafeMutableRawPointer?
+    private var compressedCapacity = 0
+    private let compressor: OpaquePointer?
 
     init(initialCapacity: Int = 256 * 1024) {
         self.initialCapacity = max(initialCapacity, 64)
         capacity = self.initialCapacity
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        compressor = ZSTD_createCCtx()
     }
 
     deinit {
         storage.deallocate()
+        compressed?.deallocate()
+        ZSTD_freeCCtx(compressor)
     }
 
     /// Starts a new chunk (giving back memory a chunk of one huge record took).
@@ -55,6 +73,11 @@ final class ChunkEncoder {
             capacity = initialCapacity
             storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         }
+        if compressedCapacity > 4 * LogSchema.maxChunkBytes {
+            compressed?.deallocate()
+            compressed = nil
+            compressedCapacity = 0
+        }
         byteCount = 0
         recordCount = 0
         payloadBytes = 0
@@ -62,13 +85,31 @@ final class ChunkEncoder {
         maxPositionCount = 0
         previousTime = 0
         reserve(1)
-        storage.storeBytes(of: ChunkFormat.version, as: UInt8.self)
+        storage.storeBytes(of: ChunkFormat.raw, as: UInt8.self)
         byteCount = 1
     }
 
-    /// The encoded chunk; valid until the next change to the encoder.
+    /// The encoded chunk (uncompressed); valid until the next change to the encoder.
     var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: storage, count: byteCount)
+    }
+
+    /// The chunk as stored: compressed when that is smaller (see `ChunkFormat`); valid until the next change to
+    /// the encoder.
+    func stored() -> UnsafeRawBufferPointer {
+        guard byteCount >= ChunkFormat.minCompressedSize, let compressor else { return bytes }
+        let bound = 1 + ZSTD_compressBound(byteCount - 1)
+        if compressedCapacity < bound {
+            compressed?.deallocate()
+            compressedCapacity = max(bound, initialCapacity)
+            compressed = UnsafeMutableRawPointer.allocate(byteCount: compressedCapacity, alignment: 16)
+        }
+        guard let compressed else { return bytes }
+        let size = ZSTD_compressCCtx(
+            compressor, compressed + 1, compressedCapacity - 1, storage + 1, byteCount - 1, ChunkFormat.compressionLevel)
+        guard ZSTD_isError(size) == 0, 1 + size < byteCount else { return bytes }
+        compressed.storeBytes(of: ChunkFormat.zstd, as: UInt8.self)
+        return UnsafeRawBufferPointer(start: compressed, count: 1 + size)
     }
 
     /// The largest position sort key in the chunk, or nil when no record has a position.
@@ -243,12 +284,11 @@ struct ChunkDecoder {
     private var previousTime: Int64 = 0
     private var remaining: Int64
 
-    init(data: UnsafeRawBufferPointer, baseOffset: Int64, recordCount: Int64) throws(ChunkFormatError) {
-        guard data.count >= 1, data[0] == ChunkFormat.version, recordCount >= 0 else {
-            throw ChunkFormatError(reason: "unknown chunk encoding \(data.first.map(String.init) ?? "(empty)")")
-        }
+    /// - Parameter data: the records, after the version byte of a raw chunk or decompressed.
+    init(records data: UnsafeRawBufferPointer, baseOffset: Int64, recordCount: Int64) throws(ChunkFormatError) {
+        guard recordCount >= 0 else { throw ChunkFormatError(reason: "a negative record count") }
         self.data = data
-        cursor = 1
+        cursor = 0
         previousOffset = baseOffset &- 1
         remaining = recordCount
     }
@@ -332,10 +372,13 @@ struct ChunkHeader {
         checksum = UInt32(truncatingIfNeeded: statement.int64(at: column + 4))
     }
 
-    /// Checks the records against the checksum and returns a decoder for them.
+    /// Checks the stored chunk against the checksum and calls `body` with a decoder of its records (decompressed
+    /// first when the chunk is compressed; the records point into memory valid only during `body`).
     ///
     /// Throws `LogError` with code `checksumMismatch`, naming the stream and the chunk's offsets, when they differ.
-    func verifiedDecoder(of data: UnsafeRawBufferPointer, stream: String, path: String) throws -> ChunkDecoder {
+    func withVerifiedDecoder<Result>(
+        of data: UnsafeRawBufferPointer, stream: String, path: String, _ body: (inout ChunkDecoder) throws -> Result
+    ) throws -> Result {
         let computed = ChunkChecksum.of(
             baseOffset: baseOffset, lastOffset: lastOffset, recordCount: recordCount, appendedAt: appendedAt,
             records: data
@@ -348,11 +391,51 @@ struct ChunkHeader {
                     + " backup, or have the consumer skip these records by reading from offset \(lastOffset + 1)"
             )
         }
+        switch data.first {
+        case ChunkFormat.raw:
+            var decoder = try decoder(of: UnsafeRawBufferPointer(rebasing: data[1...]), stream: stream, path: path)
+            return try body(&decoder)
+        case ChunkFormat.zstd:
+            let records = try decompressed(UnsafeRawBufferPointer(rebasing: data[1...]), stream: stream, path: path)
+            return try records.withUnsafeBytes { records in
+                var decoder = try decoder(of: records, stream: stream, path: path)
+                return try body(&decoder)
+            }
+        default:
+            let reason = "unknown chunk encoding \(data.first.map(String.init) ?? "(empty)")"
+            throw malformed(ChunkFormatError(reason: reason), stream: stream, path: path)
+        }
+    }
+
+    private func decoder(of records: UnsafeRawBufferPointer, stream: String, path: String) throws -> ChunkDecoder {
         do {
-            return try ChunkDecoder(data: data, baseOffset: baseOffset, recordCount: recordCount)
+            return try ChunkDecoder(records: records, baseOffset: baseOffset, recordCount: recordCount)
         } catch {
             throw malformed(error, stream: stream, path: path)
         }
+    }
+
+    /// The content of a zstd frame (whose checksum matched).
+    private func decompressed(_ frame: UnsafeRawBufferPointer, stream: String, path: String) throws -> [UInt8] {
+        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        guard size < UInt64(Int32.max) else {
+            throw malformed(ChunkFormatError(reason: "a compressed chunk without a valid size"), stream: stream, path: path)
+        }
+        var failure: String?
+        let records = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, count in
+            let written = ZSTD_decompress(buffer.baseAddress, buffer.count, frame.baseAddress, frame.count)
+            if ZSTD_isError(written) != 0 {
+                failure = String(cString: ZSTD_getErrorName(written))
+            } else if written != Int(size) {
+                failure = "\(written) bytes where the frame says \(size)"
+            } else {
+                count = written
+            }
+        }
+        if let failure {
+            throw malformed(ChunkFormatError(reason: "decompressing: \(failure)"), stream: stream, path: path)
+        }
+        return records
     }
 
     /// The error for records whose checksum matched but whose encoding does not parse.

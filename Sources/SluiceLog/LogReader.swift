@@ -157,15 +157,16 @@ final class LogReader {
             let header = ChunkHeader(select, from: 0)
             // Valid until the next step or reset; nothing else touches the statement meanwhile.
             let data = select.unsafeBlob(at: 5)
-            var decoder = try header.verifiedDecoder(of: data, stream: stream, path: connection.path)
-            do {
-                while records.count < limit, let record = try decoder.next() {
-                    if record.offset >= offset {
-                        records.append(record.logRecord(stream: stream, appendedAt: header.appendedAt))
+            try header.withVerifiedDecoder(of: data, stream: stream, path: connection.path) { decoder in
+                do {
+                    while records.count < limit, let record = try decoder.next() {
+                        if record.offset >= offset {
+                            records.append(record.logRecord(stream: stream, appendedAt: header.appendedAt))
+                        }
                     }
+                } catch let error as ChunkFormatError {
+                    throw header.malformed(error, stream: stream, path: connection.path)
                 }
-            } catch {
-                throw header.malformed(error, stream: stream, path: connection.path)
             }
         }
         return records
@@ -261,16 +262,17 @@ final class LogReader {
         guard try select.step() else { return nil }
         let header = ChunkHeader(select, from: 0)
         return try select.withBlob(at: 5) { data -> Int64? in
-            var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
-            do {
-                while let record = try decoder.next() {
-                    if isTarget(record) {
-                        return record.offset
+            try header.withVerifiedDecoder(of: data, stream: name, path: connection.path) { decoder in
+                do {
+                    while let record = try decoder.next() {
+                        if isTarget(record) {
+                            return record.offset
+                        }
                     }
+                    return nil
+                } catch let error as ChunkFormatError {
+                    throw header.malformed(error, stream: name, path: connection.path)
                 }
-                return nil
-            } catch let error as ChunkFormatError {
-                throw header.malformed(error, stream: name, path: connection.path)
             }
         }
     }

@@ -361,26 +361,28 @@ final class LogWriter: @unchecked Sendable {
         let maxPosition = encoder.maxPosition
         var updated = state
         updated.chunkAppended(encoder, maxPosition: maxPosition)
-        let records = encoder.bytes
+        let stored = encoder.stored()
         let insert = statements.insertChunk
         try insert.bind(state.id, at: 1)
-        try bindSummary(of: encoder, appendedAt: appendedAt, maxPosition: maxPosition, to: insert)
+        try bindSummary(of: encoder, stored: stored, appendedAt: appendedAt, maxPosition: maxPosition, to: insert)
         try insert.bind(updated.maxSourceTime, at: 11)
         try insert.bind(updated.maxPosition, at: 12)
-        try insert.withBlob(records, at: 13) {
+        try insert.withBlob(stored, at: 13) {
             try insert.run(
                 while: "appending records \(encoder.firstOffset)...\(encoder.lastOffset) to stream \(name)")
         }
         state = updated
     }
 
-    /// Binds the columns an encoded chunk determines to parameters 2 to 10 (see `insertChunk`, `updateChunk`).
+    /// Binds the columns an encoded chunk (stored as `stored`) determines to parameters 2 to 10 (see `insertChunk`,
+    /// `updateChunk`).
     private func bindSummary(
-        of encoder: ChunkEncoder, appendedAt: Int64, maxPosition: [UInt8]?, to statement: SQLiteStatement
+        of encoder: ChunkEncoder, stored: UnsafeRawBufferPointer, appendedAt: Int64, maxPosition: [UInt8]?,
+        to statement: SQLiteStatement
     ) throws {
         let checksum = ChunkChecksum.of(
             baseOffset: encoder.firstOffset, lastOffset: encoder.lastOffset, recordCount: encoder.recordCount,
-            appendedAt: appendedAt, records: encoder.bytes
+            appendedAt: appendedAt, records: stored
         )
         try statement.bind(encoder.firstOffset, at: 2)
         try statement.bind(encoder.lastOffset, at: 3)
@@ -519,13 +521,14 @@ final class LogWriter: @unchecked Sendable {
             let header = ChunkHeader(select, from: 1)
             let chunkID = select.int64(at: 0)
             try select.withBlob(at: 6) { data in
-                var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
-                do {
-                    while let record = try decoder.next() {
-                        guard try body(chunkID, record) else { break }
+                try header.withVerifiedDecoder(of: data, stream: name, path: connection.path) { decoder in
+                    do {
+                        while let record = try decoder.next() {
+                            guard try body(chunkID, record) else { break }
+                        }
+                    } catch let error as ChunkFormatError {
+                        throw header.malformed(error, stream: name, path: connection.path)
                     }
-                } catch let error as ChunkFormatError {
-                    throw header.malformed(error, stream: name, path: connection.path)
                 }
             }
         }
@@ -544,17 +547,18 @@ final class LogWriter: @unchecked Sendable {
         var removedBytes: Int64 = 0
         encoder.reset()
         try select.withBlob(at: 6) { data in
-            var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
-            do {
-                while let record = try decoder.next() {
-                    if keep(record) {
-                        encoder.append(record)
-                    } else {
-                        removedBytes += Int64(record.payload.count)
+            try header.withVerifiedDecoder(of: data, stream: name, path: connection.path) { decoder in
+                do {
+                    while let record = try decoder.next() {
+                        if keep(record) {
+                            encoder.append(record)
+                        } else {
+                            removedBytes += Int64(record.payload.count)
+                        }
                     }
+                } catch let error as ChunkFormatError {
+                    throw header.malformed(error, stream: name, path: connection.path)
                 }
-            } catch let error as ChunkFormatError {
-                throw header.malformed(error, stream: name, path: connection.path)
             }
         }
         select.reset()
@@ -566,10 +570,12 @@ final class LogWriter: @unchecked Sendable {
             try delete.bind(chunkID, at: 1)
             try delete.run(while: activity)
         } else {
+            let stored = encoder.stored()
             let update = statements.updateChunk
             try update.bind(chunkID, at: 1)
-            try bindSummary(of: encoder, appendedAt: header.appendedAt, maxPosition: encoder.maxPosition, to: update)
-            try update.withBlob(encoder.bytes, at: 11) {
+            try bindSummary(
+                of: encoder, stored: stored, appendedAt: header.appendedAt, maxPosition: encoder.maxPosition, to: update)
+            try update.withBlob(stored, at: 11) {
                 try update.run(while: activity)
             }
         }
@@ -607,17 +613,18 @@ final class LogWriter: @unchecked Sendable {
         guard try select.step() else { return state.nextOffset }
         let header = ChunkHeader(select, from: 1)
         try select.withBlob(at: 6) { data in
-            var decoder = try header.verifiedDecoder(of: data, stream: name, path: connection.path)
-            do {
-                while let record = try decoder.next() {
-                    if dropped >= excess {
-                        boundary = record.offset
-                        return
+            try header.withVerifiedDecoder(of: data, stream: name, path: connection.path) { decoder in
+                do {
+                    while let record = try decoder.next() {
+                        if dropped >= excess {
+                            boundary = record.offset
+                            return
+                        }
+                        dropped += Int64(record.payload.count)
                     }
-                    dropped += Int64(record.payload.count)
+                } catch let error as ChunkFormatError {
+                    throw header.malformed(error, stream: name, path: connection.path)
                 }
-            } catch let error as ChunkFormatError {
-                throw header.malformed(error, stream: name, path: connection.path)
             }
         }
         if let boundary {

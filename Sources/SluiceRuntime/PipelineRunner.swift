@@ -158,60 +158,41 @@ public final class PipelineRunner: Sendable {
 
     // MARK: Appender
 
+    /// Converts queued batches into log appends. While one append is written, the next batches are converted;
+    /// appends stay in order, one at a time.
     private func runAppender(queue: BatchQueue, catalog: SchemaCatalog) async throws {
         defer { appendDone.store(true, ordering: .sequentiallyConsistent) }
         let timer = Metrics.Timer(label: "sluice_append_latency", dimensions: [("pipeline", config.name)])
         let counter = Counter(label: "sluice_events_in_total", dimensions: [("pipeline", config.name)])
+        var writing: Task<Void, any Error>?
         while true {
             let entries = await queue.takeAll()
-            if entries.isEmpty { return }
-            var byStream: [String: [LogRecordDraft]] = [:]
-            var streamOrder: [String] = []
-            var state: [String: [UInt8]?] = [:]
-            var events = 0
-            func add(_ stream: String, _ record: LogRecordDraft) {
-                if byStream[stream] == nil { streamOrder.append(stream) }
-                byStream[stream, default: []].append(record)
-            }
+            if entries.isEmpty { break }
+            var batch = AppendBatchBuilder(config: config, catalog: catalog)
             for entry in entries {
-                for schema in entry.batch.schemas {
-                    catalog.add(schema)
-                    add(SystemStream.schemas, LogRecordDraft(
-                        key: Array("\(schema.table.qualifiedName)".utf8), payload: SchemaCatalog.encode(schema),
-                        position: schema.position, timestampMicros: Self.nowMicros()))
-                }
-                for event in entry.batch.events {
-                    let stream: String
-                    var key: [UInt8]? = nil
-                    switch event.op {
-                    case .begin, .commit: stream = SystemStream.transactions
-                    default:
-                        stream = config.stream(for: event.table)
-                        if let schema = catalog.schema(event.table, version: event.schemaVersion),
-                           let values = event.key(primaryKey: schema.primaryKey) {
-                            key = EventCoding.encodeKey(values)
-                        }
-                    }
-                    add(stream, LogRecordDraft(key: key, payload: EventCoding.encode(event), position: event.position,
-                                               timestampMicros: event.commitTimeMicros))
-                    events += 1
-                }
-                for (key, value) in entry.batch.state { state["source.\(entry.source).\(key)"] = value }
+                for schema in entry.batch.schemas { batch.add(schema) }
+                for event in entry.batch.events { batch.add(event) }
+                batch.add(state: entry.batch.state, of: entry.source)
             }
-            let started = DispatchTime.now()
-            do {
-                try await log.append(AppendBatch(records: streamOrder.map { ($0, byStream[$0]!) }, state: state))
-            } catch {
-                throw SluiceError(.log, "appending \(events) events to the log at \(config.log.path) failed",
-                                  hint: "check the disk and the log file; nothing was acknowledged to the source",
-                                  underlying: error)
+            try await writing?.value
+            let append = batch.append, events = batch.events
+            writing = Task {
+                let started = DispatchTime.now()
+                do {
+                    try await log.append(append)
+                } catch {
+                    throw SluiceError(.log, "appending \(events) events to the log at \(config.log.path) failed",
+                                      hint: "check the disk and the log file; nothing was acknowledged to the source",
+                                      underlying: error)
+                }
+                timer.recordInterval(since: started)
+                counter.increment(by: events)
+                eventsIn.add(events, ordering: .relaxed)
+                for entry in entries { entry.batch.onDurable?() }
+                await queue.markDurable(entries.count)
             }
-            timer.recordInterval(since: started)
-            counter.increment(by: events)
-            eventsIn.add(events, ordering: .relaxed)
-            for entry in entries { entry.batch.onDurable?() }
-            await queue.markDurable(entries.count)
         }
+        try await writing?.value
     }
 
     // MARK: Sinks
@@ -375,5 +356,73 @@ public final class PipelineRunner: Sendable {
 
     static func seconds(_ value: Double) -> String {
         value < 1 ? "\(Int(value * 1000))ms" : String(format: "%.0fs", value)
+    }
+}
+
+/// Turns the batches the appender took into one log append: records grouped by stream, streams in first-seen order.
+///
+/// Consecutive events of one table and schema version (the usual case) share the stream, and the primary key,
+/// that were looked up for the first of them.
+struct AppendBatchBuilder {
+    let config: PipelineConfig
+    let catalog: SchemaCatalog
+    private(set) var append = AppendBatch()
+    private(set) var events = 0
+    private var streamIndexes: [String: Int] = [:]
+    private var target: (table: TableID, version: Int, stream: Int, primaryKey: [String]?)?
+    private var scratch = BinaryWriter(capacity: 4096)
+
+    init(config: PipelineConfig, catalog: SchemaCatalog) {
+        self.config = config
+        self.catalog = catalog
+    }
+
+    /// Adds a schema version to the catalog and `_schemas`.
+    mutating func add(_ schema: TableSchema) {
+        catalog.add(schema)
+        target = nil
+        add(LogRecordDraft(key: Array(schema.table.qualifiedName.utf8), payload: SchemaCatalog.encode(schema),
+                           position: schema.position, timestampMicros: PipelineRunner.nowMicros()),
+            to: stream(SystemStream.schemas))
+    }
+
+    mutating func add(_ event: ChangeEvent) {
+        let stream: Int
+        var key: [UInt8]?
+        switch event.op {
+        case .begin, .commit:
+            stream = self.stream(SystemStream.transactions)
+        default:
+            if target?.table != event.table || target?.version != event.schemaVersion {
+                target = (event.table, event.schemaVersion, self.stream(config.stream(for: event.table)),
+                          catalog.schema(event.table, version: event.schemaVersion)?.primaryKey)
+            }
+            stream = target!.stream
+            if let primaryKey = target!.primaryKey, let values = event.key(primaryKey: primaryKey) {
+                key = EventCoding.encodeKey(values)
+            }
+        }
+        scratch.removeAll()
+        EventCoding.encode(event, to: &scratch)
+        let payload = scratch.bytes.withUnsafeBufferPointer { Array($0) }
+        add(LogRecordDraft(key: key, payload: payload, position: event.position, timestampMicros: event.commitTimeMicros),
+            to: stream)
+        events += 1
+    }
+
+    /// Adds a source's state (stored as `source.<name>.<key>`).
+    mutating func add(state: [String: [UInt8]?], of source: String) {
+        for (key, value) in state { append.state["source.\(source).\(key)"] = value }
+    }
+
+    private mutating func add(_ record: LogRecordDraft, to stream: Int) {
+        append.records[stream].records.append(record)
+    }
+
+    private mutating func stream(_ name: String) -> Int {
+        if let index = streamIndexes[name] { return index }
+        append.records.append((name, []))
+        streamIndexes[name] = append.records.count - 1
+        return append.records.count - 1
     }
 }

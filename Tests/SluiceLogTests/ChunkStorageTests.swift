@@ -157,6 +157,36 @@ import Testing
         try await log.close()
     }
 
+    /// Chunks of a page or more are stored compressed when that makes them smaller, others as they are; both read
+    /// back the same, also after a rewrite (compaction).
+    @Test func chunksAreStoredCompressedWhenThatIsSmaller() async throws {
+        let directory = try TemporaryDirectory()
+        let log = try SQLiteChangeLog(path: directory.logPath, syncPolicy: .off)
+        let repetitive = (0..<600).map {
+            draft("order \($0) of customer \($0 % 7): shipped", key: "k\($0 % 300)", timestamp: Int64($0),
+                  position: UInt64($0))
+        }
+        var generator = SystemRandomNumberGenerator()
+        let noise = LogRecordDraft(
+            key: nil, payload: (0..<20_000).map { _ in UInt8.random(in: 0...255, using: &generator) }, position: nil,
+            timestampMicros: 0)
+        try await log.append(
+            AppendBatch(records: [("repetitive", repetitive), ("small", [draft("one")]), ("noise", [noise])]))
+        #expect(try chunkEncodings(directory.logPath, stream: "repetitive") == [ChunkFormat.zstd])
+        #expect(try chunkEncodings(directory.logPath, stream: "small") == [ChunkFormat.raw])
+        #expect(try chunkEncodings(directory.logPath, stream: "noise") == [ChunkFormat.raw])
+        let texts = repetitive.map { String(decoding: $0.payload, as: UTF8.self) }
+        #expect(try await log.readAll("repetitive").map(\.text) == texts)
+        #expect(try await log.read(stream: "noise", from: 0, limit: 1).map(\.payload) == [noise.payload])
+        #expect(try await log.offset(stream: "repetitive", atOrAfterTimestamp: 450) == 450)
+
+        // Compaction keeps the newest record per key: the rewritten chunk is compressed again.
+        #expect(try await log.applyRetention(RetentionPolicy(compactByKey: true), streams: ["repetitive"]) == 300)
+        #expect(try chunkEncodings(directory.logPath, stream: "repetitive") == [ChunkFormat.zstd])
+        #expect(try await log.readAll("repetitive").map(\.text) == Array(texts.suffix(300)))
+        try await log.close()
+    }
+
     @Test func filesOfTheRecordPerRowSchemaAreRefused() throws {
         let directory = try TemporaryDirectory()
         var database: OpaquePointer?
@@ -169,6 +199,26 @@ import Testing
         #expect(error?.code == .incompatibleFile)
         #expect(error?.description.contains("schema version 1") == true)
         #expect(error?.description.contains("reads only version 2") == true)
+    }
+
+    /// The encoding (first byte of `data`) of each chunk of `stream`, in order, read directly from the file.
+    private func chunkEncodings(_ path: String, stream: String) throws -> [UInt8] {
+        var database: OpaquePointer?
+        guard sqlite3_open(path, &database) == SQLITE_OK else { throw CancellationError() }
+        defer { sqlite3_close(database) }
+        var select: OpaquePointer?
+        let sql = """
+            SELECT substr(data, 1, 1) FROM chunks WHERE stream_id = (SELECT id FROM streams WHERE name = ?1)
+            ORDER BY last_offset
+            """
+        guard sqlite3_prepare_v2(database, sql, -1, &select, nil) == SQLITE_OK else { throw CancellationError() }
+        defer { sqlite3_finalize(select) }
+        sqlite3_bind_text(select, 1, stream, -1, sluice_sqlite_transient())
+        var encodings: [UInt8] = []
+        while sqlite3_step(select) == SQLITE_ROW {
+            encodings.append(sqlite3_column_blob(select, 0).load(as: UInt8.self))
+        }
+        return encodings
     }
 
     /// The offset range of each chunk of `stream`, in order, read directly from the file.

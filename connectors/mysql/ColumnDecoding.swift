@@ -299,31 +299,41 @@ enum ColumnValueDecoder {
             position += count
             return value
         }
-        var digits: [UInt8] = []
-        digits.reserveCapacity(precision + 9)
-        func append(_ value: UInt32, width: Int) {
-            var buffer: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48, 48, 48, 48, 48, 48)
-            var v = value
-            withUnsafeMutableBytes(of: &buffer) { raw in
-                var i = width - 1
-                while i >= 0 {
-                    raw[i] = UInt8(48 + v % 10)
-                    v /= 10
-                    i -= 1
+        // The unscaled digits, written without leading zeros into a buffer on the stack.
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: precision + 9) { digits in
+            var count = 0
+            /// Appends `value` as `width` digits; before the first nonzero digit, without its leading zeros.
+            func append(_ value: UInt32, width: Int) {
+                var width = width
+                if count == 0 {
+                    var significant = 0, v = value
+                    while v > 0 {
+                        significant += 1
+                        v /= 10
+                    }
+                    width = min(width, significant)
                 }
-                digits.append(contentsOf: raw[0..<width])
+                var v = value
+                for i in stride(from: count + width - 1, through: count, by: -1) {
+                    digits[i] = UInt8(48 + v % 10)
+                    v /= 10
+                }
+                count += width
             }
+            if leadingDigits > 0 { append(group(bytesForDigits[leadingDigits]), width: leadingDigits) }
+            for _ in 0..<wholeIntegerGroups { append(group(4), width: 9) }
+            for _ in 0..<wholeFractionGroups { append(group(4), width: 9) }
+            if trailingDigits > 0 { append(group(bytesForDigits[trailingDigits]), width: trailingDigits) }
+            if count == 0 {
+                digits[0] = 48
+                count = 1
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: digits[..<count]), as: UTF8.self)
+            guard let value = ExactDecimal(negative: negative, unscaledDigits: text, scale: scale) else {
+                throw BinlogFormatError("invalid DECIMAL(\(precision),\(scale)) value")
+            }
+            return value
         }
-        if leadingDigits > 0 { append(group(bytesForDigits[leadingDigits]), width: leadingDigits) }
-        for _ in 0..<wholeIntegerGroups { append(group(4), width: 9) }
-        for _ in 0..<wholeFractionGroups { append(group(4), width: 9) }
-        if trailingDigits > 0 { append(group(bytesForDigits[trailingDigits]), width: trailingDigits) }
-        if digits.isEmpty { digits.append(48) }
-        guard let value = ExactDecimal(negative: negative, unscaledDigits: String(decoding: digits, as: UTF8.self),
-                                       scale: scale) else {
-            throw BinlogFormatError("invalid DECIMAL(\(precision),\(scale)) value")
-        }
-        return value
     }
 
     /// The fractional seconds of TIME2/DATETIME2/TIMESTAMP2 in microseconds (big-endian, 0-3 bytes).

@@ -71,7 +71,11 @@ public enum MySQLCharset: Sendable, Hashable {
         case .binary:
             return nil
         case .utf8, .ascii, .unknown:
-            return String(validating: bytes, as: UTF8.self)
+            return bytes.withUnsafeBufferPointer { buffer in
+                // ASCII, the usual text, is valid UTF-8 as it is; the others are validated.
+                if buffer.allSatisfy({ $0 < 0x80 }) { return String(decoding: buffer, as: UTF8.self) }
+                return String(validating: buffer, as: UTF8.self)
+            }
         case .latin1:
             if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
             return String(data: Data(bytes), encoding: .windowsCP1252)
