@@ -5,10 +5,10 @@
 #
 #  1. installs what is missing (scripts/install-deps.sh)
 #  2. starts a throwaway PostgreSQL 15 (scripts/servers.sh start --postgres-only)
-#  3. creates a demo table `public.orders` with rows, and keeps changing it in the background
+#  3. creates a demo table `public.orders` with rows
 #  4. writes the pipeline from connectors/examples/demo-postgres.yaml into a temp dir
 #  5. builds sluice in release mode
-#  6. sluice run PIPELINE --until-caught-up   (twice: the second run resumes and picks up the
+#  6. sluice run PIPELINE --until-caught-up while changes keep coming (twice: the second run resumes and picks up the
 #     changes made meanwhile)
 #  7. sluice log streams / sluice log read     (the change events as JSON lines)
 #  8. an agent's view: an MCP query through the Python MCP client (sluice mcp on stdio)
@@ -113,7 +113,8 @@ SQL
 pg -Atc "SELECT count(*) || ' rows, ' || pg_size_pretty(pg_total_relation_size('public.orders'))
          FROM public.orders"
 
-# Ongoing changes: a bounded background loop of inserts, updates and deletes.
+# Ongoing changes: a bounded background loop of inserts, updates and deletes (started with the first run,
+# so that they arrive during and after its snapshot, whatever the build took).
 changer() {
     local r
     for ((r = 1; r <= CHANGE_ROUNDS; r++)); do
@@ -128,9 +129,6 @@ SQL
         sleep 0.5
     done
 }
-changer &
-CHANGER_PID=$!
-note "background changes: $CHANGE_ROUNDS transactions, one every 0.5 s (pid $CHANGER_PID)"
 
 # ------------------------------------------------------------------------------------------------
 section "4. Pipeline file"
@@ -166,6 +164,9 @@ elif ! has_command run; then
     not_yet "sluice run"
 else
     if has_command validate; then "$SLUICE" validate "$PIPELINE" && note "pipeline is valid"; fi
+    changer &
+    CHANGER_PID=$!
+    note "background changes: $CHANGE_ROUNDS transactions, one every 0.5 s (pid $CHANGER_PID)"
     time "$SLUICE" run "$PIPELINE" --until-caught-up
     note "waiting for the background changes to finish, then running again (resumes)"
     wait "$CHANGER_PID" || true
