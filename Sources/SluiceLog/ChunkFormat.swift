@@ -27,6 +27,8 @@ enum ChunkFormat {
     static let minCompressedSize = 4096
     /// zstd's fastest regular level: well above 1 GB/s, and most of the gain.
     static let compressionLevel: Int32 = 1
+    /// Larger chunks are compressed only when their first `sampleSize` bytes shrink by at least an eighth.
+    static let sampleSize = 8192
 }
 
 /// Builds one chunk's `data` in a buffer reused from chunk to chunk, tracking the chunk's summary columns.
@@ -105,6 +107,14 @@ final class ChunkEncoder {
             compressed = UnsafeMutableRawPointer.allocate(byteCount: compressedCapacity, alignment: 16)
         }
         guard let compressed else { return bytes }
+        // Incompressible data (already compressed or encrypted payloads) is told by a sample, not by compressing
+        // the whole chunk in vain.
+        let sample = ChunkFormat.sampleSize
+        if byteCount - 1 > 2 * sample {
+            let sampled = ZSTD_compressCCtx(compressor, compressed + 1, compressedCapacity - 1, storage + 1, sample,
+                                            ChunkFormat.compressionLevel)
+            guard ZSTD_isError(sampled) == 0, sampled < sample - sample / 8 else { return bytes }
+        }
         let size = ZSTD_compressCCtx(
             compressor, compressed + 1, compressedCapacity - 1, storage + 1, byteCount - 1, ChunkFormat.compressionLevel)
         guard ZSTD_isError(size) == 0, 1 + size < byteCount else { return bytes }
