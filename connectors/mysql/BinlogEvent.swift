@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 
 /// One decoded binlog event.
@@ -28,7 +29,7 @@ public enum BinlogEventBody: Sendable {
     /// A MySQL GTID (or anonymous GTID, then `gtid` is nil) starting a transaction.
     case mysqlGTID(gtid: String?, isAnonymous: Bool)
     /// The GTID set of earlier binlog files (MySQL).
-    case previousGTIDs(String)
+    case previousGTIDs(MySQLGTIDSet)
     /// A MariaDB GTID starting an event group.
     case mariaGTID(MariaGTID)
     /// The MariaDB GTID state at the start of a binlog file (`domain-server-seq,…`).
@@ -80,6 +81,28 @@ public struct QueryEvent: Sendable, Hashable {
     /// The default database of the statement.
     public var database: String
     public var sql: String
+
+    /// What a statement does to the event group it is in.
+    enum Role {
+        /// BEGIN, XA START: opens a transaction.
+        case begin
+        /// COMMIT, ROLLBACK, XA COMMIT, XA ROLLBACK: ends it.
+        case commit
+        /// SAVEPOINT, ROLLBACK TO: neither.
+        case savepoint
+        /// A DDL (or a statement-based DML of a non-transactional engine): a group of its own, ended by itself.
+        case statement
+    }
+
+    var role: Role {
+        let upper = sql.trimmingCharacters(in: .whitespacesAndNewlines).prefix(40).uppercased()
+        if upper == "BEGIN" || upper.hasPrefix("XA START") || upper.hasPrefix("XA BEGIN") { return .begin }
+        if upper == "COMMIT" || upper == "ROLLBACK" || upper.hasPrefix("XA COMMIT") || upper.hasPrefix("XA ROLLBACK") {
+            return .commit
+        }
+        if upper.hasPrefix("SAVEPOINT") || upper.hasPrefix("ROLLBACK TO") { return .savepoint }
+        return .statement
+    }
 }
 
 /// A MariaDB GTID event.

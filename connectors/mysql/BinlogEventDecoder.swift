@@ -272,7 +272,7 @@ public struct BinlogEventDecoder: Sendable {
         case .gtidTagged:
             return .mysqlGTID(gtid: try Self.parseTaggedGTID(&cursor), isAnonymous: false)
         case .previousGTIDs:
-            return .previousGTIDs(try Self.parseGTIDSet(&cursor))
+            return .previousGTIDs(try MySQLGTIDSet(decoding: &cursor))
         case .mariaGTID:
             let sequence = try cursor.u64()
             let domain = try cursor.u32()
@@ -586,31 +586,6 @@ public struct BinlogEventDecoder: Sendable {
         let c = Array(hex)
         return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-"
             + String(c[20..<32])
-    }
-
-    /// PREVIOUS_GTIDS: `uuid:a-b:c-d,…` (intervals are stored end-exclusive). MySQL 8.3+ may add tags.
-    static func parseGTIDSet(_ cursor: inout ByteCursor) throws -> String {
-        // Untagged: an 8-byte count. Tagged (MySQL 8.3+): format byte 1, a 6-byte count, format byte 1.
-        let head = try cursor.u64()
-        let tagged = head & 0xFF == 1 && head >> 56 == 1
-        let count = Int(tagged ? (head >> 8) & 0xFFFF_FFFF_FFFF : head)
-        guard count <= cursor.remaining / 16 else { throw BinlogFormatError("GTID set claims \(count) server uuids") }
-        var parts: [String] = []
-        for _ in 0..<count {
-            var text = uuidText(try cursor.array(16))
-            if tagged {
-                let tagLength = Int(try varlen(&cursor))
-                if tagLength > 0 { text += ":" + (try cursor.utf8(tagLength)) }
-            }
-            let intervals = Int(try cursor.u64())
-            guard intervals <= cursor.remaining / 16 else { throw BinlogFormatError("GTID set claims \(intervals) intervals") }
-            for _ in 0..<intervals {
-                let from = try cursor.u64(), to = try cursor.u64()
-                text += to - from == 1 ? ":\(from)" : ":\(from)-\(to - 1)"
-            }
-            parts.append(text)
-        }
-        return parts.joined(separator: ",")
     }
 
     /// GTID_TAGGED_LOG_EVENT (MySQL 8.3+): a serialized message (format version, size, last non-ignorable

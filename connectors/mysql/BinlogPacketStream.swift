@@ -57,7 +57,7 @@ final class BinlogPacketStream: Sendable {
             try connection.execute("SET @slave_gtid_ignore_duplicates = 0")
             try connection.sendBinlogDump(command: 0x12, payload: Self.le(4, 4) + Self.le(UInt64(flags), 2) + serverIDBytes)
         } else if let gtid {
-            let set = try MySQLGTIDSet.encode(gtid)
+            let set = try MySQLGTIDSet(gtid).encoded()
             var payload = Self.le(UInt64(flags | 0x04), 2) + serverIDBytes + Self.le(0, 4) + Self.le(4, 8)
             payload += Self.le(UInt64(set.count), 4) + set
             try connection.sendBinlogDump(command: 0x1E, payload: payload)
@@ -99,32 +99,5 @@ final class BinlogPacketStream: Sendable {
 
     static func le(_ value: UInt64, _ count: Int) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: value >> UInt64(8 * $0)) }
-    }
-}
-
-/// MySQL GTID sets in COM_BINLOG_DUMP_GTID's binary form.
-enum MySQLGTIDSet {
-    /// `uuid:1-5:7,uuid2:1-3` → n_sids, then per uuid: 16 bytes, n_intervals, [start, end+1) pairs.
-    static func encode(_ text: String) throws -> [UInt8] {
-        var out: [UInt8] = []
-        let sets = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
-        out += BinlogPacketStream.le(UInt64(sets.count), 8)
-        for set in sets {
-            let parts = set.split(separator: ":")
-            guard parts.count >= 2, let uuid = HexBytes.decode(parts[0].replacingOccurrences(of: "-", with: "")),
-                  uuid.count == 16 else {
-                throw SluiceError(.invalidConfiguration, "'\(set)' is not a MySQL GTID set (uuid:1-100)", location: "gtid")
-            }
-            out += uuid
-            out += BinlogPacketStream.le(UInt64(parts.count - 1), 8)
-            for interval in parts.dropFirst() {
-                let bounds = interval.split(separator: "-").compactMap { UInt64($0) }
-                guard let low = bounds.first, let high = bounds.last, bounds.count <= 2 else {
-                    throw SluiceError(.invalidConfiguration, "'\(interval)' is not a GTID interval", location: "gtid")
-                }
-                out += BinlogPacketStream.le(low, 8) + BinlogPacketStream.le(high + 1, 8)
-            }
-        }
-        return out
     }
 }

@@ -81,17 +81,27 @@ public struct MySQLSource: SourceConnector {
             }
         }
         let start = try startPosition(state, control: control, server: server)
-        var stream = BinlogStreamState(settings: settings, context: context, logger: logger, control: control,
-                                       server: server, resume: state)
+        var stream = try BinlogStreamState(settings: settings, context: context, logger: logger, control: control,
+                                           server: server, resume: state)
         stream.schemas = initialSchemas
         stream.snapshotFilter = snapshot.flatMap { MySQLSnapshotFilter($0) }
-        if stream.gtidDomains.isEmpty {
+        if !stream.gtids.isKnown {
             if let gtid = start.gtid {
-                stream.setGTIDState(gtid)
+                do {
+                    try stream.gtids.reset(to: gtid)
+                } catch var error as SluiceError {
+                    error.location = "sources.\(context.config.instanceName).gtid"
+                    throw error
+                }
             } else if server.isMariaDB, !start.file.isEmpty {
                 let text = (try? control.query("SELECT BINLOG_GTID_POS(\(control.quoted(start.file)), \(start.position))"))?
                     .first?.first ?? nil
-                if let text { stream.setGTIDState(text) }
+                if let text { try stream.gtids.reset(to: text) }
+            } else if !server.isMariaDB {
+                logger.debug("""
+                    the executed GTID set at \(start.file):\(start.position) is not known; it is stored with the \
+                    position from the next binlog file's PREVIOUS_GTIDS event on
+                    """)
             }
         }
         logger.info("streaming the binlog", metadata: ["sluice.mysql.position": .string("\(start.file):\(start.position)")])
@@ -231,16 +241,15 @@ struct BinlogStreamState {
     var cachedFileIndex: UInt64 = 0
     /// Drops streamed changes an interrupted-and-resumed snapshot already read (nil: nothing to drop).
     var snapshotFilter: MySQLSnapshotFilter?
-    /// MariaDB GTID state (domain → last committed GTID) at the end of the last completed transaction.
-    var gtidDomains: [UInt32: MariaGTID] = [:]
-    var transactionGTID: MariaGTID?
+    /// The GTID state after the last completed transaction.
+    var gtids: BinlogGTIDState
     // Incremental snapshot (MySQLIncrementalSnapshot.swift)
     var incremental: MySQLIncrementalJob?
     var lastRequestPoll = ContinuousClock.now - .seconds(60)
     var refusedRequests: Set<String> = []
 
     init(settings: MySQLSourceSettings, context: SourceContext, logger: Logger, control: MySQLConnection,
-         server: ServerSettings, resume: MySQLResumeState?) {
+         server: ServerSettings, resume: MySQLResumeState?) throws {
         self.settings = settings
         self.context = context
         self.logger = logger
@@ -254,24 +263,16 @@ struct BinlogStreamState {
         self.lastKey = skipThrough
         self.lastStoredState = resume
         self.lastGTID = resume?.gtid
-        if let text = resume?.gtidState { setGTIDState(text) }
-    }
-
-    /// Sets the GTID state from `domain-server-seq,…` (MariaDB); other text (MySQL GTID sets) is ignored.
-    mutating func setGTIDState(_ text: String) {
-        gtidDomains = [:]
-        for part in text.split(separator: ",") {
-            let numbers = part.trimmingCharacters(in: .whitespaces).split(separator: "-")
-            guard numbers.count == 3, let domain = UInt32(numbers[0]), let server = UInt32(numbers[1]),
-                  let sequence = UInt64(numbers[2]) else { continue }
-            gtidDomains[domain] = MariaGTID(domain: domain, serverID: server, sequence: sequence, isStandalone: false)
+        self.gtids = BinlogGTIDState(isMariaDB: server.isMariaDB)
+        if let text = resume?.gtidState {
+            do {
+                try gtids.reset(to: text)
+            } catch var error as SluiceError {
+                error.location = "stored state '\(MySQLResumeState.key)'"
+                error.hint = "reset the pipeline state, or start it with the gtid option"
+                throw error
+            }
         }
-    }
-
-    /// The GTID state as MariaDB writes it (`@@gtid_binlog_pos`): one `domain-server-seq` per domain.
-    var gtidStateText: String? {
-        guard !gtidDomains.isEmpty else { return nil }
-        return gtidDomains.keys.sorted().map { gtidDomains[$0]!.text }.joined(separator: ",")
     }
 
     mutating func run(from start: (file: String, position: UInt64, gtid: String?)) async throws {
@@ -312,10 +313,10 @@ struct BinlogStreamState {
     // MARK: Events
 
     private mutating func handle(_ event: BinlogEvent) async throws {
+        try gtids.observe(event)
         switch event.body {
         case .mariaGTID(let gtid):
             beginTransaction(event, id: gtid.text)
-            transactionGTID = gtid
             if gtid.isStandalone { transactionStandalone = true }
         case .mysqlGTID(let gtid, _):
             beginTransaction(event, id: gtid)
@@ -350,33 +351,30 @@ struct BinlogStreamState {
         transactionID = id ?? "\(event.file):\(event.position)"
         orderInTransaction = 0
         transactionStandalone = false
-        transactionGTID = nil
         if let id { lastGTID = id }
     }
 
     private mutating func endTransaction(_ event: BinlogEvent) {
-        if let gtid = transactionGTID {
-            gtidDomains[gtid.domain] = gtid
-            transactionGTID = nil
-        }
         transactionStart = nil
         transactionID = nil
         transactionStandalone = false
     }
 
     private mutating func handleQuery(_ query: QueryEvent, _ event: BinlogEvent) async throws {
-        let sql = query.sql.trimmingCharacters(in: .whitespacesAndNewlines)
-        let upper = sql.prefix(40).uppercased()
-        if upper == "BEGIN" || upper.hasPrefix("XA START") || upper.hasPrefix("XA BEGIN") {
+        switch query.role {
+        case .begin:
             if transactionStart == nil { beginTransaction(event, id: nil) }
             return
-        }
-        if upper == "COMMIT" || upper == "ROLLBACK" || upper.hasPrefix("XA COMMIT") || upper.hasPrefix("XA ROLLBACK") {
+        case .commit:
             endTransaction(event)
             return
+        case .savepoint:
+            return
+        case .statement:
+            break  // a DDL (or a statement-based DML of a non-transactional engine): it ends its event group
         }
-        if upper.hasPrefix("SAVEPOINT") || upper.hasPrefix("ROLLBACK TO") { return }
-        // A DDL (or a statement-based DML of a non-transactional engine): it ends its event group.
+        let sql = query.sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        let upper = sql.prefix(40).uppercased()
         let words = upper.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
         if let first = words.first, ["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"].contains(String(first)) {
             catalog.invalidateAll()
@@ -525,11 +523,11 @@ struct BinlogStreamState {
         if let start = transactionStart {
             resume = MySQLResumeState(file: start.file, position: start.position, lastKey: lastKey.map(HexBytes.encode),
                                       gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone,
-                                      gtidState: gtidStateText)
+                                      gtidState: gtids.text)
         } else {
             resume = MySQLResumeState(file: decoder.file, position: decoder.position, lastKey: lastKey.map(HexBytes.encode),
                                       gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone,
-                                      gtidState: gtidStateText)
+                                      gtidState: gtids.text)
         }
         guard !batch.events.isEmpty || !batch.schemas.isEmpty || resume != lastStoredState else { return }
         var out = batch

@@ -155,7 +155,8 @@ struct MySQLResumeState: Codable, Sendable, Equatable {
     var gtid: String?
     /// True once an initial snapshot has completed.
     var snapshotDone: Bool?
-    /// The MariaDB GTID state (`domain-server-seq,…`, as `@@gtid_binlog_pos`) at `file`/`position`.
+    /// The GTID state at `file`/`position`: MariaDB `domain-server-seq,…` (as `@@gtid_binlog_pos`), MySQL the
+    /// executed GTID set (as `@@gtid_executed`; nil while not known). Either form is a valid `gtid` option.
     var gtidState: String?
 
     static let key = "position"
