@@ -151,7 +151,7 @@ struct MySQLResumeState: Codable, Sendable, Equatable {
     var position: UInt64
     /// Sort key (hex) of the last emitted event: on resume, events up to it are skipped.
     var lastKey: String?
-    /// The GTID of the transaction the last emitted event belongs to (informational; MariaDB `domain-server-seq`).
+    /// The GTID of the last transaction the stream began, captured or not (informational; MariaDB `domain-server-seq`).
     var gtid: String?
     /// True once an initial snapshot has completed.
     var snapshotDone: Bool?
