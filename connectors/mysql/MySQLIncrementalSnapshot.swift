@@ -153,6 +153,8 @@ final class MySQLIncrementalJob {
     var resetAt: [UInt8]?
     var rereads = 0
     let started = ContinuousClock.now
+    /// Positions of the primary-key columns in row images of a schema version (empty: not all found).
+    private var keyIndexes: (version: Int, indexes: [Int])?
 
     init(state: MySQLIncrementalState, table: TableID, reader: MySQLChunkReader) {
         self.state = state
@@ -163,8 +165,11 @@ final class MySQLIncrementalJob {
     /// Notes a streamed change of the table to the keys of `images` (both images of an update that moves a key).
     func recordChange(_ images: [[Value]?], schema: TableSchema, sortKey: [UInt8]) {
         guard chunkInFlight else { return }
-        let indexes = schema.primaryKey.compactMap { name in schema.columns.firstIndex { $0.name == name } }
-        guard indexes.count == schema.primaryKey.count, !indexes.isEmpty else { return }
+        if keyIndexes?.version != schema.version {
+            let found = schema.primaryKey.compactMap { name in schema.columns.firstIndex { $0.name == name } }
+            keyIndexes = (schema.version, found.count == schema.primaryKey.count ? found : [])
+        }
+        guard let indexes = keyIndexes?.indexes, !indexes.isEmpty else { return }
         for case let image? in images where indexes.allSatisfy({ $0 < image.count }) {
             changedKeys[indexes.map { image[$0] }] = sortKey
         }
