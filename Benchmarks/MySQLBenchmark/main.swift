@@ -122,7 +122,7 @@ print(String(format: "sluice (durable SQLite log, fsync): rows=%d seconds=%.3f r
 let decoded = Atomic<Int>(0)
 let decodeOnly = SourceContext(
     pipeline: config.name, config: config.sources[0].config, logger: logger, untilCaughtUp: true,
-    emit: { batch in decoded.add(batch.events.count, ordering: .relaxed) },
+    emit: { batch in decoded.add(batch.eventCount, ordering: .relaxed) },
     loadState: { _ in nil }, loadStates: { _ in [:] }, waitUntilDurable: {}, latestSchema: { _ in nil },
     pendingSnapshotRequests: { [] })
 let decodeStarted = Date()

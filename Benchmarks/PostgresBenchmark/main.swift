@@ -224,7 +224,7 @@ func decodeOnly(_ source: [String: String], untilCaughtUp: Bool) async throws ->
         pipeline: "bench", config: ConnectorConfig(instanceName: "pg", values: values), logger: logger,
         untilCaughtUp: untilCaughtUp,
         emit: { batch in
-            counted.withLock { $0 += batch.events.count }
+            counted.withLock { $0 += batch.eventCount }
             batch.onDurable?()
         },
         loadState: { _ in nil }, loadStates: { _ in [:] }, waitUntilDurable: {}, latestSchema: { _ in nil },

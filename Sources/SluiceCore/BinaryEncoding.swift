@@ -2,30 +2,56 @@ import Foundation
 
 /// Appends the log's compact binary encoding to a byte buffer: LEB128 varints, zig-zag signed integers,
 /// length-prefixed strings and bytes.
+///
+/// A value type over its own growable buffer (copied on write), so that the per-byte path of encoding is a
+/// capacity check and a store.
 public struct BinaryWriter: Sendable {
-    public private(set) var bytes: [UInt8]
+    private var storage: ByteStorage
 
     public init(capacity: Int = 256) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        storage = ByteStorage(capacity: capacity)
     }
 
-    public mutating func writeByte(_ b: UInt8) { bytes.append(b) }
+    /// The bytes written so far (a copy).
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// Number of bytes written so far.
+    public var count: Int { storage.count }
+
+    /// Calls `body` with the bytes written so far, valid only inside the call.
+    public func withUnsafeBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        try body(UnsafeBufferPointer(start: storage.base, count: storage.count))
+    }
+
+    /// Room for `n` more bytes; returns where they go. The caller then advances `storage.count`.
+    @inline(__always)
+    private mutating func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        if storage.count + n > storage.capacity { storage.grow(toAtLeast: storage.count + n) }
+        return storage.base + storage.count
+    }
+
+    public mutating func writeByte(_ b: UInt8) {
+        reserve(1).pointee = b
+        storage.count += 1
+    }
 
     /// Empties the buffer, keeping its capacity (for a writer reused from value to value).
-    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+    public mutating func removeAll() {
+        _ = reserve(0)
+        storage.count = 0
+    }
 
     public mutating func writeVarUInt(_ value: UInt64) {
-        if value < 0x80 {
-            bytes.append(UInt8(value))
-            return
-        }
+        var out = reserve(10)
         var v = value
         while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            out.pointee = UInt8(truncatingIfNeeded: v) | 0x80
+            out += 1
             v >>= 7
         }
-        bytes.append(UInt8(v))
+        out.pointee = UInt8(v)
+        storage.count = out + 1 - storage.base
     }
 
     public mutating func writeVarInt(_ value: Int64) {
@@ -33,27 +59,90 @@ public struct BinaryWriter: Sendable {
     }
 
     public mutating func writeFixed64(_ value: UInt64) {
-        var v = value.littleEndian
-        withUnsafeBytes(of: &v) { bytes.append(contentsOf: $0) }
+        UnsafeMutableRawPointer(reserve(8)).storeBytes(of: value.littleEndian, as: UInt64.self)
+        storage.count += 8
+    }
+
+    public mutating func writeFixed64BigEndian(_ value: UInt64) {
+        UnsafeMutableRawPointer(reserve(8)).storeBytes(of: value.bigEndian, as: UInt64.self)
+        storage.count += 8
+    }
+
+    /// Appends bytes as they are (no length prefix).
+    public mutating func writeRaw(_ data: UnsafeBufferPointer<UInt8>) {
+        guard let source = data.baseAddress, !data.isEmpty else { return }
+        reserve(data.count).update(from: source, count: data.count)
+        storage.count += data.count
+    }
+
+    /// Appends bytes as they are (no length prefix).
+    public mutating func writeRaw(_ data: [UInt8]) {
+        data.withUnsafeBufferPointer { writeRaw($0) }
+    }
+
+    /// Appends a copy of bytes written before.
+    public mutating func repeatBytes(_ range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= storage.count, "range outside the bytes written")
+        let out = reserve(range.count)
+        out.update(from: storage.base + range.lowerBound, count: range.count)
+        storage.count += range.count
+    }
+
+    /// Drops everything written after the first `count` bytes.
+    public mutating func truncate(to count: Int) {
+        precondition(count >= 0 && count <= storage.count, "cannot truncate to \(count) of \(storage.count) bytes")
+        _ = reserve(0)
+        storage.count = count
     }
 
     public mutating func writeBytes(_ data: [UInt8]) {
         writeVarUInt(UInt64(data.count))
-        bytes.append(contentsOf: data)
+        writeRaw(data)
     }
 
     public mutating func writeString(_ s: String) {
         let written: Void? = s.utf8.withContiguousStorageIfAvailable { utf8 in
             writeVarUInt(UInt64(utf8.count))
-            bytes.append(contentsOf: utf8)
+            writeRaw(utf8)
         }
         if written == nil {
             var s = s
             s.withUTF8 { utf8 in
                 writeVarUInt(UInt64(utf8.count))
-                bytes.append(contentsOf: utf8)
+                writeRaw(utf8)
             }
         }
+    }
+}
+
+/// The buffer of a `BinaryWriter`.
+private final class ByteStorage: @unchecked Sendable {
+    var base: UnsafeMutablePointer<UInt8>
+    var count = 0
+    var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    func copy() -> ByteStorage {
+        let copy = ByteStorage(capacity: capacity)
+        copy.base.update(from: base, count: count)
+        copy.count = count
+        return copy
+    }
+
+    func grow(toAtLeast needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        grown.update(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
     }
 }
 
@@ -161,28 +250,42 @@ public enum EventCoding {
 
     /// Appends an event's encoding to `w` (a writer reused for many events saves growing a new buffer for each).
     public static func encode(_ event: ChangeEvent, to w: inout BinaryWriter) {
-        w.writeByte(formatVersion)
-        w.writeByte(event.op.rawValue.utf8.first!)
-        var flags: UInt8 = 0
-        if event.before != nil { flags |= Flag.before }
-        if event.after != nil { flags |= Flag.after }
-        if event.isSnapshot { flags |= Flag.snapshot }
-        if event.transactionID != nil { flags |= Flag.transaction }
-        if event.orderInTransaction != nil { flags |= Flag.order }
-        w.writeByte(flags)
-        // Ints are written by their bit pattern so that every value round-trips and decoding never traps.
-        w.writeVarUInt(UInt64(UInt(bitPattern: event.schemaVersion)))
+        writeStart(op: event.op, hasBefore: event.before != nil, hasAfter: event.after != nil, isSnapshot: event.isSnapshot,
+                   transactionID: event.transactionID, orderInTransaction: event.orderInTransaction,
+                   schemaVersion: event.schemaVersion, to: &w)
         w.writeString(event.connector)
         w.writeString(event.table.database)
         w.writeString(event.table.schema)
         w.writeString(event.table.name)
         w.writeBytes(event.position.sortKey)
         w.writeString(event.position.text)
-        if let tx = event.transactionID { w.writeString(tx) }
-        if let order = event.orderInTransaction { w.writeVarUInt(UInt64(UInt(bitPattern: order))) }
-        w.writeVarInt(event.commitTimeMicros)
+        writeEnd(transactionID: event.transactionID, orderInTransaction: event.orderInTransaction,
+                 commitTimeMicros: event.commitTimeMicros, to: &w)
         if let before = event.before { writeRow(before, to: &w) }
         if let after = event.after { writeRow(after, to: &w) }
+    }
+
+    /// The fields before the connector name: version, op, flags, schema version.
+    static func writeStart(op: ChangeOperation, hasBefore: Bool, hasAfter: Bool, isSnapshot: Bool, transactionID: String?,
+                           orderInTransaction: Int?, schemaVersion: Int, to w: inout BinaryWriter) {
+        w.writeByte(formatVersion)
+        w.writeByte(op.rawValue.utf8.first!)
+        var flags: UInt8 = 0
+        if hasBefore { flags |= Flag.before }
+        if hasAfter { flags |= Flag.after }
+        if isSnapshot { flags |= Flag.snapshot }
+        if transactionID != nil { flags |= Flag.transaction }
+        if orderInTransaction != nil { flags |= Flag.order }
+        w.writeByte(flags)
+        // Ints are written by their bit pattern so that every value round-trips and decoding never traps.
+        w.writeVarUInt(UInt64(UInt(bitPattern: schemaVersion)))
+    }
+
+    /// The fields after the position: transaction id, order, commit time (the row images follow).
+    static func writeEnd(transactionID: String?, orderInTransaction: Int?, commitTimeMicros: Int64, to w: inout BinaryWriter) {
+        if let tx = transactionID { w.writeString(tx) }
+        if let order = orderInTransaction { w.writeVarUInt(UInt64(UInt(bitPattern: order))) }
+        w.writeVarInt(commitTimeMicros)
     }
 
     /// Decodes an event written by `encode`.
@@ -216,9 +319,13 @@ public enum EventCoding {
     /// Encodes a primary key (a list of values) for log keys and indexes: equal keys give equal bytes.
     public static func encodeKey(_ values: [Value]) -> [UInt8] {
         var w = BinaryWriter(capacity: 16)
+        writeKey(values, to: &w)
+        return w.bytes
+    }
+
+    static func writeKey(_ values: [Value], to w: inout BinaryWriter) {
         w.writeVarUInt(UInt64(values.count))
         for value in values { writeValue(value, to: &w) }
-        return w.bytes
     }
 
     /// Decodes a key written by `encodeKey`.
@@ -266,6 +373,40 @@ public enum EventCoding {
             values.append(try readValue(&r))
         }
         return Row(columns: columns, values: values)
+    }
+
+    static func writeNull(to w: inout BinaryWriter) { w.writeByte(Tag.null.rawValue) }
+
+    static func writeInt(_ value: Int64, to w: inout BinaryWriter) {
+        w.writeByte(Tag.int.rawValue)
+        w.writeVarInt(value)
+    }
+
+    /// A `.string` (or `.json`) value from UTF-8 bytes; invalid UTF-8 is repaired as `String(decoding:as:)` does.
+    static func writeText(_ utf8: UnsafeBufferPointer<UInt8>, json: Bool, to w: inout BinaryWriter) {
+        w.writeByte(json ? Tag.json.rawValue : Tag.string.rawValue)
+        var ascii = true
+        for byte in utf8 where byte >= 0x80 {
+            ascii = false
+            break
+        }
+        if ascii {
+            w.writeVarUInt(UInt64(utf8.count))
+            w.writeRaw(utf8)
+        } else {
+            w.writeString(String(decoding: utf8, as: UTF8.self))
+        }
+    }
+
+    /// A finite `.decimal` from its parts (leading zeros are dropped, and zero is never negative, as in `ExactDecimal`).
+    static func writeDecimal(negative: Bool, unscaledDigits: UnsafeBufferPointer<UInt8>, scale: Int, to w: inout BinaryWriter) {
+        var digits = unscaledDigits[...]
+        while digits.count > 1, digits.first == 48 { digits = digits.dropFirst() }
+        let isZero = digits.count == 1 && digits.first == 48
+        w.writeByte(Tag.decimal.rawValue)
+        w.writeVarInt(negative && !isZero ? -Int64(scale) - 1 : Int64(scale))
+        w.writeVarUInt(UInt64(digits.count))
+        w.writeRaw(UnsafeBufferPointer(rebasing: digits))
     }
 
     public static func writeValue(_ value: Value, to w: inout BinaryWriter) {
@@ -317,7 +458,7 @@ public enum EventCoding {
         case .uuid(let u):
             w.writeByte(Tag.uuid.rawValue)
             withUnsafeBytes(of: u.uuid) { raw in
-                for b in raw { w.writeByte(b) }
+                w.writeRaw(raw.assumingMemoryBound(to: UInt8.self))
             }
         case .json(let s):
             w.writeByte(Tag.json.rawValue)

@@ -53,12 +53,22 @@ public struct LogRecord: Sendable, Hashable {
 public struct AppendBatch: Sendable {
     /// Records per stream, in order. Streams are created on first append.
     public var records: [(stream: String, records: [LogRecordDraft])]
+    /// Change events already in their encoding, per stream: every record of `changes` goes to `stream`, after the
+    /// stream's `records` (each record's payload, key, position and commit time become the log record's).
+    public var encoded: [(stream: String, changes: EncodedChanges)]
     /// Connector state to store with the records (key → value; a nil value deletes the key).
     public var state: [String: [UInt8]?]
 
-    public init(records: [(stream: String, records: [LogRecordDraft])] = [], state: [String: [UInt8]?] = [:]) {
+    public init(records: [(stream: String, records: [LogRecordDraft])] = [],
+                encoded: [(stream: String, changes: EncodedChanges)] = [], state: [String: [UInt8]?] = [:]) {
         self.records = records
+        self.encoded = encoded
         self.state = state
+    }
+
+    /// Number of records.
+    public var recordCount: Int {
+        records.reduce(0) { $0 + $1.records.count } + encoded.reduce(0) { $0 + $1.changes.count }
     }
 }
 

@@ -137,6 +137,11 @@ final class ChunkEncoder {
         return size
     }
 
+    /// Roughly the bytes an encoded change event adds to a chunk (an upper bound).
+    static func estimatedSize(of record: EncodedChanges.Record) -> Int {
+        40 + record.payload.count + (record.key?.count ?? 0) + record.sortKey.count + record.positionText.utf8.count
+    }
+
     /// Adds a record to append; the hot path of every append.
     @inline(__always)
     func append(_ draft: LogRecordDraft, offset: Int64) {
@@ -170,7 +175,8 @@ final class ChunkEncoder {
         )
     }
 
-    private func append(
+    /// Adds a record from its parts; `offset` must exceed the previous record's.
+    func append(
         offset: Int64, sourceTime: Int64, key: UnsafeRawBufferPointer?, payload: UnsafeRawBufferPointer,
         positionKey: UnsafeRawBufferPointer?, positionText: UnsafeRawBufferPointer?
     ) {

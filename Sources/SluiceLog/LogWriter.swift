@@ -22,7 +22,7 @@ enum WriteRequest {
 
     var recordCount: Int {
         guard case .append(let batch, _) = self else { return 1 }
-        return batch.records.reduce(0) { $0 + max($1.records.count, 1) }
+        return max(batch.recordCount, 1)
     }
 }
 
@@ -295,7 +295,7 @@ final class LogWriter: @unchecked Sendable {
         switch request {
         case .append(let batch, _):
             var ranges: [String: Range<Int64>] = [:]
-            for (name, drafts) in batch.records {
+            func appending(to name: String, _ body: (inout StreamState) throws -> Void) throws {
                 if streamsBeforeRequest.index(forKey: name) == nil {
                     streamsBeforeRequest.updateValue(streams[name], forKey: name)
                 }
@@ -304,9 +304,15 @@ final class LogWriter: @unchecked Sendable {
                 }
                 var state = try streams[name] ?? createStream(named: name, createdAt: appendedAt)
                 let firstOffset = state.nextOffset
-                try append(drafts, to: &state, named: name, appendedAt: appendedAt)
+                try body(&state)
                 streams[name] = state
                 ranges[name] = (ranges[name]?.lowerBound ?? firstOffset)..<state.nextOffset
+            }
+            for (name, drafts) in batch.records {
+                try appending(to: name) { try append(drafts, to: &$0, named: name, appendedAt: appendedAt) }
+            }
+            for (name, changes) in batch.encoded {
+                try appending(to: name) { try append(changes, to: &$0, named: name, appendedAt: appendedAt) }
             }
             for (key, value) in batch.state {
                 try store(state: value, forKey: key)
@@ -352,6 +358,36 @@ final class LogWriter: @unchecked Sendable {
             } while index < drafts.endIndex && encoder.recordCount < LogSchema.maxRecordsPerChunk
                 && encoder.byteCount + ChunkEncoder.estimatedSize(of: drafts[index]) <= LogSchema.maxChunkBytes
             try insertChunk(into: &state, named: name, appendedAt: appendedAt)
+        }
+        state.hasUncommittedChanges = true
+    }
+
+    /// Stores encoded change events at the stream's next offsets, chunked as `append(_:to:named:appendedAt:)` does.
+    private func append(
+        _ changes: EncodedChanges, to state: inout StreamState, named name: String, appendedAt: Int64
+    ) throws {
+        guard !changes.isEmpty else { return }
+        try changes.withBytes(0..<changes.byteCount) { bytes in
+            try changes.records.withUnsafeBufferPointer { records in
+                var index = 0
+                while index < records.count {
+                    encoder.reset()
+                    repeat {
+                        var text = records[index].positionText
+                        text.withUTF8 { text in
+                            encoder.append(
+                                offset: state.nextOffset + encoder.recordCount, sourceTime: records[index].commitTimeMicros,
+                                key: records[index].key.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
+                                payload: UnsafeRawBufferPointer(rebasing: bytes[records[index].payload]),
+                                positionKey: UnsafeRawBufferPointer(rebasing: bytes[records[index].sortKey]),
+                                positionText: UnsafeRawBufferPointer(text))
+                        }
+                        index += 1
+                    } while index < records.count && encoder.recordCount < LogSchema.maxRecordsPerChunk
+                        && encoder.byteCount + ChunkEncoder.estimatedSize(of: records[index]) <= LogSchema.maxChunkBytes
+                    try insertChunk(into: &state, named: name, appendedAt: appendedAt)
+                }
+            }
         }
         state.hasUncommittedChanges = true
     }

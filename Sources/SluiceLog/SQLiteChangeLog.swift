@@ -56,7 +56,7 @@ public final class SQLiteChangeLog: ChangeLog {
 
     @discardableResult
     public func append(_ batch: AppendBatch) async throws -> [String: Range<Int64>] {
-        for (stream, _) in batch.records {
+        for stream in batch.records.map(\.stream) + batch.encoded.map(\.stream) {
             try Self.validate(streamName: stream)
         }
         return try await withCheckedThrowingContinuation { continuation in

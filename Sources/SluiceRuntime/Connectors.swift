@@ -8,6 +8,8 @@ public struct SourceBatch: Sendable {
     public var schemas: [TableSchema]
     /// Events in source order.
     public var events: [ChangeEvent]
+    /// Events already in the log's encoding (the sources' hot path), in source order after `events`.
+    public var encoded: EncodedChanges
     /// Connector state stored in the same commit as the events (key → value; nil deletes).
     /// Keys are the source's own (the runtime scopes them to the pipeline and source name).
     public var state: [String: [UInt8]?]
@@ -16,13 +18,24 @@ public struct SourceBatch: Sendable {
     public var onDurable: (@Sendable () -> Void)?
 
     public init(
-        schemas: [TableSchema] = [], events: [ChangeEvent] = [], state: [String: [UInt8]?] = [:],
-        onDurable: (@Sendable () -> Void)? = nil
+        schemas: [TableSchema] = [], events: [ChangeEvent] = [], encoded: EncodedChanges = EncodedChanges(),
+        state: [String: [UInt8]?] = [:], onDurable: (@Sendable () -> Void)? = nil
     ) {
         self.schemas = schemas
         self.events = events
+        self.encoded = encoded
         self.state = state
         self.onDurable = onDurable
+    }
+}
+
+extension SourceBatch {
+    /// Number of events, plain and encoded.
+    public var eventCount: Int { events.count + encoded.count }
+
+    /// Every event in order, the encoded ones decoded (for tests and tools).
+    public func allEvents() throws -> [ChangeEvent] {
+        events + (try encoded.decodedEvents())
     }
 }
 

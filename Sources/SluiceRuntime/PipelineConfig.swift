@@ -118,7 +118,7 @@ public struct PipelineLoader: Sendable {
 
     static let runtimeFields: [FieldSpec] = [
         FieldSpec("sink_batch_events", .int, default: .int(5000), description: "most events per sink batch"),
-        FieldSpec("max_in_flight_batches", .int, default: .int(16),
+        FieldSpec("max_in_flight_batches", .int, default: .int(4),
                   description: "source batches queued for the log before the source waits"),
         FieldSpec("status_interval", .duration, default: .duration(10), description: "how often a status line is logged (0: never)"),
         FieldSpec("flush_interval", .duration, default: .duration(1), description: "idle time after which sinks publish buffered output"),
@@ -199,7 +199,7 @@ public struct PipelineLoader: Sendable {
             sinks: sinks,
             runtime: RuntimeSettings(
                 sinkBatchEvents: max(1, runtime.int("sink_batch_events") ?? 5000),
-                maxInFlightBatches: max(1, runtime.int("max_in_flight_batches") ?? 16),
+                maxInFlightBatches: max(1, runtime.int("max_in_flight_batches") ?? 4),
                 statusInterval: runtime.duration("status_interval") ?? 10,
                 flushInterval: runtime.duration("flush_interval") ?? 1,
                 retryInitialBackoff: runtime.duration("retry_initial_backoff") ?? 1,

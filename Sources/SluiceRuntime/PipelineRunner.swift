@@ -172,6 +172,7 @@ public final class PipelineRunner: Sendable {
             for entry in entries {
                 for schema in entry.batch.schemas { batch.add(schema) }
                 for event in entry.batch.events { batch.add(event) }
+                batch.add(entry.batch.encoded)
                 batch.add(state: entry.batch.state, of: entry.source)
             }
             try await writing?.value
@@ -359,70 +360,90 @@ public final class PipelineRunner: Sendable {
     }
 }
 
-/// Turns the batches the appender took into one log append: records grouped by stream, streams in first-seen order.
+/// Turns the batches the appender took into one log append: schema versions as records of `_schemas`, change events
+/// encoded per stream (streams in first-seen order).
 ///
 /// Consecutive events of one table and schema version (the usual case) share the stream, and the primary key,
-/// that were looked up for the first of them.
+/// that were looked up for the first of them. Events a source encoded are copied as they are.
 struct AppendBatchBuilder {
     let config: PipelineConfig
     let catalog: SchemaCatalog
-    private(set) var append = AppendBatch()
     private(set) var events = 0
+    private var schemaRecords: [LogRecordDraft] = []
+    private var streams: [(name: String, changes: EncodedChanges)] = []
     private var streamIndexes: [String: Int] = [:]
     private var target: (table: TableID, version: Int, stream: Int, primaryKey: [String]?)?
-    private var scratch = BinaryWriter(capacity: 4096)
+    private var state: [String: [UInt8]?] = [:]
 
     init(config: PipelineConfig, catalog: SchemaCatalog) {
         self.config = config
         self.catalog = catalog
     }
 
+    /// The append.
+    var append: AppendBatch {
+        AppendBatch(records: schemaRecords.isEmpty ? [] : [(SystemStream.schemas, schemaRecords)],
+                    encoded: streams.map { ($0.name, $0.changes) }, state: state)
+    }
+
     /// Adds a schema version to the catalog and `_schemas`.
     mutating func add(_ schema: TableSchema) {
         catalog.add(schema)
         target = nil
-        add(LogRecordDraft(key: Array(schema.table.qualifiedName.utf8), payload: SchemaCatalog.encode(schema),
-                           position: schema.position, timestampMicros: PipelineRunner.nowMicros()),
-            to: stream(SystemStream.schemas))
+        schemaRecords.append(LogRecordDraft(key: Array(schema.table.qualifiedName.utf8), payload: SchemaCatalog.encode(schema),
+                                            position: schema.position, timestampMicros: PipelineRunner.nowMicros()))
     }
 
     mutating func add(_ event: ChangeEvent) {
-        let stream: Int
-        var key: [UInt8]?
         switch event.op {
         case .begin, .commit:
-            stream = self.stream(SystemStream.transactions)
+            streams[stream(SystemStream.transactions)].changes.append(event, primaryKey: nil)
         default:
             if target?.table != event.table || target?.version != event.schemaVersion {
                 target = (event.table, event.schemaVersion, self.stream(config.stream(for: event.table)),
                           catalog.schema(event.table, version: event.schemaVersion)?.primaryKey)
             }
-            stream = target!.stream
-            if let primaryKey = target!.primaryKey, let values = event.key(primaryKey: primaryKey) {
-                key = EventCoding.encodeKey(values)
+            streams[target!.stream].changes.append(event, primaryKey: target!.primaryKey)
+        }
+        events += 1
+    }
+
+    /// Adds events a source encoded: only their streams are looked up.
+    mutating func add(_ encoded: EncodedChanges) {
+        guard !encoded.isEmpty else { return }
+        target = nil
+        events += encoded.count
+        if encoded.tables.count == 1, !encoded.records.contains(where: { $0.op == .begin || $0.op == .commit }) {
+            let stream = self.stream(config.stream(for: encoded.tables[0]))
+            if streams[stream].changes.isEmpty {
+                streams[stream].changes = encoded  // the usual batch: one table, taken as it is
+                return
             }
         }
-        scratch.removeAll()
-        EventCoding.encode(event, to: &scratch)
-        let payload = scratch.bytes.withUnsafeBufferPointer { Array($0) }
-        add(LogRecordDraft(key: key, payload: payload, position: event.position, timestampMicros: event.commitTimeMicros),
-            to: stream)
-        events += 1
+        var tableStreams = [Int?](repeating: nil, count: encoded.tables.count)
+        for (index, record) in encoded.records.enumerated() {
+            let stream: Int
+            if record.op == .begin || record.op == .commit {
+                stream = self.stream(SystemStream.transactions)
+            } else if let known = tableStreams[record.table] {
+                stream = known
+            } else {
+                stream = self.stream(config.stream(for: encoded.tables[record.table]))
+                tableStreams[record.table] = stream
+            }
+            streams[stream].changes.append(record: index, of: encoded)
+        }
     }
 
     /// Adds a source's state (stored as `source.<name>.<key>`).
     mutating func add(state: [String: [UInt8]?], of source: String) {
-        for (key, value) in state { append.state["source.\(source).\(key)"] = value }
-    }
-
-    private mutating func add(_ record: LogRecordDraft, to stream: Int) {
-        append.records[stream].records.append(record)
+        for (key, value) in state { self.state["source.\(source).\(key)"] = value }
     }
 
     private mutating func stream(_ name: String) -> Int {
         if let index = streamIndexes[name] { return index }
-        append.records.append((name, []))
-        streamIndexes[name] = append.records.count - 1
-        return append.records.count - 1
+        streams.append((name, EncodedChanges()))
+        streamIndexes[name] = streams.count - 1
+        return streams.count - 1
     }
 }

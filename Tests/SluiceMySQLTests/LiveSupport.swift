@@ -68,8 +68,11 @@ final class RecordingRuntime: Sendable {
                     return left > 0
                 }
                 guard allowed else { throw CancellationError() }
+                var decoded = batch  // encoded events read back as the log's readers read them
+                decoded.events = try batch.allEvents()
+                decoded.encoded = EncodedChanges()
                 self.stored.withLock { stored in
-                    stored.batches.append(batch)
+                    stored.batches.append(decoded)
                     for schema in batch.schemas { stored.schemas[schema.table] = schema }
                     for (key, value) in batch.state { stored.state[key] = value }
                 }

@@ -92,9 +92,10 @@ final class MemoryLog: @unchecked Sendable {
             pipeline: "test", config: ConnectorConfig(instanceName: "pg", values: config), logger: logger,
             untilCaughtUp: untilCaughtUp,
             emit: { [self] batch in
+                let emitted = try batch.allEvents()  // encoded events read back as the log's readers read them
                 lock.withLock {
                     schemas.append(contentsOf: batch.schemas)
-                    events.append(contentsOf: batch.events)
+                    events.append(contentsOf: emitted)
                     for (key, value) in batch.state {
                         if let value { state[key] = value } else { state.removeValue(forKey: key) }
                     }

@@ -47,7 +47,7 @@ let validPipeline = """
     #expect(config.sources[0].config.int("batch_size") == 500)  // default
     #expect(config.sources[0].config.strings("tables") == ["orders", "customers"])
     #expect(config.sinks[0].config.bool("fsync") == true)
-    #expect(config.runtime.maxInFlightBatches == 16)
+    #expect(config.runtime.maxInFlightBatches == 4)
     #expect(config.stream(for: TableID(database: "d", schema: "public", name: "t")) == "demo.public.t")
 }
 

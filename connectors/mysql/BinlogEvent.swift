@@ -121,9 +121,17 @@ public struct RowsEvent: Sendable {
     public var kind: RowsEventKind
     public var table: TableMap
     /// Values of each row image in table-map column order; a column the event did not carry is `.unchanged`.
+    /// Empty when the decoder defers rows: then `rowData` holds them.
     public var rows: [RowImages]
     /// STMT_END_F: the last rows event of its statement.
     public var isStatementEnd: Bool
+    /// The undecoded rows (`BinlogEventDecoder.defersRows`).
+    public var rowData: RowData? = nil
+
+    /// The rows, decoded now if the decoder deferred them.
+    public func decodedRows() throws -> [RowImages] {
+        try rowData?.decode() ?? rows
+    }
 }
 
 /// The before and after images of one changed row.

@@ -22,6 +22,9 @@ public struct BinlogEventDecoder: Sendable {
     public private(set) var format: FormatDescription?
     /// Verify CRC32 checksums when the binlog carries them.
     public var verifyChecksums: Bool
+    /// Leave the rows of ROWS events undecoded (`RowsEvent.rowData`), for a consumer that decodes them straight
+    /// into its output (`RowsEvent.encodeRows`). PARTIAL_UPDATE_ROWS events are always decoded.
+    public var defersRows = false
     /// Catalog information by `database.table`, used where table maps lack optional metadata.
     public private(set) var catalog: [String: [ColumnCatalogInfo]] = [:]
 
@@ -443,40 +446,13 @@ public struct BinlogEventDecoder: Sendable {
             rowsCursor = ByteCursor(inflated)
             cursor.offset = cursor.end
         }
-        let plan = cached.plan
-        let countBefore = presentBefore.reduce(0) { $0 + $1.nonzeroBitCount }
-        let countAfter = presentAfter.reduce(0) { $0 + $1.nonzeroBitCount }
-        let isPartial = type == .partialUpdateRows
-        var jsonColumnsAfter = 0
-        if isPartial {
-            for i in 0..<width where presentAfter[i >> 3] & (1 << (i & 7)) != 0 {
-                if case .json = plan[i] { jsonColumnsAfter += 1 }
-            }
+        let rowData = RowData(cursor: rowsCursor, plan: cached.plan, kind: kind, presentBefore: presentBefore,
+                              presentAfter: presentAfter, isPartial: type == .partialUpdateRows)
+        cursor.offset = cursor.end
+        if defersRows && !rowData.isPartial {
+            return (.rows(RowsEvent(kind: kind, table: map, rows: [], isStatementEnd: flags & 1 != 0, rowData: rowData)), name)
         }
-        var rows: [RowImages] = []
-        while !rowsCursor.isAtEnd {
-            var row = RowImages()
-            switch kind {
-            case .insert:
-                row.after = try Self.decodeImage(&rowsCursor, plan, present: presentAfter, presentCount: countAfter)
-            case .delete:
-                row.before = try Self.decodeImage(&rowsCursor, plan, present: presentBefore, presentCount: countBefore)
-            case .update:
-                let before = try Self.decodeImage(&rowsCursor, plan, present: presentBefore, presentCount: countBefore)
-                row.before = before
-                if isPartial {
-                    var partial: [Int: JSONPartialUpdate] = [:]
-                    row.after = try Self.decodePartialAfterImage(&rowsCursor, plan, present: presentAfter,
-                                                                 presentCount: countAfter, jsonColumns: jsonColumnsAfter,
-                                                                 before: before, partial: &partial)
-                    if !partial.isEmpty { row.unappliedJSONUpdates = partial }
-                } else {
-                    row.after = try Self.decodeImage(&rowsCursor, plan, present: presentAfter, presentCount: countAfter)
-                }
-            }
-            rows.append(row)
-        }
-        let event = RowsEvent(kind: kind, table: map, rows: rows, isStatementEnd: flags & 1 != 0)
+        let event = RowsEvent(kind: kind, table: map, rows: try rowData.decode(), isStatementEnd: flags & 1 != 0)
         return (.rows(event), name)
     }
 

@@ -12,7 +12,8 @@ final class BinlogPacketStream: Sendable {
     private let queuedBytes = Atomic<Int>(0)
     private let queuedCount = Atomic<Int>(0)
     private let stopped = Atomic<Bool>(false)
-    static let maxQueuedBytes = 64 << 20
+    /// Packets read ahead of the decoder: enough to keep it busy, small enough to stay in cache and not hold memory.
+    static let maxQueuedBytes = 8 << 20
 
     private init(connection: MySQLConnection) {
         self.connection = connection

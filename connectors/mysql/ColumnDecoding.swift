@@ -269,6 +269,64 @@ enum ColumnValueDecoder {
         }
     }
 
+    /// Writes one non-null column value at the cursor into the open row of `events`: integers and ASCII text
+    /// directly, everything else through `decode`.
+    @inline(__always)
+    static func encode(_ plan: ColumnDecoding, _ cursor: inout ByteCursor, into events: inout EncodedChanges) throws {
+        let length: Int
+        let charset: MySQLCharset
+        switch plan {
+        case .integer(let width, let unsigned):
+            let raw = try cursor.le(width)
+            if !unsigned {
+                let shift = UInt64(64 - width * 8)
+                return events.writeInt(Int64(bitPattern: raw << shift) >> Int64(shift))
+            } else if raw <= UInt64(Int64.max) {
+                return events.writeInt(Int64(raw))
+            }
+            return events.writeValue(.decimal(ExactDecimal(negative: false, unscaledDigits: String(raw), scale: 0)!))
+        case .string(let lengthBytes, let textCharset, let padTo):
+            let start = cursor.offset
+            length = Int(try cursor.le(lengthBytes))
+            guard padTo <= length else {
+                cursor.offset = start
+                return events.writeValue(try decode(plan, &cursor))
+            }
+            charset = textCharset
+        case .blob(let packLength, let textCharset):
+            length = Int(try cursor.le(packLength))
+            charset = textCharset
+        case .newDecimal(let precision, let scale):
+            return try decimalDigits(&cursor, precision: precision, scale: scale) { negative, digits in
+                events.writeDecimal(negative: negative, unscaledDigits: digits, scale: scale)
+            }
+        case .jsonText(let packLength):
+            let length = Int(try cursor.le(packLength))
+            try cursor.need(length)
+            defer { cursor.offset += length }
+            return cursor.bytes.withUnsafeBufferPointer { all in
+                events.writeText(UnsafeBufferPointer(rebasing: all[cursor.offset..<cursor.offset + length]), json: true)
+            }
+        default:
+            return events.writeValue(try decode(plan, &cursor))
+        }
+        try cursor.need(length)
+        defer { cursor.offset += length }
+        let range = cursor.offset..<cursor.offset + length
+        switch charset {
+        case .utf8, .ascii, .unknown, .latin1:
+            let written = cursor.bytes.withUnsafeBufferPointer { all in
+                let text = UnsafeBufferPointer(rebasing: all[range])
+                guard text.allSatisfy({ $0 < 0x80 }) else { return false }
+                events.writeText(text)
+                return true
+            }
+            if !written { events.writeValue(Self.text(cursor.bytes[range], charset)) }
+        default:
+            events.writeValue(Self.text(cursor.bytes[range], charset))
+        }
+    }
+
     static func text(_ bytes: ArraySlice<UInt8>, _ charset: MySQLCharset) -> Value {
         if charset == .binary { return .bytes(Array(bytes)) }
         if let string = charset.decode(bytes) { return .string(string) }
@@ -278,6 +336,21 @@ enum ColumnValueDecoder {
     /// NEWDECIMAL: groups of 9 digits in 4 bytes, big-endian, leading/trailing partial groups in fewer bytes;
     /// the first bit is the (inverted) sign, and a negative value has every byte inverted.
     static func decimal(_ cursor: inout ByteCursor, precision: Int, scale: Int) throws -> ExactDecimal {
+        try decimalDigits(&cursor, precision: precision, scale: scale) { negative, digits in
+            guard let value = ExactDecimal(negative: negative, unscaledDigits: String(decoding: digits, as: UTF8.self),
+                                           scale: scale) else {
+                throw BinlogFormatError("invalid DECIMAL(\(precision),\(scale)) value")
+            }
+            return value
+        }
+    }
+
+    /// Reads a NEWDECIMAL and calls `body` with its sign and unscaled digits (ASCII, without leading zeros, "0" for
+    /// zero) in a buffer on the stack.
+    static func decimalDigits<Result>(
+        _ cursor: inout ByteCursor, precision: Int, scale: Int,
+        _ body: (_ negative: Bool, _ digits: UnsafeBufferPointer<UInt8>) throws -> Result
+    ) throws -> Result {
         let integerDigits = precision - scale
         let wholeIntegerGroups = integerDigits / digitsPerInteger, leadingDigits = integerDigits % digitsPerInteger
         let wholeFractionGroups = scale / digitsPerInteger, trailingDigits = scale % digitsPerInteger
@@ -299,7 +372,6 @@ enum ColumnValueDecoder {
             position += count
             return value
         }
-        // The unscaled digits, written without leading zeros into a buffer on the stack.
         return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: precision + 9) { digits in
             var count = 0
             /// Appends `value` as `width` digits; before the first nonzero digit, without its leading zeros.
@@ -328,11 +400,7 @@ enum ColumnValueDecoder {
                 digits[0] = 48
                 count = 1
             }
-            let text = String(decoding: UnsafeBufferPointer(rebasing: digits[..<count]), as: UTF8.self)
-            guard let value = ExactDecimal(negative: negative, unscaledDigits: text, scale: scale) else {
-                throw BinlogFormatError("invalid DECIMAL(\(precision),\(scale)) value")
-            }
-            return value
+            return try body(negative, UnsafeBufferPointer(rebasing: digits[..<count]))
         }
     }
 

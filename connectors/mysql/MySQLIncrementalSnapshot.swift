@@ -240,27 +240,23 @@ extension BinlogStreamState {
             schemas[job.table] = schema
             for (id, entry) in mapSchemas where entry.schema.table == job.table { mapSchemas[id] = nil }
         }
-        let names = schema.columns.map(\.name)
+        let layout = self.layout(schema)
         let fileIndex = self.fileIndex(decoder.file)
         let positionText = "\(decoder.file):\(decoder.position)"
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
         // Row numbers go on after the last event's when an earlier chunk was put at this same point (no events in
         // between), so positions keep increasing — also across a restart, which skips up to the last stored one.
         var next: UInt64 = 0
-        if let last = lastKey, last.count == 24,
-           last.prefix(16).elementsEqual(SourcePosition.sortKey(fileIndex, decoder.position &- 1)) {
-            next = last.suffix(8).reduce(0) { $0 << 8 | UInt64($1) } + 1
+        if let last = lastKey, last.partCount == 3, last.a == fileIndex, last.b == decoder.position &- 1 {
+            next = last.c + 1
         }
         var emitted: UInt64 = 0
         for (index, values) in chunk.rows.enumerated() {
             if let changed = job.changedKeys[chunk.keys[index]], !changed.lexicographicallyPrecedes(pointKey) { continue }
             // Between the last streamed event (which starts before decoder.position - 1) and the next one.
-            try append(ChangeEvent(
-                op: .read, connector: "mysql", table: job.table, schemaVersion: schema.version, before: nil,
-                after: Row(columns: names, values: values),
-                position: SourcePosition(sortKey: SourcePosition.sortKey(fileIndex, decoder.position &- 1, next + emitted),
-                                         text: positionText),
-                commitTimeMicros: now, isSnapshot: true))
+            appendRow(.read, layout: layout, before: nil, after: values,
+                      sortKey: PackedSortKey(fileIndex, decoder.position &- 1, next + emitted), positionText: positionText,
+                      transactionID: nil, orderInTransaction: nil, commitTimeMicros: now, isSnapshot: true)
             emitted += 1
         }
         job.state.rowsDone += Int64(emitted)

@@ -224,7 +224,8 @@ struct BinlogStreamState {
     /// Current schema per captured table, and per table id the schema its current map decodes into.
     var schemas: [TableID: TableSchema] = [:]
     var mapSchemas: [UInt64: (signature: [UInt8], schema: TableSchema)] = [:]
-    var skipThrough: [UInt8]?
+    /// Changes at or before this position are in the log already (resuming in the middle of a transaction).
+    var skipThrough: PackedSortKey?
     // Transaction
     var transactionStart: (file: String, position: UInt64)?
     var transactionID: String?
@@ -234,7 +235,9 @@ struct BinlogStreamState {
     var rowIndex: UInt64 = 0
     // Batch
     var batch = SourceBatch()
-    var lastKey: [UInt8]?
+    var lastKey: PackedSortKey?
+    /// How rows of each table's current schema version are encoded.
+    var layouts: [TableID: EncodedRowLayout] = [:]
     var lastStoredState: MySQLResumeState?
     var lastStateEmit = ContinuousClock.now
     var cachedFileName = ""
@@ -259,7 +262,14 @@ struct BinlogStreamState {
                                           checksum: server.checksum.uppercased() == "CRC32" ? 1 : 0,
                                           verifyChecksums: settings.verifyChecksums)
         self.catalog = MySQLCatalog(connection: control)
-        self.skipThrough = resume?.lastKey.flatMap { HexBytes.decode($0) }
+        if let text = resume?.lastKey {
+            guard let key = HexBytes.decode(text).flatMap(PackedSortKey.init) else {
+                throw SluiceError(.decoding, "the stored resume state has a malformed last position '\(text)'",
+                                  location: "stored state '\(MySQLResumeState.key)'",
+                                  hint: "reset the pipeline state, or start it with the gtid or start_position option")
+            }
+            self.skipThrough = key
+        }
         self.lastKey = skipThrough
         self.lastStoredState = resume
         self.lastGTID = resume?.gtid
@@ -285,6 +295,7 @@ struct BinlogStreamState {
         if !start.file.isEmpty { decoder = BinlogEventDecoder(framing: .network, file: start.file, position: start.position,
                                                               checksum: server.checksum.uppercased() == "CRC32" ? 1 : 0,
                                                               verifyChecksums: settings.verifyChecksums) }
+        decoder.defersRows = true
         defer { stream.stop() }
         for try await packet in stream.packets {
             stream.consumed(packet.count)
@@ -295,7 +306,7 @@ struct BinlogStreamState {
             }
             if transactionStart == nil { try await driveIncrementalSnapshot(stream) }
             let idle = stream.queuedPackets == 0
-            if batch.events.count >= settings.maxBatchEvents || (idle && transactionStart == nil && !batch.events.isEmpty) {
+            if batch.eventCount >= settings.maxBatchEvents || (idle && transactionStart == nil && batch.eventCount > 0) {
                 try await emit()
             } else if idle && transactionStart == nil && ContinuousClock.now - lastStateEmit > .seconds(5) {
                 try await emit()
@@ -385,10 +396,10 @@ struct BinlogStreamState {
                 var schema = schemas[table]
                 if schema == nil { schema = try await context.latestSchema(table) }
                 if let schema {
-                    try append(ChangeEvent(op: .truncate, connector: "mysql", table: table, schemaVersion: schema.version,
-                                           before: nil, after: nil, position: position(event, row: 0),
-                                           transactionID: transactionID, orderInTransaction: 0,
-                                           commitTimeMicros: Int64(event.header.timestamp) * 1_000_000))
+                    appendRow(.truncate, layout: layout(schema), before: nil, after: nil,
+                              sortKey: PackedSortKey(fileIndex(event.file), event.position, 0),
+                              positionText: "\(event.file):\(event.position)", transactionID: transactionID,
+                              orderInTransaction: 0, commitTimeMicros: Int64(event.header.timestamp) * 1_000_000)
                 }
             }
         }
@@ -456,17 +467,50 @@ struct BinlogStreamState {
         }
         let fileIndex = self.fileIndex(event.file)
         let positionText = "\(event.file):\(event.position)"
-        let names = schema.columns.map(\.name)
+        let layout = self.layout(schema)
         let op: ChangeOperation = rows.kind == .insert ? .insert : rows.kind == .update ? .update : .delete
         let commitTime = Int64(event.header.timestamp) * 1_000_000
         let filterKey: [UInt8]? = snapshotFilter.flatMap { filter in
             let key = SourcePosition.sortKey(fileIndex, event.position, 0)
             return key.lexicographicallyPrecedes(filter.maxSortKey) ? key : nil
         }
-        for row in rows.rows {
+        let location = "\(event.file):\(event.position) (\(event.header.type)), table \(schema.table)"
+        if var data = rows.rowData, skipThrough == nil, filterKey == nil, incremental?.table != schema.table {
+            // The usual case: rows go from the binlog bytes straight into the batch's encoding.
+            do {
+                while !data.isAtEnd {
+                    let sortKey = PackedSortKey(fileIndex, event.position, rowIndex)
+                    batch.encoded.beginRow(op, layout: layout, hasBefore: op != .insert, hasAfter: op != .delete,
+                                           sortKey: sortKey, positionText: positionText, transactionID: transactionID,
+                                           orderInTransaction: orderInTransaction, commitTimeMicros: commitTime)
+                    try data.encodeNext(into: &batch.encoded)
+                    batch.encoded.endRow()
+                    lastKey = sortKey
+                    rowIndex += 1
+                    orderInTransaction += 1
+                }
+            } catch {
+                batch.encoded.abandonRow()
+                throw SluiceError(.decoding, "cannot decode the rows of \(event.header.type): \(error)", location: location,
+                                  hint: "the binlog may be damaged or written by an unsupported server version; "
+                                      + "start from a later position or report the event")
+            }
+            return
+        }
+        let decodedRows: [RowImages]
+        do {
+            decodedRows = try rows.decodedRows()
+        } catch {
+            throw SluiceError(.decoding, "cannot decode the rows of \(event.header.type): \(error)", location: location,
+                              hint: "the binlog may be damaged or written by an unsupported server version; "
+                                  + "start from a later position or report the event")
+        }
+        for row in decodedRows {
             if let filterKey, let filter = snapshotFilter {
                 let image = row.after ?? row.before
-                let key = image.flatMap { MySQLSnapshotFilter.key(of: Row(columns: names, values: $0), primaryKey: schema.primaryKey) }
+                let key = image.flatMap {
+                    MySQLSnapshotFilter.key(of: Row(columns: layout.columnNames, values: $0), primaryKey: schema.primaryKey)
+                }
                 if filter.shouldDrop(table: schema.table, sortKey: filterKey, key: key) {
                     rowIndex += 1
                     orderInTransaction += 1
@@ -474,34 +518,42 @@ struct BinlogStreamState {
                 }
             }
             if let updates = row.unappliedJSONUpdates, let column = updates.keys.first {
-                throw SluiceError(.decoding, "a partial JSON update of column \(names[column]) has no before image",
-                                  location: "\(event.file):\(event.position) (\(event.header.type)), table \(schema.table)",
+                throw SluiceError(.decoding, "a partial JSON update of column \(layout.columnNames[column]) has no before image",
+                                  location: location,
                                   hint: "set binlog_row_image=FULL (or binlog_row_value_options='') on the server")
             }
-            let change = ChangeEvent(
-                op: op, connector: "mysql", table: schema.table, schemaVersion: schema.version,
-                before: row.before.map { Row(columns: names, values: $0) },
-                after: row.after.map { Row(columns: names, values: $0) },
-                position: SourcePosition(sortKey: SourcePosition.sortKey(fileIndex, event.position, rowIndex),
-                                         text: positionText),
-                transactionID: transactionID,
-                orderInTransaction: orderInTransaction, commitTimeMicros: commitTime)
+            let sortKey = PackedSortKey(fileIndex, event.position, rowIndex)
             if let job = incremental, job.table == schema.table {
-                job.recordChange([row.before, row.after], schema: schema, sortKey: change.position.sortKey)
+                job.recordChange([row.before, row.after], schema: schema, sortKey: sortKey.bytes)
             }
+            appendRow(op, layout: layout, before: row.before, after: row.after, sortKey: sortKey, positionText: positionText,
+                      transactionID: transactionID, orderInTransaction: orderInTransaction, commitTimeMicros: commitTime)
             rowIndex += 1
             orderInTransaction += 1
-            try append(change)
         }
     }
 
-    mutating func append(_ change: ChangeEvent) throws {
+    /// Adds a row change to the batch, unless the log holds it already (see `skipThrough`).
+    mutating func appendRow(_ op: ChangeOperation, layout: EncodedRowLayout, before: [Value]?, after: [Value]?,
+                            sortKey: PackedSortKey, positionText: String, transactionID: String?,
+                            orderInTransaction: Int?, commitTimeMicros: Int64, isSnapshot: Bool = false) {
         if let skip = skipThrough {
-            if !skip.lexicographicallyPrecedes(change.position.sortKey) { return }  // already in the log
+            if sortKey <= skip { return }
             skipThrough = nil
         }
-        batch.events.append(change)
-        lastKey = change.position.sortKey
+        batch.encoded.appendRow(op, layout: layout, before: before, after: after, sortKey: sortKey,
+                                positionText: positionText, transactionID: transactionID,
+                                orderInTransaction: orderInTransaction, commitTimeMicros: commitTimeMicros,
+                                isSnapshot: isSnapshot)
+        lastKey = sortKey
+    }
+
+    /// How rows of `schema` are encoded (worked out once per schema version).
+    mutating func layout(_ schema: TableSchema) -> EncodedRowLayout {
+        if let known = layouts[schema.table], known.schemaVersion == schema.version { return known }
+        let layout = EncodedRowLayout(schema: schema, connector: "mysql")
+        layouts[schema.table] = layout
+        return layout
     }
 
     mutating func fileIndex(_ file: String) -> UInt64 {
@@ -521,15 +573,15 @@ struct BinlogStreamState {
     mutating func emit() async throws {
         let resume: MySQLResumeState
         if let start = transactionStart {
-            resume = MySQLResumeState(file: start.file, position: start.position, lastKey: lastKey.map(HexBytes.encode),
+            resume = MySQLResumeState(file: start.file, position: start.position, lastKey: lastKey.map { HexBytes.encode($0.bytes) },
                                       gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone,
                                       gtidState: gtids.text)
         } else {
-            resume = MySQLResumeState(file: decoder.file, position: decoder.position, lastKey: lastKey.map(HexBytes.encode),
+            resume = MySQLResumeState(file: decoder.file, position: decoder.position, lastKey: lastKey.map { HexBytes.encode($0.bytes) },
                                       gtid: lastGTID, snapshotDone: lastStoredState?.snapshotDone,
                                       gtidState: gtids.text)
         }
-        guard !batch.events.isEmpty || !batch.schemas.isEmpty || resume != lastStoredState else { return }
+        guard batch.eventCount > 0 || !batch.schemas.isEmpty || resume != lastStoredState else { return }
         var out = batch
         out.state[MySQLResumeState.key] = resume.encoded()
         batch = SourceBatch()

@@ -48,7 +48,7 @@ extension MySQLSource {
                       description: "verify the CRC32 of every event when the server sends checksums"),
             FieldSpec("emit_transaction_markers", .bool, default: .bool(false),
                       description: "write BEGIN/END markers to the _transactions stream"),
-            FieldSpec("max_batch_events", .int, default: .int(20000),
+            FieldSpec("max_batch_events", .int, default: .int(5000),
                       description: "most events per batch handed to the log"),
         ])
 }
@@ -125,7 +125,7 @@ struct MySQLSourceSettings: Sendable {
         snapshotChunkSize = max(1, config.int("snapshot_chunk_size") ?? 10000)
         verifyChecksums = config.bool("verify_checksums") ?? true
         transactionMarkers = config.bool("emit_transaction_markers") ?? false
-        maxBatchEvents = max(1, config.int("max_batch_events") ?? 20000)
+        maxBatchEvents = max(1, config.int("max_batch_events") ?? 5000)
     }
 
     /// True when `database.table` passes the table list and include/exclude patterns.

@@ -278,8 +278,9 @@ enum PgTextValue {
         return index > start ? value : nil
     }
 
-    private static func expect(_ text: Slice<UnsafeBufferPointer<UInt8>>, _ index: inout Int, _ c: Character) -> Bool {
-        guard index < text.endIndex, text[index] == c.asciiValue! else { return false }
+    @inline(__always)
+    private static func expect(_ text: Slice<UnsafeBufferPointer<UInt8>>, _ index: inout Int, _ c: Unicode.Scalar) -> Bool {
+        guard index < text.endIndex, text[index] == UInt8(ascii: c) else { return false }
         index += 1
         return true
     }

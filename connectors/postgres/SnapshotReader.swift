@@ -197,6 +197,7 @@ final class SnapshotReader {
             for: .init(table: table, relationOID: oid, columns: columns), position: nil)
         var pendingSchemas = isNew ? [schema] : []
         let names = schema.columns.map(\.name)
+        let layout = EncodedRowLayout(schema: schema, connector: "postgres")
         let selectList = names.map(connection.quoteIdentifier).joined(separator: ", ")
         let keyIndexes = info.primaryKey.compactMap { names.firstIndex(of: $0) }
         let keyList = info.primaryKey.map(connection.quoteIdentifier).joined(separator: ", ")
@@ -230,16 +231,16 @@ final class SnapshotReader {
         } lastKey: { result in
             usesCursor || result.rowCount == 0 ? nil : keyIndexes.map { result.string(result.rowCount - 1, $0) }
         } decode: { result, firstRow in
-            var events: [ChangeEvent] = []
-            events.reserveCapacity(result.rowCount)
+            var events = EncodedChanges()
             for r in 0..<result.rowCount {
-                let values = try result.values(r, types: types, names: names, table: tableName, location: location)
                 let rowNumber = rowsBefore + firstRow + UInt64(r)
-                events.append(ChangeEvent(
-                    op: .read, connector: "postgres", table: table, schemaVersion: schema.version, before: nil,
-                    after: Row(columns: names, values: values),
-                    position: SourcePosition(sortKey: snapshotSortKey(basePosition, tableBits | rowNumber), text: positionText),
-                    commitTimeMicros: snapshotTime, isSnapshot: true))
+                // Position: (snapshot LSN - 1, table and row number).
+                events.beginRow(.read, layout: layout, hasBefore: false, hasAfter: true,
+                                sortKey: PackedSortKey(basePosition, tableBits | rowNumber), positionText: positionText,
+                                commitTimeMicros: snapshotTime, isSnapshot: true)
+                events.beginImage()
+                try result.encodeRow(r, types: types, names: names, into: &events, table: tableName, location: location)
+                events.endRow()
             }
             return events
         }
@@ -248,13 +249,13 @@ final class SnapshotReader {
         while true {
             try Task.checkCancellation()
             guard let chunk = try await fetcher.next() else { break }
-            var events = chunk.events
-            let rowCount = events.count
+            let rowCount = chunk.events.count
+            var truncate: [ChangeEvent] = []  // goes before the chunk's rows
             if state.tables[index].resetPending == true {
-                events.insert(ChangeEvent(
+                truncate.append(ChangeEvent(
                     op: .truncate, connector: "postgres", table: table, schemaVersion: schema.version, before: nil, after: nil,
-                    position: SourcePosition(sortKey: snapshotSortKey(basePosition &- 1, tableBits), text: positionText),
-                    commitTimeMicros: snapshotTime, isSnapshot: true), at: 0)
+                    position: SourcePosition(sortKey: PackedSortKey(basePosition &- 1, tableBits).bytes, text: positionText),
+                    commitTimeMicros: snapshotTime, isSnapshot: true))
                 state.tables[index].resetPending = nil
             }
             let finished = chunk.isLast
@@ -265,7 +266,7 @@ final class SnapshotReader {
             // Without a key, progress inside the table cannot be resumed: store only completion.
             var stored = state
             if usesCursor && !finished { stored.tables[index].rowsDone = rowsAtStart }
-            try await session.emit(SourceBatch(schemas: pendingSchemas, events: events,
+            try await session.emit(SourceBatch(schemas: pendingSchemas, events: truncate, encoded: chunk.events,
                                                state: [SnapshotState.key: PostgresSourceSession.encodeJSON(stored)]),
                                    acknowledge: nil)
             pendingSchemas = []
@@ -293,17 +294,35 @@ final class SnapshotReader {
     }
 }
 
-/// The sort key of a snapshot row: (snapshot LSN - 1, table and row number), big-endian.
-func snapshotSortKey(_ base: UInt64, _ row: UInt64) -> [UInt8] {
-    [UInt8](unsafeUninitializedCapacity: 16) { buffer, count in
-        UnsafeMutableRawBufferPointer(buffer).storeBytes(of: base.bigEndian, toByteOffset: 0, as: UInt64.self)
-        UnsafeMutableRawBufferPointer(buffer).storeBytes(of: row.bigEndian, toByteOffset: 8, as: UInt64.self)
-        count = 16
-    }
-}
 
 extension QueryResult {
     /// A row's values, each column parsed as its type (`table` and `location` name it in errors).
+    /// Writes a row's values into the open row of `events`: text, JSON and integers straight from the result's
+    /// bytes, other types through their `Value`.
+    func encodeRow(_ row: Int, types: [PgValueType], names: [String], into events: inout EncodedChanges, table: String,
+                   location: String) throws {
+        for column in types.indices {
+            let type = types[column]
+            try withBytes(row, column) { bytes in
+                guard let bytes else { return events.writeNull() }
+                switch type {
+                case .text, .other: events.writeText(bytes)
+                case .json: events.writeText(bytes, json: true)
+                case .int:
+                    guard let value = PgTextValue.parseInt(bytes[...]) else { fallthrough }
+                    events.writeInt(value)
+                default:
+                    do {
+                        events.writeValue(try PgTextValue.parse(bytes, as: type))
+                    } catch {
+                        throw SluiceError(.decoding, "column \(names[column]) of \(table) could not be parsed",
+                                          location: location, underlying: error)
+                    }
+                }
+            }
+        }
+    }
+
     func values(_ row: Int, types: [PgValueType], names: [String], table: String, location: String) throws -> [Value] {
         var values: [Value] = []
         values.reserveCapacity(types.count)
@@ -325,7 +344,7 @@ extension QueryResult {
 
 /// One chunk of a table, decoded.
 struct SnapshotChunk: Sendable {
-    var events: [ChangeEvent]
+    var events: EncodedChanges
     /// Primary-key values (text) of the chunk's last row; nil without rows or without a key.
     var lastKey: [String?]?
     /// True for the table's last chunk.
@@ -344,7 +363,7 @@ final class ChunkFetcher: @unchecked Sendable {
     private let query: ([String?]?) -> (String, [String?])
     private let lastKeyOf: (QueryResult) -> [String?]?
     /// Decodes a chunk's rows; the second argument is the number of rows before it in this run.
-    private let decode: (QueryResult, UInt64) throws -> [ChangeEvent]
+    private let decode: (QueryResult, UInt64) throws -> EncodedChanges
     private let condition = NSCondition()
     private var ready: [SnapshotChunk] = []
     private var failure: (any Error)?
@@ -353,7 +372,7 @@ final class ChunkFetcher: @unchecked Sendable {
     private var running = false
 
     init(chunkSize: Int, connection: PostgresConnection, context: String, query: @escaping ([String?]?) -> (String, [String?]),
-         lastKey: @escaping (QueryResult) -> [String?]?, decode: @escaping (QueryResult, UInt64) throws -> [ChangeEvent])
+         lastKey: @escaping (QueryResult) -> [String?]?, decode: @escaping (QueryResult, UInt64) throws -> EncodedChanges)
     {
         self.chunkSize = chunkSize
         self.connection = connection
