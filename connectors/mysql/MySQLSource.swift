@@ -475,6 +475,11 @@ struct BinlogStreamState {
             return key.lexicographicallyPrecedes(filter.maxSortKey) ? key : nil
         }
         let location = "\(event.file):\(event.position) (\(event.header.type)), table \(schema.table)"
+        func rowsError(_ error: any Error) -> SluiceError {
+            SluiceError(.decoding, "cannot decode the rows of \(event.header.type): \(error)", location: location,
+                        hint: "the binlog may be damaged or written by an unsupported server version; "
+                            + "start from a later position or report the event")
+        }
         if var data = rows.rowData, skipThrough == nil, filterKey == nil, incremental?.table != schema.table {
             // The usual case: rows go from the binlog bytes straight into the batch's encoding.
             do {
@@ -491,9 +496,7 @@ struct BinlogStreamState {
                 }
             } catch {
                 batch.encoded.abandonRow()
-                throw SluiceError(.decoding, "cannot decode the rows of \(event.header.type): \(error)", location: location,
-                                  hint: "the binlog may be damaged or written by an unsupported server version; "
-                                      + "start from a later position or report the event")
+                throw rowsError(error)
             }
             return
         }
@@ -501,9 +504,7 @@ struct BinlogStreamState {
         do {
             decodedRows = try rows.decodedRows()
         } catch {
-            throw SluiceError(.decoding, "cannot decode the rows of \(event.header.type): \(error)", location: location,
-                              hint: "the binlog may be damaged or written by an unsupported server version; "
-                                  + "start from a later position or report the event")
+            throw rowsError(error)
         }
         for row in decodedRows {
             if let filterKey, let filter = snapshotFilter {
