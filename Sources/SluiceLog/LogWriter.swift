@@ -344,52 +344,58 @@ final class LogWriter: @unchecked Sendable {
         )
     }
 
-    /// Stores `drafts` at the stream's next offsets, one chunk row per `LogSchema.maxRecordsPerChunk` records (or
-    /// `LogSchema.maxChunkBytes`); the hot path of every append.
+    /// Stores `drafts` at the stream's next offsets.
     private func append(
         _ drafts: [LogRecordDraft], to state: inout StreamState, named name: String, appendedAt: Int64
     ) throws {
-        var index = drafts.startIndex
-        while index < drafts.endIndex {
-            encoder.reset()
-            repeat {
-                encoder.append(drafts[index], offset: state.nextOffset + encoder.recordCount)
-                index += 1
-            } while index < drafts.endIndex && encoder.recordCount < LogSchema.maxRecordsPerChunk
-                && encoder.byteCount + ChunkEncoder.estimatedSize(of: drafts[index]) <= LogSchema.maxChunkBytes
-            try insertChunk(into: &state, named: name, appendedAt: appendedAt)
+        try drafts.withUnsafeBufferPointer { drafts in
+            try appendChunked(drafts.count, to: &state, named: name, appendedAt: appendedAt,
+                              estimatedSize: { ChunkEncoder.estimatedSize(of: drafts[$0]) },
+                              add: { encoder.append(drafts[$0], offset: $1) })
         }
         state.hasUncommittedChanges = true
     }
 
-    /// Stores encoded change events at the stream's next offsets, chunked as `append(_:to:named:appendedAt:)` does.
+    /// Stores encoded change events at the stream's next offsets, chunked as drafts are.
     private func append(
         _ changes: EncodedChanges, to state: inout StreamState, named name: String, appendedAt: Int64
     ) throws {
-        guard !changes.isEmpty else { return }
         try changes.withBytes(0..<changes.byteCount) { bytes in
             try changes.records.withUnsafeBufferPointer { records in
-                var index = 0
-                while index < records.count {
-                    encoder.reset()
-                    repeat {
-                        var text = records[index].positionText
-                        text.withUTF8 { text in
-                            encoder.append(
-                                offset: state.nextOffset + encoder.recordCount, sourceTime: records[index].commitTimeMicros,
-                                key: records[index].key.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
-                                payload: UnsafeRawBufferPointer(rebasing: bytes[records[index].payload]),
-                                positionKey: UnsafeRawBufferPointer(rebasing: bytes[records[index].sortKey]),
-                                positionText: UnsafeRawBufferPointer(text))
-                        }
-                        index += 1
-                    } while index < records.count && encoder.recordCount < LogSchema.maxRecordsPerChunk
-                        && encoder.byteCount + ChunkEncoder.estimatedSize(of: records[index]) <= LogSchema.maxChunkBytes
-                    try insertChunk(into: &state, named: name, appendedAt: appendedAt)
+                try appendChunked(records.count, to: &state, named: name, appendedAt: appendedAt,
+                                  estimatedSize: { ChunkEncoder.estimatedSize(of: records[$0]) }) { index, offset in
+                    let record = records[index]
+                    var text = record.positionText
+                    text.withUTF8 { text in
+                        encoder.append(
+                            offset: offset, sourceTime: record.commitTimeMicros,
+                            key: record.key.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
+                            payload: UnsafeRawBufferPointer(rebasing: bytes[record.payload]),
+                            positionKey: UnsafeRawBufferPointer(rebasing: bytes[record.sortKey]),
+                            positionText: UnsafeRawBufferPointer(text))
+                    }
                 }
             }
         }
-        state.hasUncommittedChanges = true
+    }
+
+    /// Stores `count` records at the stream's next offsets, one chunk row per `LogSchema.maxRecordsPerChunk` records
+    /// (or `LogSchema.maxChunkBytes`); `add(index, offset)` encodes a record into the chunk. The hot path of every append.
+    private func appendChunked(
+        _ count: Int, to state: inout StreamState, named name: String, appendedAt: Int64,
+        estimatedSize: (Int) -> Int, add: (Int, Int64) -> Void
+    ) throws {
+        var index = 0
+        while index < count {
+            encoder.reset()
+            repeat {
+                add(index, state.nextOffset + encoder.recordCount)
+                index += 1
+            } while index < count && encoder.recordCount < LogSchema.maxRecordsPerChunk
+                && encoder.byteCount + estimatedSize(index) <= LogSchema.maxChunkBytes
+            try insertChunk(into: &state, named: name, appendedAt: appendedAt)
+        }
+        if count > 0 { state.hasUncommittedChanges = true }
     }
 
     /// Inserts the encoded chunk as the stream's next records.
