@@ -2,7 +2,7 @@
 // SluiceParquet, then has pyarrow write the same rows from an Arrow table in the same run, and prints both
 // rates, both file sizes and the ratios (median of 3 runs each, one thread).
 //
-// usage: ParquetBenchmark [ROWS]   (default 1200000; python3 with pyarrow on PATH)
+// usage: ParquetBenchmark [ROWS]   (default 1200000; Python with pyarrow: SLUICE_PYTHON, else .venv/bin/python)
 import Foundation
 import SluiceParquet
 
@@ -122,9 +122,12 @@ import os
 print(json.dumps({"seconds": seconds, "size": os.path.getsize(path)}))
 """#
 
+let python = ProcessInfo.processInfo.environment["SLUICE_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
+    ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(".venv/bin/python").path
 let process = Process()
-process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-process.arguments = ["python3", "-c", pythonScript, String(rowCount), String(runs), directory.path]
+process.executableURL = URL(fileURLWithPath: python)
+process.arguments = ["-c", pythonScript, String(rowCount), String(runs), directory.path]
 let pipe = Pipe()
 process.standardOutput = pipe
 try process.run()
@@ -134,7 +137,7 @@ guard process.terminationStatus == 0,
     let result = try JSONSerialization.jsonObject(with: output) as? [String: Any],
     let pyarrowSeconds = result["seconds"] as? [Double], let pyarrowSize = result["size"] as? Int
 else {
-    print("pyarrow run failed (exit \(process.terminationStatus)); run `pip install pyarrow`")
+    print("pyarrow run failed (exit \(process.terminationStatus)); run scripts/install-deps.sh or set SLUICE_PYTHON")
     exit(1)
 }
 

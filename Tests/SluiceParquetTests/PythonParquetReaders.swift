@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 
-/// Reads Parquet files with pyarrow and duckdb (python3 on PATH) and renders every value as text, so tests can
-/// compare what those readers see with what was written.
+/// Reads Parquet files with pyarrow and duckdb and renders every value as text, so tests can compare what those
+/// readers see with what was written.
+///
+/// Python: `SLUICE_PYTHON` (scripts/test.sh sets it to the venv that scripts/install-deps.sh fills), else the
+/// repository's `.venv/bin/python`. Never the system `python3`: a fresh machine's has no pyarrow.
 ///
 /// Rendering (the same for both readers): booleans `true`/`false`; integers in decimal; FLOAT and DOUBLE as the
 /// little-endian hex of the value's binary64 bits; strings and JSON as themselves; bytes and UUIDs as lowercase
@@ -13,11 +16,23 @@ enum PythonParquetReaders {
         var description: String
     }
 
+    /// The interpreter with the readers installed.
+    static var python: String {
+        if let path = ProcessInfo.processInfo.environment["SLUICE_PYTHON"], !path.isEmpty { return path }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return repository.appendingPathComponent(".venv/bin/python").path
+    }
+
     /// The JSON the script prints for one file, decoded.
     static func read(_ path: String) throws -> [String: Any] {
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw Failure(description: "no Python with the readers at \(python): run scripts/install-deps.sh "
+                + "or set SLUICE_PYTHON")
+        }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, path]
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", script, path]
         let output = Pipe()
         // stderr goes to a file so that a chatty reader cannot fill a pipe while stdout is being drained.
         let errorPath = TemporaryFile.path(suffix: "stderr")
@@ -31,7 +46,7 @@ enum PythonParquetReaders {
         let errorText = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
         if process.terminationStatus == 3 {
             throw Failure(
-                description: "python3 lacks pyarrow or duckdb (\(errorText)); run `pip install pyarrow duckdb`")
+                description: "\(python) lacks pyarrow or duckdb (\(errorText)); run scripts/install-deps.sh")
         }
         guard process.terminationStatus == 0 else {
             throw Failure(description: "reading \(path) with pyarrow/duckdb failed: \(errorText)")
