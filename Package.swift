@@ -31,11 +31,15 @@ let package = Package(
 
         // The platform.
         .target(name: "SluiceCore"),
+        .target(
+            name: "SluiceConnectorKit",
+            dependencies: ["SluiceCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(name: "SluiceLog", dependencies: ["SluiceCore", "CSQLite", "CZstd"]),
         .target(
             name: "SluiceRuntime",
             dependencies: [
-                "SluiceCore", "SluiceLog",
+                "SluiceCore", "SluiceConnectorKit", "SluiceLog",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Yams", package: "Yams"),
@@ -44,7 +48,7 @@ let package = Package(
         .target(
             name: "SluiceMCP",
             dependencies: [
-                "SluiceCore", "SluiceLog", "SluiceRuntime", "CSQLite",
+                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "CSQLite",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -57,13 +61,13 @@ let package = Package(
         // Connectors.
         .target(
             name: "SluiceDevConnectors",
-            dependencies: ["SluiceCore", "SluiceRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceConnectorKit", .product(name: "Logging", package: "swift-log")],
             path: "connectors/dev"
         ),
         .target(
             name: "SluicePostgres",
             dependencies: [
-                "SluiceCore", "SluiceRuntime", "CLibPQ",
+                "SluiceCore", "SluiceConnectorKit", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -72,14 +76,14 @@ let package = Package(
         ),
         .target(
             name: "SluiceMySQL",
-            dependencies: ["SluiceCore", "SluiceRuntime", "CMariaDB", "CZlib", "CZstd", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "CMariaDB", "CZlib", "CZstd", .product(name: "Logging", package: "swift-log")],
             path: "connectors/mysql",
             exclude: ["README.md"]
         ),
         .target(
             name: "SluiceIceberg",
             dependencies: [
-                "SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceAvro", "CSQLite", "CLibPQ",
+                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceAvro", "CSQLite", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/iceberg",
@@ -87,19 +91,19 @@ let package = Package(
         ),
         .target(
             name: "SluiceParquetSink",
-            dependencies: ["SluiceCore", "SluiceRuntime", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
             path: "connectors/parquet",
             exclude: ["README.md"]
         ),
         .target(
             name: "SluiceSnowflake",
-            dependencies: ["SluiceCore", "SluiceRuntime", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
             path: "connectors/snowflake",
             exclude: ["README.md"]
         ),
         .target(
             name: "SluiceDatabricks",
-            dependencies: ["SluiceCore", "SluiceRuntime", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
             path: "connectors/databricks",
             exclude: ["README.md"]
         ),
@@ -108,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors", "SluicePostgres", "SluiceMySQL", "SluiceMCP", "SluiceIceberg", "SluiceSnowflake", "SluiceDatabricks", "SluiceParquetSink",
+                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors", "SluicePostgres", "SluiceMySQL", "SluiceMCP", "SluiceIceberg", "SluiceSnowflake", "SluiceDatabricks", "SluiceParquetSink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -116,36 +120,36 @@ let package = Package(
 
         // Benchmarks (programs, not tests).
         .executableTarget(name: "LogBenchmark", dependencies: ["SluiceCore", "SluiceLog", "CSQLite"], path: "Benchmarks/LogBenchmark"),
-        .executableTarget(name: "PostgresBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluicePostgres"], path: "Benchmarks/PostgresBenchmark"),
-        .executableTarget(name: "MySQLBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMySQL"], path: "Benchmarks/MySQLBenchmark"),
+        .executableTarget(name: "PostgresBenchmark", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluicePostgres"], path: "Benchmarks/PostgresBenchmark"),
+        .executableTarget(name: "MySQLBenchmark", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMySQL"], path: "Benchmarks/MySQLBenchmark"),
         .executableTarget(name: "MCPBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMCP", "SluiceDevConnectors", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/MCPBenchmark"),
         .executableTarget(name: "ParquetBenchmark", dependencies: ["SluiceParquet"], path: "Benchmarks/ParquetBenchmark"),
-        .executableTarget(name: "IcebergBenchmark", dependencies: ["SluiceCore", "SluiceRuntime", "SluiceIceberg", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/IcebergBenchmark"),
+        .executableTarget(name: "IcebergBenchmark", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceRuntime", "SluiceIceberg", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/IcebergBenchmark"),
 
         // Tests.
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceLogTests", dependencies: ["SluiceCore", "SluiceLog"]),
-        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
         .testTarget(name: "SluiceParquetTests", dependencies: ["SluiceCore", "SluiceParquet"]),
         .testTarget(
             name: "SluicePostgresTests",
             dependencies: [
-                "SluiceCore", "SluiceLog", "SluiceRuntime", "SluicePostgres",
+                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluicePostgres",
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .testTarget(name: "SluiceAvroTests", dependencies: ["SluiceAvro"]),
-        .testTarget(name: "SluiceIcebergTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceIceberg", "SluiceAvro", "SluiceParquet"]),
+        .testTarget(name: "SluiceIcebergTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceIceberg", "SluiceAvro", "SluiceParquet"]),
         .testTarget(
             name: "SluiceParquetSinkTests",
-            dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceParquetSink"]
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceParquetSink"]
         ),
         .testTarget(
             name: "SluiceStagingTests",
-            dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceSnowflake", "SluiceDatabricks"]
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceSnowflake", "SluiceDatabricks"]
         ),
-        .testTarget(name: "SluiceMCPTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMCP"]),
-        .testTarget(name: "SluiceMySQLTests", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMySQL"]),
+        .testTarget(name: "SluiceMCPTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMCP"]),
+        .testTarget(name: "SluiceMySQLTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMySQL"]),
     ],
     swiftLanguageModes: [.v6]
 )

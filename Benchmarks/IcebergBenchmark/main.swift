@@ -10,6 +10,7 @@
 // Python: SLUICE_PYTHON, else .venv/bin/python, else python3 (needs pyiceberg[sql-sqlite] and pyarrow).
 import Foundation
 import Logging
+import SluiceConnectorKit
 import SluiceCore
 import SluiceIceberg
 import SluiceRuntime

@@ -6,6 +6,7 @@
 // usage: SLUICE_TEST_MYSQL_URL=mysql://user:pw@127.0.0.1:PORT/ MySQLBenchmark [ROWS] [TX_SIZE]
 import Foundation
 import Logging
+import SluiceConnectorKit
 import SluiceCore
 import SluiceLog
 import SluiceMySQL

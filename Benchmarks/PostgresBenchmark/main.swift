@@ -21,6 +21,7 @@
 // from a fresh log. SLUICE_BENCH_NO_LOG=1 instead runs the source alone with batches counted and dropped.
 import Foundation
 import Logging
+import SluiceConnectorKit
 import SluiceCore
 import SluiceLog
 import SluicePostgres

@@ -1,3 +1,4 @@
+import SluiceConnectorKit
 import SluiceCore
 
 /// The bounded queue between sources and the log appender: sources wait when it is full (backpressure);

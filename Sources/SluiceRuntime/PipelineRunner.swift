@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import SluiceConnectorKit
 import SluiceCore
 import SluiceLog
 import Synchronization

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceConnectorKit
 import SluiceCore
 import SluiceRuntime
 import Testing

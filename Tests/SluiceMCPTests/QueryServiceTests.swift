@@ -1,5 +1,6 @@
 import Foundation
 import MCP
+import SluiceConnectorKit
 import SluiceCore
 import SluiceLog
 import SluiceRuntime

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceConnectorKit
 import SluiceCore
 import SluicePostgres
 import SluiceRuntime

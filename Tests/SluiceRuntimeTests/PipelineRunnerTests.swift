@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceConnectorKit
 import SluiceCore
 import SluiceLog
 @testable import SluiceRuntime

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceParquet
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// A Databricks-style sink: per table a `changes` Delta table (append-only, every change with `_op`, `_position`,
 /// `_offset`, `_commit_ts`, `_unchanged`) and optionally a `current` Delta table kept equal to the source by

@@ -1,6 +1,6 @@
 import Foundation
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// A source that needs no database: deterministic synthetic inserts, updates and deletes over a few tables.
 ///

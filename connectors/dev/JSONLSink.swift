@@ -1,6 +1,6 @@
 import Foundation
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 #if canImport(Glibc)
 import Glibc

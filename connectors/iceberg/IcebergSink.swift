@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// A sink that writes each captured table into an Apache Iceberg v2 table, effectively once.
 ///

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SluiceAvro
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// Points in a commit where tests inject failures (a crash at that moment).
 public enum CommitStage: String, Sendable {

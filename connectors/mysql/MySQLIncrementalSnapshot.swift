@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 // Incremental snapshots while streaming (`sluice snapshot PIPELINE DATABASE.TABLE`), read-only on the server.
 //

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 import Synchronization
 
 /// The MySQL/MariaDB source: reads the binlog as a replica and turns row events into `ChangeEvent`s.

@@ -1,6 +1,6 @@
 import SluiceCore
 import SluiceParquet
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// The columns of the files written for one table-schema version, and how one change becomes one row of them.
 ///

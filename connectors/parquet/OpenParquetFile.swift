@@ -1,7 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceParquet
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// One file being written for one stream: rows go to column buffers, buffers go to a `ParquetWriter` writing a
 /// temporary file, and `finish` closes (fsyncs) it so the sink can publish it under its offset-range name.

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceParquet
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// A sink that writes change streams to Parquet files, one folder per table, each file named by the log offset
 /// range it holds.

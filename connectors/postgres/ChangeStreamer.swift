@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// Streams changes from the slot: decodes pgoutput, assembles transactions into batches, buffers streamed
 /// in-progress transactions, and decides what may be acknowledged.

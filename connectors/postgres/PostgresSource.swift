@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// The PostgreSQL source: a consistent initial snapshot, then logical replication (pgoutput) from a slot.
 ///

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// Snapshot progress, stored with every snapshot batch (state key `snapshot`).
 ///

@@ -1,5 +1,5 @@
 import SluiceCore
-import SluiceRuntime
+import SluiceConnectorKit
 
 // Shared by the Snowflake-style and the Databricks-style sinks (connectors/databricks links to this file).
 

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceParquet
-import SluiceRuntime
+import SluiceConnectorKit
 
 /// A Snowflake-style staging sink: Parquet change files in a stage folder per table, a ledger of what was staged,
 /// and the SQL (Snowflake and DuckDB dialects) that loads the files into a staging table and merges them into the
