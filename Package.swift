@@ -127,9 +127,14 @@ let package = Package(
         .executableTarget(name: "IcebergBenchmark", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceRuntime", "SluiceIceberg", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/IcebergBenchmark"),
 
         // Tests.
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: ["SluiceCore", "SluiceConnectorKit"],
+            path: "Tests/SluiceTestSupport"
+        ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceLogTests", dependencies: ["SluiceCore", "SluiceLog"]),
-        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceTestSupport", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
         .testTarget(name: "SluiceParquetTests", dependencies: ["SluiceCore", "SluiceParquet"]),
         .testTarget(
             name: "SluicePostgresTests",
@@ -142,7 +147,7 @@ let package = Package(
         .testTarget(name: "SluiceIcebergTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceIceberg", "SluiceAvro", "SluiceParquet"]),
         .testTarget(
             name: "SluiceParquetSinkTests",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceParquetSink"]
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceParquetSink", "SluiceTestSupport"]
         ),
         .testTarget(
             name: "SluiceStagingTests",
