@@ -142,7 +142,7 @@ enum MySQLJSON {
                 + ".\(micros6(fraction))"
             return .string(text)
         case .newdecimal? where data.count >= 2:
-            var cursor = ByteCursor(data, from: 2)
+            var cursor = ByteReader(data, from: 2)
             let decimal = try ColumnValueDecoder.decimal(&cursor, precision: Int(data[0]), scale: Int(data[1]))
             return .number(decimal.description)
         default:
@@ -163,10 +163,10 @@ enum MySQLJSON {
     }
 
     /// Reads a PARTIAL_UPDATE_ROWS JSON diff vector (4-byte length, then operations).
-    static func readDiffs(_ cursor: inout ByteCursor) throws -> JSONPartialUpdate {
+    static func readDiffs(_ cursor: inout ByteReader<[UInt8]>) throws -> JSONPartialUpdate {
         let length = Int(try cursor.u32())
         try cursor.need(length)
-        var diffs = ByteCursor(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
+        var diffs = ByteReader(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
         cursor.offset += length
         var operations: [JSONPartialUpdate.Operation] = []
         while !diffs.isAtEnd {
