@@ -200,7 +200,7 @@ private struct JSONTextParser {
         JSONParseError(offset: index, reason: reason)
     }
 
-    private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+    var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
     mutating func skipWhitespace() {
         while index < bytes.count {
@@ -211,7 +211,7 @@ private struct JSONTextParser {
         }
     }
 
-    private mutating func expect(_ literal: StaticString) throws {
+    mutating func expect(_ literal: StaticString) throws {
         let count = literal.utf8CodeUnitCount
         guard count <= bytes.count - index,
             (0..<count).allSatisfy({ bytes[index + $0] == literal.utf8Start[$0] })
@@ -224,52 +224,22 @@ private struct JSONTextParser {
         guard let first = current else { throw failure("unexpected end") }
         switch first {
         case UInt8(ascii: "{"):
-            guard depth < options.maxDepth else { throw failure("nested deeper than \(options.maxDepth) levels") }
-            index += 1
             var pairs: [(String, JSONValue)] = []
-            skipWhitespace()
-            if current == UInt8(ascii: "}") {
-                index += 1
-                return .object(pairs)
+            try parseItems(depth: depth, closedBy: UInt8(ascii: "}")) { parser in
+                parser.skipWhitespace()
+                guard parser.current == UInt8(ascii: "\"") else { throw parser.failure("expected a key") }
+                let key = try parser.parseString()
+                parser.skipWhitespace()
+                try parser.expect(":")
+                pairs.append((key, try parser.parseValue(depth: depth + 1)))
             }
-            while true {
-                skipWhitespace()
-                guard current == UInt8(ascii: "\"") else { throw failure("expected a key") }
-                let key = try parseString()
-                skipWhitespace()
-                try expect(":")
-                pairs.append((key, try parseValue(depth: depth + 1)))
-                skipWhitespace()
-                guard let next = current else { throw failure("unterminated object") }
-                if next == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard next == UInt8(ascii: "}") else { throw failure("expected ',' or '}'") }
-                index += 1
-                return .object(pairs)
-            }
+            return .object(pairs)
         case UInt8(ascii: "["):
-            guard depth < options.maxDepth else { throw failure("nested deeper than \(options.maxDepth) levels") }
-            index += 1
             var items: [JSONValue] = []
-            skipWhitespace()
-            if current == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
+            try parseItems(depth: depth, closedBy: UInt8(ascii: "]")) { parser in
+                items.append(try parser.parseValue(depth: depth + 1))
             }
-            while true {
-                items.append(try parseValue(depth: depth + 1))
-                skipWhitespace()
-                guard let next = current else { throw failure("unterminated array") }
-                if next == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard next == UInt8(ascii: "]") else { throw failure("expected ',' or ']'") }
-                index += 1
-                return .array(items)
-            }
+            return .array(items)
         case UInt8(ascii: "\""):
             return .string(try parseString())
         case UInt8(ascii: "t"):
@@ -283,6 +253,32 @@ private struct JSONTextParser {
             return .null
         default:
             return try parseNumber()
+        }
+    }
+
+    /// Reads the comma-separated items of an object or array, from its opening bracket through `close`.
+    private mutating func parseItems(depth: Int, closedBy close: UInt8, _ parseItem: (inout Self) throws -> Void)
+        throws
+    {
+        guard depth < options.maxDepth else { throw failure("nested deeper than \(options.maxDepth) levels") }
+        let what = close == UInt8(ascii: "}") ? "object" : "array"
+        index += 1
+        skipWhitespace()
+        if current == close {
+            index += 1
+            return
+        }
+        while true {
+            try parseItem(&self)
+            skipWhitespace()
+            guard let next = current else { throw failure("unterminated \(what)") }
+            if next == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard next == close else { throw failure("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+            index += 1
+            return
         }
     }
 
@@ -327,7 +323,7 @@ private struct JSONTextParser {
         }
     }
 
-    private mutating func parseString() throws -> String {
+    mutating func parseString() throws -> String {
         index += 1
         let start = index
         // Most strings have no escapes: they become a String straight from the text.
