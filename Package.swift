@@ -55,7 +55,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "SluiceAvro", dependencies: ["CZlib"]),
+        .target(name: "SluiceAvro", dependencies: ["SluiceCore", "CZlib"]),
         .target(name: "SluiceParquet", dependencies: ["SluiceCore", "CZstd", "CSnappy", "CZlib"]),
 
         // Connectors.

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// Avro's binary encoding of data: zig-zag varints, little-endian floats, length-prefixed bytes.
 public struct AvroBinaryEncoder: Sendable {
     /// The encoded bytes so far.
@@ -124,58 +126,47 @@ extension AvroValue {
     }
 }
 
-/// Reads Avro's binary encoding from a byte buffer.
+/// Reads Avro's binary encoding from a byte buffer (through `SluiceCore.ByteReader`).
 public struct AvroBinaryDecoder {
-    public let bytes: [UInt8]
-    public private(set) var position: Int
-    let end: Int
+    private var reader: ByteReader<[UInt8]>
 
     public init(bytes: [UInt8], position: Int = 0, end: Int? = nil) {
-        self.bytes = bytes
-        self.position = position
-        self.end = end ?? bytes.count
+        reader = ByteReader(bytes, from: position, to: end)
     }
 
-    public var isAtEnd: Bool { position >= end }
+    public var bytes: [UInt8] { reader.bytes }
+    /// Where the next read starts.
+    public var position: Int { reader.offset }
+    public var isAtEnd: Bool { reader.isAtEnd }
+
+    /// Runs one read; data that ends early or is malformed is corrupt data.
+    @inline(__always)
+    private mutating func reading<T>(_ read: (inout ByteReader<[UInt8]>) throws -> T) throws -> T {
+        do {
+            return try read(&reader)
+        } catch let failure as DecodingFailure {
+            throw AvroError(.corruptData, failure.description)
+        }
+    }
 
     public mutating func readLong() throws -> Int64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            guard position < end else { throw AvroError(.corruptData, "a varint runs past the end of the data") }
-            let byte = bytes[position]
-            position += 1
-            guard shift < 64 else { throw AvroError(.corruptData, "a varint is longer than 10 bytes") }
-            result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { break }
-            shift += 7
-        }
-        return Int64(bitPattern: result >> 1) ^ -Int64(bitPattern: result & 1)
+        try reading { try $0.zigZagVarInt() }
     }
 
     public mutating func readFixed(_ count: Int) throws -> [UInt8] {
-        guard count >= 0, count <= end - position else {
-            throw AvroError(.corruptData, "\(count) bytes expected at \(position) but the data ends at \(end)")
-        }
-        let out = Array(bytes[position..<(position + count)])
-        position += count
-        return out
+        try reading { try $0.array(count) }
     }
 
     public mutating func readBytes() throws -> [UInt8] {
         let count = try readLong()
-        guard count >= 0 && count <= Int64(end - position) else {
+        guard count >= 0 && count <= Int64(reader.remaining) else {
             throw AvroError(.corruptData, "a length of \(count) at \(position) runs past the end of the data")
         }
         return try readFixed(Int(count))
     }
 
     private mutating func readLittleEndian(_ count: Int) throws -> UInt64 {
-        guard count <= end - position else { throw AvroError(.corruptData, "a number runs past the end of the data") }
-        var value: UInt64 = 0
-        for i in 0..<count { value |= UInt64(bytes[position + i]) << (8 * UInt64(i)) }
-        position += count
-        return value
+        try reading { try $0.le(count) }
     }
 
     /// Reads a block count of an array or map (a negative count is followed by the block's byte size).
@@ -185,7 +176,7 @@ public struct AvroBinaryDecoder {
             count = -count
             _ = try readLong()
         }
-        guard count <= Int64(end - position) else {
+        guard count <= Int64(reader.remaining) else {
             throw AvroError(.corruptData, "a block claims \(count) items, more than the bytes left")
         }
         return count

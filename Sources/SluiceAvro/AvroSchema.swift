@@ -190,7 +190,7 @@ extension AvroSchema {
 
     /// Parses a schema from JSON text.
     public init(jsonText: String) throws {
-        try self.init(json: try AvroJSON.parse(jsonText))
+        try self.init(json: try AvroJSON.parseAvro(jsonText))
     }
 
     private static func parse(_ json: AvroJSON, named: inout [String: AvroSchema]) throws -> AvroSchema {

@@ -146,73 +146,6 @@ private final class ByteStorage: @unchecked Sendable {
     }
 }
 
-/// Reads what `BinaryWriter` wrote; every read checks bounds and throws `DecodingFailure` when the input ends early.
-public struct BinaryReader {
-    public let bytes: [UInt8]
-    public private(set) var index: Int
-
-    public init(_ bytes: [UInt8], at index: Int = 0) {
-        self.bytes = bytes
-        self.index = index
-    }
-
-    public var isAtEnd: Bool { index >= bytes.count }
-
-    public mutating func readByte() throws -> UInt8 {
-        guard index < bytes.count else { throw DecodingFailure("unexpected end of data at byte \(index)") }
-        defer { index += 1 }
-        return bytes[index]
-    }
-
-    public mutating func readVarUInt() throws -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let b = try readByte()
-            // The tenth byte holds bit 63 only: more bits, or an eleventh byte, would be silently dropped.
-            guard shift < 63 || (shift == 63 && b <= 1) else {
-                throw DecodingFailure("varint longer than 64 bits at byte \(index)")
-            }
-            result |= UInt64(b & 0x7F) << shift
-            if b < 0x80 { return result }
-            shift += 7
-        }
-    }
-
-    public mutating func readVarInt() throws -> Int64 {
-        let raw = try readVarUInt()
-        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
-    }
-
-    public mutating func readFixed64() throws -> UInt64 {
-        guard index + 8 <= bytes.count else { throw DecodingFailure("unexpected end of data at byte \(index)") }
-        var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(bytes[index + i]) << (8 * UInt64(i)) }
-        index += 8
-        return v
-    }
-
-    public mutating func readLength() throws -> Int {
-        let n = try readVarUInt()
-        guard n <= UInt64(bytes.count - index) else {
-            throw DecodingFailure("length \(n) at byte \(index) runs past the end (\(bytes.count) bytes)")
-        }
-        return Int(n)
-    }
-
-    public mutating func readBytes() throws -> [UInt8] {
-        let n = try readLength()
-        defer { index += n }
-        return Array(bytes[index..<index + n])
-    }
-
-    public mutating func readString() throws -> String {
-        let n = try readLength()
-        defer { index += n }
-        return String(decoding: bytes[index..<index + n], as: UTF8.self)
-    }
-}
-
 /// Binary data that could not be decoded.
 public struct DecodingFailure: Error, CustomStringConvertible, Sendable {
     public var description: String
@@ -291,25 +224,25 @@ public enum EventCoding {
     /// Decodes an event written by `encode`.
     public static func decode(_ bytes: [UInt8]) throws -> ChangeEvent {
         var r = BinaryReader(bytes)
-        let version = try r.readByte()
+        let version = try r.u8()
         guard version == formatVersion else {
             throw DecodingFailure("event format version \(version) is not supported (this build reads \(formatVersion))")
         }
-        let opByte = try r.readByte()
+        let opByte = try r.u8()
         guard let op = ChangeOperation(rawValue: String(UnicodeScalar(opByte))) else {
             throw DecodingFailure("unknown operation byte \(opByte)")
         }
-        let flags = try r.readByte()
-        let schemaVersion = Int(truncatingIfNeeded: Int64(bitPattern: try r.readVarUInt()))
-        let connector = try r.readString()
-        let table = TableID(database: try r.readString(), schema: try r.readString(), name: try r.readString())
-        let position = SourcePosition(sortKey: try r.readBytes(), text: try r.readString())
-        let tx = flags & Flag.transaction != 0 ? try r.readString() : nil
-        let order = flags & Flag.order != 0 ? Int(truncatingIfNeeded: Int64(bitPattern: try r.readVarUInt())) : nil
-        let commitTime = try r.readVarInt()
+        let flags = try r.u8()
+        let schemaVersion = Int(truncatingIfNeeded: Int64(bitPattern: try r.varUInt()))
+        let connector = try r.varLengthString()
+        let table = TableID(database: try r.varLengthString(), schema: try r.varLengthString(), name: try r.varLengthString())
+        let position = SourcePosition(sortKey: try r.varLengthBytes(), text: try r.varLengthString())
+        let tx = flags & Flag.transaction != 0 ? try r.varLengthString() : nil
+        let order = flags & Flag.order != 0 ? Int(truncatingIfNeeded: Int64(bitPattern: try r.varUInt())) : nil
+        let commitTime = try r.zigZagVarInt()
         let before = flags & Flag.before != 0 ? try readRow(&r) : nil
         let after = flags & Flag.after != 0 ? try readRow(&r) : nil
-        guard r.isAtEnd else { throw DecodingFailure("\(bytes.count - r.index) trailing bytes after the event") }
+        guard r.isAtEnd else { throw DecodingFailure("\(r.remaining) trailing bytes after the event") }
         return ChangeEvent(
             op: op, connector: connector, table: table, schemaVersion: schemaVersion, before: before, after: after,
             position: position, transactionID: tx, orderInTransaction: order, commitTimeMicros: commitTime,
@@ -331,11 +264,11 @@ public enum EventCoding {
     /// Decodes a key written by `encodeKey`.
     public static func decodeKey(_ bytes: [UInt8]) throws -> [Value] {
         var r = BinaryReader(bytes)
-        let count = try r.readLength()
+        let count = try r.varLength()
         var values: [Value] = []
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(try readValue(&r)) }
-        guard r.isAtEnd else { throw DecodingFailure("\(bytes.count - r.index) trailing bytes after the key") }
+        guard r.isAtEnd else { throw DecodingFailure("\(r.remaining) trailing bytes after the key") }
         return values
     }
 
@@ -350,7 +283,7 @@ public enum EventCoding {
     public static func decodeValue(_ bytes: [UInt8]) throws -> Value {
         var r = BinaryReader(bytes)
         let value = try readValue(&r)
-        guard r.isAtEnd else { throw DecodingFailure("\(bytes.count - r.index) trailing bytes after the value") }
+        guard r.isAtEnd else { throw DecodingFailure("\(r.remaining) trailing bytes after the value") }
         return value
     }
 
@@ -363,13 +296,13 @@ public enum EventCoding {
     }
 
     static func readRow(_ r: inout BinaryReader) throws -> Row {
-        let count = try r.readLength()
+        let count = try r.varLength()
         var columns: [String] = []
         var values: [Value] = []
         columns.reserveCapacity(count)
         values.reserveCapacity(count)
         for _ in 0..<count {
-            columns.append(try r.readString())
+            columns.append(try r.varLengthString())
             values.append(try readValue(&r))
         }
         return Row(columns: columns, values: values)
@@ -479,60 +412,60 @@ public enum EventCoding {
     }
 
     static func readValue(_ r: inout BinaryReader, depth: Int) throws -> Value {
-        let tagByte = try r.readByte()
+        let tagByte = try r.u8()
         guard let tag = Tag(rawValue: tagByte) else { throw DecodingFailure("unknown value tag \(tagByte)") }
         switch tag {
         case .null: return .null
         case .unchanged: return .unchanged
         case .boolFalse: return .bool(false)
         case .boolTrue: return .bool(true)
-        case .int: return .int(try r.readVarInt())
-        case .double: return .double(Double(bitPattern: try r.readFixed64()))
+        case .int: return .int(try r.zigZagVarInt())
+        case .double: return .double(Double(bitPattern: try r.u64()))
         case .decimal:
-            let signedScale = try r.readVarInt()
+            let signedScale = try r.zigZagVarInt()
             let negative = signedScale < 0
             let scale = negative ? -(signedScale + 1) : signedScale
-            let digits = try r.readString()
+            let digits = try r.varLengthString()
             guard let d = ExactDecimal(negative: negative, unscaledDigits: digits, scale: Int(scale)) else {
                 throw DecodingFailure("invalid decimal digits or scale")
             }
             return .decimal(d)
         case .decimalSpecial:
-            let raw = try r.readByte()
+            let raw = try r.u8()
             guard let special = ExactDecimal.Special(rawValue: raw) else {
                 throw DecodingFailure("unknown decimal special \(raw)")
             }
             return .decimal(ExactDecimal(special: special))
-        case .string: return .string(try r.readString())
-        case .bytes: return .bytes(try r.readBytes())
+        case .string: return .string(try r.varLengthString())
+        case .bytes: return .bytes(try r.varLengthBytes())
         case .date:
-            let v = try r.readVarInt()
+            let v = try r.zigZagVarInt()
             guard let d = Int32(exactly: v) else { throw DecodingFailure("date out of range") }
             return .date(d)
-        case .time: return .time(TimeOfDay(micros: try r.readVarInt()))
+        case .time: return .time(TimeOfDay(micros: try r.zigZagVarInt()))
         case .timeTZ:
-            let micros = try r.readVarInt()
-            guard let offset = Int32(exactly: try r.readVarInt()) else { throw DecodingFailure("offset out of range") }
+            let micros = try r.zigZagVarInt()
+            guard let offset = Int32(exactly: try r.zigZagVarInt()) else { throw DecodingFailure("offset out of range") }
             return .time(TimeOfDay(micros: micros, utcOffsetSeconds: offset))
-        case .timestamp: return .timestamp(Timestamp(micros: try r.readVarInt(), isUTC: false))
-        case .timestampTZ: return .timestamp(Timestamp(micros: try r.readVarInt(), isUTC: true))
+        case .timestamp: return .timestamp(Timestamp(micros: try r.zigZagVarInt(), isUTC: false))
+        case .timestampTZ: return .timestamp(Timestamp(micros: try r.zigZagVarInt(), isUTC: true))
         case .interval:
-            guard let months = Int32(exactly: try r.readVarInt()), let days = Int32(exactly: try r.readVarInt()) else {
+            guard let months = Int32(exactly: try r.zigZagVarInt()), let days = Int32(exactly: try r.zigZagVarInt()) else {
                 throw DecodingFailure("interval out of range")
             }
-            return .interval(Interval(months: months, days: days, micros: try r.readVarInt()))
+            return .interval(Interval(months: months, days: days, micros: try r.zigZagVarInt()))
         case .uuid:
             var raw = [UInt8](repeating: 0, count: 16)
-            for i in 0..<16 { raw[i] = try r.readByte() }
+            for i in 0..<16 { raw[i] = try r.u8() }
             let u = UUID(uuid: (raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
                                 raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]))
             return .uuid(u)
-        case .json: return .json(try r.readString())
+        case .json: return .json(try r.varLengthString())
         case .array:
             guard depth < maxNestingDepth else {
-                throw DecodingFailure("arrays nested deeper than \(maxNestingDepth) at byte \(r.index)")
+                throw DecodingFailure("arrays nested deeper than \(maxNestingDepth) at byte \(r.offset)")
             }
-            let count = try r.readLength()
+            let count = try r.varLength()
             var elements: [Value] = []
             elements.reserveCapacity(count)
             for _ in 0..<count { elements.append(try readValue(&r, depth: depth + 1)) }

@@ -169,3 +169,121 @@ public struct ConnectorConfig: Sendable, Hashable {
         return ConnectorConfig(instanceName: instanceName, values: m)
     }
 }
+
+/// A Swift type that a configuration field's value reads as (`ConnectorConfig.value(_:of:)`).
+public protocol ConfigFieldValue {
+    /// The value, when `configValue` has this type (nil when it has another).
+    init?(configValue: ConfigValue)
+}
+
+extension String: ConfigFieldValue {
+    public init?(configValue: ConfigValue) {
+        guard case .string(let s) = configValue else { return nil }
+        self = s
+    }
+}
+
+extension Bool: ConfigFieldValue {
+    public init?(configValue: ConfigValue) {
+        guard case .bool(let b) = configValue else { return nil }
+        self = b
+    }
+}
+
+extension Int: ConfigFieldValue {
+    /// An integer, or a size in bytes.
+    public init?(configValue: ConfigValue) {
+        guard let value = Int64(configValue: configValue) else { return nil }
+        self = Int(value)
+    }
+}
+
+extension Int64: ConfigFieldValue {
+    /// A size in bytes, or an integer.
+    public init?(configValue: ConfigValue) {
+        switch configValue {
+        case .size(let s): self = s
+        case .int(let i): self = Int64(i)
+        default: return nil
+        }
+    }
+}
+
+extension Double: ConfigFieldValue {
+    /// A number, or a duration in seconds.
+    public init?(configValue: ConfigValue) {
+        switch configValue {
+        case .double(let d), .duration(let d): self = d
+        case .int(let i): self = Double(i)
+        default: return nil
+        }
+    }
+}
+
+extension Array: ConfigFieldValue where Element: ConfigFieldValue {
+    /// A list whose every element has the element type.
+    public init?(configValue: ConfigValue) {
+        guard case .list(let items) = configValue else { return nil }
+        var elements: [Element] = []
+        elements.reserveCapacity(items.count)
+        for item in items {
+            guard let element = Element(configValue: item) else { return nil }
+            elements.append(element)
+        }
+        self = elements
+    }
+}
+
+extension ConnectorConfig {
+    /// Where `key` of this connector stands in a pipeline file: `sources.NAME.key` or `sinks.NAME.key`.
+    public func location(of key: String, in spec: ConnectorSpec) -> String {
+        "\(spec.role == .source ? "sources" : "sinks").\(instanceName).\(key)"
+    }
+
+    /// The value of `key`, else the default that `spec` declares for it; nil when there is neither.
+    ///
+    /// Throws when the value is not a `T` (naming the key's place in the pipeline file), or when `spec` does not
+    /// declare `key` at all (a connector reading a field it never declared).
+    public func value<T: ConfigFieldValue>(_ key: String, of spec: ConnectorSpec, as type: T.Type = T.self) throws
+        -> T?
+    {
+        guard let field = spec.field(key) else {
+            throw SluiceError(.invalidConfiguration, "the \(spec.name) connector reads `\(key)`, which its spec "
+                + "does not declare", location: location(of: key, in: spec),
+                hint: "Declare the field in the connector's ConnectorSpec")
+        }
+        guard let value = values[key] ?? field.defaultValue else { return nil }
+        guard let typed = T(configValue: value) else {
+            throw SluiceError(.invalidConfiguration, "`\(key)` must be a \(field.type)",
+                              location: location(of: key, in: spec), hint: "Write a \(field.type) for \(key)")
+        }
+        return typed
+    }
+
+    /// The value of a field that is required or has a default in `spec`; throws naming the key when it is absent.
+    public func required<T: ConfigFieldValue>(_ key: String, of spec: ConnectorSpec, as type: T.Type = T.self) throws
+        -> T
+    {
+        guard let value = try value(key, of: spec, as: T.self) else {
+            throw SluiceError(.invalidConfiguration, "the \(spec.name) \(spec.role.rawValue) needs `\(key)`",
+                              location: location(of: key, in: spec),
+                              hint: "Set \(key) (\(spec.field(key)?.type.description ?? "a value"))")
+        }
+        return value
+    }
+}
+
+extension ConnectorConfig {
+    /// A `.oneOf` field read as an enum (its value or the spec's default); throws naming the key for a value the
+    /// enum does not have.
+    public func choice<T: RawRepresentable>(_ key: String, of spec: ConnectorSpec, as type: T.Type = T.self) throws
+        -> T where T.RawValue == String
+    {
+        let text: String = try required(key, of: spec)
+        guard let value = T(rawValue: text) else {
+            throw SluiceError(.invalidConfiguration, "unknown \(key) '\(text)'", location: location(of: key, in: spec),
+                              hint: "Use \(spec.field(key)?.type.description ?? "a known value")")
+        }
+        return value
+    }
+}

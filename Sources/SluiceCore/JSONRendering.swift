@@ -116,17 +116,32 @@ public enum JSONRendering {
     }
 }
 
-/// A small, fast JSON text builder that keeps key order and handles commas.
+/// A small, fast JSON text builder that keeps key order and handles commas: the one JSON writer of Sluice.
 public struct JSONText: Sendable {
+    /// How the text is spaced and escaped.
+    public enum Style: Sendable {
+        /// No spaces; `"`, `\\`, newline, return and tab escaped by letter, other control characters as `\u00xx`.
+        case compact
+        /// MySQL's rendering of JSON documents: `{"a": 1, "b": [1, 2]}`, backspace and form feed escaped by letter too.
+        case mysql
+    }
+
     public private(set) var bytes: [UInt8] = []
     private var needsComma: [Bool] = [false]
+    private let spaced: Bool
 
-    public init() { bytes.reserveCapacity(256) }
+    public init(style: Style = .compact) {
+        spaced = style == .mysql
+        bytes.reserveCapacity(256)
+    }
 
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     private mutating func separate() {
-        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        if needsComma[needsComma.count - 1] {
+            bytes.append(UInt8(ascii: ","))
+            if spaced { bytes.append(UInt8(ascii: " ")) }
+        }
         needsComma[needsComma.count - 1] = true
     }
 
@@ -157,6 +172,7 @@ public struct JSONText: Sendable {
         separate()
         appendQuoted(name)
         bytes.append(UInt8(ascii: ":"))
+        if spaced { bytes.append(UInt8(ascii: " ")) }
         needsComma[needsComma.count - 1] = false
     }
 
@@ -184,6 +200,8 @@ public struct JSONText: Sendable {
             case 0x0A: bytes.append(contentsOf: [92, UInt8(ascii: "n")])
             case 0x0D: bytes.append(contentsOf: [92, UInt8(ascii: "r")])
             case 0x09: bytes.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0x08 where spaced: bytes.append(contentsOf: [92, UInt8(ascii: "b")])
+            case 0x0C where spaced: bytes.append(contentsOf: [92, UInt8(ascii: "f")])
             case 0..<0x20:
                 bytes.append(contentsOf: Array("\\u00".utf8))
                 bytes.append(Self.hexDigit(b >> 4))

@@ -95,7 +95,7 @@ struct GTIDSetTests {
         #expect(tagged.encoded() == [1, 2, 0, 0, 0, 0, 0, 1] + uuid + [0] + le(1) + le(1) + le(2)
             + uuid + [4, 0x61, 0x62] + le(1) + le(2) + le(3))
         for value in [set, tagged, try MySQLGTIDSet("\(Self.b):1-3,\(Self.a):5")] {
-            var cursor = ByteCursor(value.encoded())
+            var cursor = ByteReader(value.encoded())
             #expect(try MySQLGTIDSet(decoding: &cursor) == value)
             #expect(cursor.isAtEnd)
         }

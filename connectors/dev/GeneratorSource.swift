@@ -33,12 +33,13 @@ public struct GeneratorSource: SourceConnector {
     public init(context: SourceContext) throws {
         self.context = context
         let config = context.config
-        tables = config.strings("tables") ?? ["orders"]
-        count = Int64(config.int("count") ?? 10_000)
-        rate = config.double("rate") ?? 0
-        keys = max(1, config.int("keys") ?? 1_000)
-        batchSize = max(1, config.int("batch_size") ?? 500)
-        seed = UInt64(bitPattern: Int64(config.int("seed") ?? 1))
+        func setting<T: ConfigFieldValue>(_ key: String) throws -> T { try config.required(key, of: Self.spec) }
+        tables = try setting("tables")
+        count = try setting("count")
+        rate = try setting("rate")
+        keys = max(1, try setting("keys"))
+        batchSize = max(1, try setting("batch_size"))
+        seed = UInt64(bitPattern: try setting("seed"))
         guard !tables.isEmpty else {
             throw SluiceError(.invalidConfiguration, "the generator needs at least one table",
                               location: "sources.\(config.instanceName).tables")

@@ -25,8 +25,8 @@ public actor JSONLSink: SinkConnector {
     var nextOffsets: [String: Int64] = [:]
 
     public init(context: SinkContext) throws {
-        directory = context.config.string("path") ?? "."
-        fsyncEachBatch = context.config.bool("fsync") ?? true
+        directory = try context.config.required("path", of: Self.spec)
+        fsyncEachBatch = try context.config.required("fsync", of: Self.spec)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {

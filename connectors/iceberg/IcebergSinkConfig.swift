@@ -84,25 +84,29 @@ public struct IcebergSinkConfiguration: Sendable {
                 description: "Parquet compression of data files"),
         ])
 
+    /// Reads `config`; absent fields take the defaults `spec` declares.
     public init(config: ConnectorConfig) throws {
+        let spec = Self.spec
+        func value<T: ConfigFieldValue>(_ key: String) throws -> T? { try config.value(key, of: spec) }
+        func setting<T: ConfigFieldValue>(_ key: String) throws -> T { try config.required(key, of: spec) }
         let location = "sinks.\(config.instanceName)"
-        guard let warehouse = config.string("warehouse"), !warehouse.isEmpty else {
+        guard let warehouse: String = try value("warehouse"), !warehouse.isEmpty else {
             throw SluiceError(
                 .invalidConfiguration, "the iceberg sink needs a warehouse folder", location: "\(location).warehouse")
         }
         self.warehouse = warehouse
-        catalogType = CatalogType(rawValue: config.string("catalog") ?? "filesystem") ?? .filesystem
-        catalogURI = config.string("catalog_uri")
-        catalogName = config.string("catalog_name") ?? "sluice"
-        namespace = config.string("namespace") ?? "default"
-        tableTemplate = config.string("table") ?? "{schema}_{table}"
-        mode = Mode(rawValue: config.string("mode") ?? "upsert") ?? .upsert
-        deletes = DeleteStrategy(rawValue: config.string("deletes") ?? "position") ?? .position
-        partitionBy = config.string("partition_by")
-        targetFileSize = config.size("target_file_size") ?? Int64(config.int("target_file_size") ?? 128 << 20)
-        commitIntervalSeconds = config.duration("commit_interval") ?? config.double("commit_interval") ?? 60
-        commitRows = max(1, config.int("commit_rows") ?? 100_000)
-        switch config.string("compression") ?? "zstd" {
+        catalogType = try config.choice("catalog", of: spec)
+        catalogURI = try value("catalog_uri")
+        catalogName = try setting("catalog_name")
+        namespace = try setting("namespace")
+        tableTemplate = try setting("table")
+        mode = try config.choice("mode", of: spec)
+        deletes = try config.choice("deletes", of: spec)
+        partitionBy = try value("partition_by")
+        targetFileSize = try setting("target_file_size")
+        commitIntervalSeconds = try setting("commit_interval")
+        commitRows = max(1, try setting("commit_rows"))
+        switch try setting("compression") as String {
         case "snappy": compression = .snappy
         case "gzip": compression = .gzip
         case "none": compression = .uncompressed

@@ -172,7 +172,7 @@ public struct BinlogEventDecoder: Sendable {
 
     private mutating func decodeEvent(_ bytes: [UInt8], from start: Int, to end: Int, at eventPosition: UInt64,
                                       payloadIndex: Int?) throws {
-        var cursor = ByteCursor(bytes, from: start, to: end)
+        var cursor = ByteReader(bytes, from: start, to: end)
         let header = BinlogEventHeader(
             timestamp: try cursor.u32(), type: BinlogEventType(rawValue: try cursor.u8()), serverID: try cursor.u32(),
             eventSize: try cursor.u32(), nextPosition: try cursor.u32(), flags: try cursor.u16())
@@ -241,7 +241,7 @@ public struct BinlogEventDecoder: Sendable {
         return (true, algorithm == 255 ? 0 : algorithm)
     }
 
-    private mutating func decodeBody(_ header: BinlogEventHeader, _ cursor: inout ByteCursor,
+    private mutating func decodeBody(_ header: BinlogEventHeader, _ cursor: inout ByteReader<[UInt8]>,
                                      tableName: inout String?) throws -> BinlogEventBody? {
         let type = header.type
         func postHeader(_ fallback: Int) -> Int { format?.postHeaderLength(type, default: fallback) ?? fallback }
@@ -305,7 +305,7 @@ public struct BinlogEventDecoder: Sendable {
                 let length = try cursor.lenencCount()
                 if field == 1 { name = try cursor.utf8(length) }
                 else if field == 2 {
-                    var value = ByteCursor(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
+                    var value = ByteReader(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
                     heartbeatPosition = try value.lenenc()
                     try cursor.skip(length)
                 } else { try cursor.skip(length) }
@@ -346,7 +346,7 @@ public struct BinlogEventDecoder: Sendable {
     }
 
     /// Parses a format description body (its CRC already cut off when the event has room for one).
-    static func parseFormatDescription(_ cursor: inout ByteCursor) throws -> FormatDescription {
+    static func parseFormatDescription(_ cursor: inout ByteReader<[UInt8]>) throws -> FormatDescription {
         let binlogVersion = try cursor.u16()
         let versionBytes = try cursor.array(50)
         let serverVersion = String(decoding: versionBytes.prefix { $0 != 0 }, as: UTF8.self)
@@ -364,7 +364,7 @@ public struct BinlogEventDecoder: Sendable {
                                  postHeaderLengths: lengths, checksumAlgorithm: algorithm == 255 ? 0 : algorithm)
     }
 
-    private func parseQuery(_ cursor: inout ByteCursor, postHeaderLength: Int, compressed: Bool) throws -> QueryEvent {
+    private func parseQuery(_ cursor: inout ByteReader<[UInt8]>, postHeaderLength: Int, compressed: Bool) throws -> QueryEvent {
         let threadID = try cursor.u32()
         _ = try cursor.u32()  // execution time
         let databaseLength = Int(try cursor.u8())
@@ -416,7 +416,7 @@ public struct BinlogEventDecoder: Sendable {
         return cached
     }
 
-    private mutating func decodeRows(_ header: BinlogEventHeader, _ cursor: inout ByteCursor,
+    private mutating func decodeRows(_ header: BinlogEventHeader, _ cursor: inout ByteReader<[UInt8]>,
                                      postHeaderLength: Int) throws -> (BinlogEventBody, String?) {
         let type = header.type
         let tableID = postHeaderLength == 6 ? UInt64(try cursor.u32()) : try cursor.le(6)
@@ -443,7 +443,7 @@ public struct BinlogEventDecoder: Sendable {
         var rowsCursor = cursor
         if type.isMariaCompressed {
             let inflated = try BinlogCompression.inflateMariaDB(cursor.bytes, from: cursor.offset, to: cursor.end)
-            rowsCursor = ByteCursor(inflated)
+            rowsCursor = ByteReader(inflated)
             cursor.offset = cursor.end
         }
         let rowData = RowData(cursor: rowsCursor, plan: cached.plan, kind: kind, presentBefore: presentBefore,
@@ -458,7 +458,7 @@ public struct BinlogEventDecoder: Sendable {
 
     /// One row image: a null bitmap over the present columns, then the non-null present values.
     @inline(__always)
-    static func decodeImage(_ cursor: inout ByteCursor, _ plan: [ColumnDecoding], present: [UInt8],
+    static func decodeImage(_ cursor: inout ByteReader<[UInt8]>, _ plan: [ColumnDecoding], present: [UInt8],
                             presentCount: Int) throws -> [Value] {
         let nullBytes = (presentCount + 7) / 8
         try cursor.need(nullBytes)
@@ -479,7 +479,7 @@ public struct BinlogEventDecoder: Sendable {
 
     /// The after image of a PARTIAL_UPDATE_ROWS row: value options, a bitmap of JSON columns sent as diffs,
     /// then the image, whose diffed JSON columns are applied to the before image's values.
-    static func decodePartialAfterImage(_ cursor: inout ByteCursor, _ plan: [ColumnDecoding], present: [UInt8],
+    static func decodePartialAfterImage(_ cursor: inout ByteReader<[UInt8]>, _ plan: [ColumnDecoding], present: [UInt8],
                                         presentCount: Int, jsonColumns: Int, before: [Value],
                                         partial: inout [Int: JSONPartialUpdate]) throws -> [Value] {
         let options = try cursor.lenenc()
@@ -514,7 +514,7 @@ public struct BinlogEventDecoder: Sendable {
         return values
     }
 
-    private mutating func decodeTransactionPayload(_ header: BinlogEventHeader, _ cursor: inout ByteCursor) throws {
+    private mutating func decodeTransactionPayload(_ header: BinlogEventHeader, _ cursor: inout ByteReader<[UInt8]>) throws {
         var payloadSize: Int?
         var compression: UInt64 = 0
         var uncompressedSize: Int?
@@ -522,7 +522,7 @@ public struct BinlogEventDecoder: Sendable {
             let field = try cursor.lenenc()
             if field == 0 { break }  // end of the header fields
             let length = try cursor.lenencCount()
-            var value = ByteCursor(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
+            var value = ByteReader(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
             try cursor.skip(length)
             switch field {
             case 1: payloadSize = Int(try value.lenenc())
@@ -567,7 +567,7 @@ public struct BinlogEventDecoder: Sendable {
     /// GTID_TAGGED_LOG_EVENT (MySQL 8.3+): a serialized message (format version, size, last non-ignorable
     /// field id, then numbered fields): 0 flags, 1 server uuid (16 variable-length bytes), 2 sequence number,
     /// 3 tag; later fields (commit timestamps, lengths) are not needed.
-    static func parseTaggedGTID(_ cursor: inout ByteCursor) throws -> String? {
+    static func parseTaggedGTID(_ cursor: inout ByteReader<[UInt8]>) throws -> String? {
         _ = try varlen(&cursor)  // format version
         _ = try varlen(&cursor)  // message size
         _ = try varlen(&cursor)  // last non-ignorable field id
@@ -590,7 +590,7 @@ public struct BinlogEventDecoder: Sendable {
 
     /// MySQL serialization's variable-length integer: the count of trailing one bits of the first byte
     /// says how many more bytes follow; the value is little-endian above those bits.
-    static func varlen(_ cursor: inout ByteCursor) throws -> UInt64 {
+    static func varlen(_ cursor: inout ByteReader<[UInt8]>) throws -> UInt64 {
         let first = try cursor.u8()
         let extra = first == 0xFF ? 8 : (~first).trailingZeroBitCount
         var value = UInt64(first) >> UInt64(extra + 1 > 8 ? 8 : extra + 1)

@@ -155,7 +155,7 @@ enum ColumnValueDecoder {
 
     /// Decodes one non-null column value at the cursor.
     @inline(__always)
-    static func decode(_ plan: ColumnDecoding, _ cursor: inout ByteCursor) throws -> Value {
+    static func decode(_ plan: ColumnDecoding, _ cursor: inout ByteReader<[UInt8]>) throws -> Value {
         switch plan {
         case .integer(let width, let unsigned):
             let raw = try cursor.le(width)
@@ -272,7 +272,7 @@ enum ColumnValueDecoder {
     /// Writes one non-null column value at the cursor into the open row of `events`: integers and ASCII text
     /// directly, everything else through `decode`.
     @inline(__always)
-    static func encode(_ plan: ColumnDecoding, _ cursor: inout ByteCursor, into events: inout EncodedChanges) throws {
+    static func encode(_ plan: ColumnDecoding, _ cursor: inout ByteReader<[UInt8]>, into events: inout EncodedChanges) throws {
         let length: Int
         let charset: MySQLCharset
         switch plan {
@@ -335,7 +335,7 @@ enum ColumnValueDecoder {
 
     /// NEWDECIMAL: groups of 9 digits in 4 bytes, big-endian, leading/trailing partial groups in fewer bytes;
     /// the first bit is the (inverted) sign, and a negative value has every byte inverted.
-    static func decimal(_ cursor: inout ByteCursor, precision: Int, scale: Int) throws -> ExactDecimal {
+    static func decimal(_ cursor: inout ByteReader<[UInt8]>, precision: Int, scale: Int) throws -> ExactDecimal {
         try decimalDigits(&cursor, precision: precision, scale: scale) { negative, digits in
             guard let value = ExactDecimal(negative: negative, unscaledDigits: String(decoding: digits, as: UTF8.self),
                                            scale: scale) else {
@@ -348,7 +348,7 @@ enum ColumnValueDecoder {
     /// Reads a NEWDECIMAL and calls `body` with its sign and unscaled digits (ASCII, without leading zeros, "0" for
     /// zero) in a buffer on the stack.
     static func decimalDigits<Result>(
-        _ cursor: inout ByteCursor, precision: Int, scale: Int,
+        _ cursor: inout ByteReader<[UInt8]>, precision: Int, scale: Int,
         _ body: (_ negative: Bool, _ digits: UnsafeBufferPointer<UInt8>) throws -> Result
     ) throws -> Result {
         let integerDigits = precision - scale
@@ -406,7 +406,7 @@ enum ColumnValueDecoder {
 
     /// The fractional seconds of TIME2/DATETIME2/TIMESTAMP2 in microseconds (big-endian, 0-3 bytes).
     @inline(__always)
-    static func fractionMicros(_ cursor: inout ByteCursor, digits: Int) throws -> Int64 {
+    static func fractionMicros(_ cursor: inout ByteReader<[UInt8]>, digits: Int) throws -> Int64 {
         switch digits {
         case 1, 2: return Int64(try cursor.u8()) * 10_000
         case 3, 4: return Int64(try cursor.be(2)) * 100
@@ -417,7 +417,7 @@ enum ColumnValueDecoder {
 
     /// TIME2: 3 bytes big-endian (sign bit offset) of hours/minutes/seconds, then the fraction; negative
     /// values borrow from the integer part when they have a fraction.
-    static func time2(_ cursor: inout ByteCursor, digits: Int) throws -> Int64 {
+    static func time2(_ cursor: inout ByteReader<[UInt8]>, digits: Int) throws -> Int64 {
         var packed: Int64
         switch digits {
         case 1, 2:

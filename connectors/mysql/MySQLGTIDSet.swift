@@ -149,7 +149,7 @@ public struct MySQLGTIDSet: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Reads the binary form (see `encoded`).
-    init(decoding cursor: inout ByteCursor) throws {
+    init(decoding cursor: inout ByteReader<[UInt8]>) throws {
         let head = try cursor.u64()
         let tagged = head & 0xFF == 1 && head >> 56 == 1
         let count = Int(tagged ? (head >> 8) & 0xFFFF_FFFF_FFFF : head)

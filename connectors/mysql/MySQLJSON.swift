@@ -1,59 +1,20 @@
 import Foundation
+import SluiceCore
 
 /// MySQL's binary JSON format (JSON columns in row events) and the JSON diffs of PARTIAL_UPDATE_ROWS events.
 enum MySQLJSON {
-    /// A parsed JSON value, used where diffs must be applied to a before image.
-    indirect enum Node: Equatable {
-        case object([(String, Node)])
-        case array([Node])
-        case string(String)
-        /// A number, boolean, null or opaque value, kept as its JSON text.
-        case scalar(String)
-
-        static func == (lhs: Node, rhs: Node) -> Bool { lhs.text == rhs.text }
-
-        var text: String {
-            var out = ""
-            write(to: &out)
-            return out
-        }
-
-        func write(to out: inout String) {
-            switch self {
-            case .object(let members):
-                out += "{"
-                for (i, (key, value)) in members.enumerated() {
-                    if i > 0 { out += ", " }
-                    MySQLJSON.appendQuoted(key, to: &out)
-                    out += ": "
-                    value.write(to: &out)
-                }
-                out += "}"
-            case .array(let elements):
-                out += "["
-                for (i, element) in elements.enumerated() {
-                    if i > 0 { out += ", " }
-                    element.write(to: &out)
-                }
-                out += "]"
-            case .string(let s): MySQLJSON.appendQuoted(s, to: &out)
-            case .scalar(let s): out += s
-            }
-        }
-    }
-
     /// The JSON text of a binary JSON document (MySQL's own spacing: `{"a": 1, "b": [1, 2]}`).
     static func text(_ bytes: [UInt8], from start: Int, length: Int) throws -> String {
-        try node(bytes, from: start, length: length).text
+        try node(bytes, from: start, length: length).text(style: .mysql)
     }
 
-    /// Parses a binary JSON document (type byte, then the value).
-    static func node(_ bytes: [UInt8], from start: Int, length: Int) throws -> Node {
+    /// Parses a binary JSON document (type byte, then the value): numbers keep MySQL's text.
+    static func node(_ bytes: [UInt8], from start: Int, length: Int) throws -> JSONValue {
         guard length >= 1, start + length <= bytes.count else { throw BinlogFormatError("empty or truncated JSON value") }
         return try value(bytes, type: bytes[start], at: start + 1, end: start + length, depth: 0)
     }
 
-    private static func value(_ b: [UInt8], type: UInt8, at p: Int, end: Int, depth: Int) throws -> Node {
+    private static func value(_ b: [UInt8], type: UInt8, at p: Int, end: Int, depth: Int) throws -> JSONValue {
         guard depth < 200 else { throw BinlogFormatError("JSON nested deeper than 200 levels") }
         func need(_ n: Int, at q: Int) throws {
             if q < 0 || n < 0 || q + n > end { throw BinlogFormatError("JSON value truncated (type \(type))") }
@@ -85,7 +46,7 @@ enum MySQLJSON {
                     keys.append(String(decoding: b[(p + keyOffset)..<(p + keyOffset + keyLength)], as: UTF8.self))
                 }
             }
-            var values: [Node] = []
+            var values: [JSONValue] = []
             values.reserveCapacity(count)
             for _ in 0..<count {
                 try need(1 + width, at: q)
@@ -109,18 +70,18 @@ enum MySQLJSON {
         case 0x04:
             try need(1, at: p)
             switch b[p] {
-            case 0: return .scalar("null")
-            case 1: return .scalar("true")
-            case 2: return .scalar("false")
+            case 0: return .null
+            case 1: return .bool(true)
+            case 2: return .bool(false)
             default: throw BinlogFormatError("invalid JSON literal \(b[p])")
             }
-        case 0x05: return .scalar(String(Int16(truncatingIfNeeded: try le(p, 2))))
-        case 0x06: return .scalar(String(UInt16(truncatingIfNeeded: try le(p, 2))))
-        case 0x07: return .scalar(String(Int32(truncatingIfNeeded: try le(p, 4))))
-        case 0x08: return .scalar(String(UInt32(truncatingIfNeeded: try le(p, 4))))
-        case 0x09: return .scalar(String(Int64(bitPattern: try le(p, 8))))
-        case 0x0A: return .scalar(String(try le(p, 8)))
-        case 0x0B: return .scalar(doubleText(Double(bitPattern: try le(p, 8))))
+        case 0x05: return .number(String(Int16(truncatingIfNeeded: try le(p, 2))))
+        case 0x06: return .number(String(UInt16(truncatingIfNeeded: try le(p, 2))))
+        case 0x07: return .number(String(Int32(truncatingIfNeeded: try le(p, 4))))
+        case 0x08: return .number(String(UInt32(truncatingIfNeeded: try le(p, 4))))
+        case 0x09: return .number(String(Int64(bitPattern: try le(p, 8))))
+        case 0x0A: return .number(String(try le(p, 8)))
+        case 0x0B: return .double(Double(bitPattern: try le(p, 8)))
         case 0x0C:
             var q = p
             let length = try varLength(b, &q, end: end)
@@ -152,7 +113,7 @@ enum MySQLJSON {
     }
 
     /// Opaque values: MySQL temporal and decimal values inside JSON, else base64 as MySQL prints them.
-    private static func opaque(fieldType: UInt8, _ data: [UInt8]) throws -> Node {
+    private static func opaque(fieldType: UInt8, _ data: [UInt8]) throws -> JSONValue {
         func packed() -> Int64 {
             var v: UInt64 = 0
             for i in stride(from: min(7, data.count - 1), through: 0, by: -1) { v = v << 8 | UInt64(data[i]) }
@@ -181,9 +142,9 @@ enum MySQLJSON {
                 + ".\(micros6(fraction))"
             return .string(text)
         case .newdecimal? where data.count >= 2:
-            var cursor = ByteCursor(data, from: 2)
+            var cursor = ByteReader(data, from: 2)
             let decimal = try ColumnValueDecoder.decimal(&cursor, precision: Int(data[0]), scale: Int(data[1]))
-            return .scalar(decimal.description)
+            return .number(decimal.description)
         default:
             return .string("base64:type\(fieldType):" + Data(data).base64EncodedString())
         }
@@ -194,35 +155,6 @@ enum MySQLJSON {
         return String(repeating: "0", count: max(0, 6 - text.count)) + text
     }
 
-    static func doubleText(_ value: Double) -> String {
-        if value.isNaN || value.isInfinite { return "null" }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) + ".0" }
-        return "\(value)"
-    }
-
-    static func appendQuoted(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
-
     // MARK: Partial updates
 
     enum PathStep: Equatable {
@@ -231,10 +163,10 @@ enum MySQLJSON {
     }
 
     /// Reads a PARTIAL_UPDATE_ROWS JSON diff vector (4-byte length, then operations).
-    static func readDiffs(_ cursor: inout ByteCursor) throws -> JSONPartialUpdate {
+    static func readDiffs(_ cursor: inout ByteReader<[UInt8]>) throws -> JSONPartialUpdate {
         let length = Int(try cursor.u32())
         try cursor.need(length)
-        var diffs = ByteCursor(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
+        var diffs = ByteReader(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
         cursor.offset += length
         var operations: [JSONPartialUpdate.Operation] = []
         while !diffs.isAtEnd {
@@ -246,7 +178,7 @@ enum MySQLJSON {
             case 0, 1:
                 let valueLength = try diffs.lenencCount()
                 try diffs.need(valueLength)
-                let value = try node(diffs.bytes, from: diffs.offset, length: valueLength).text
+                let value = try node(diffs.bytes, from: diffs.offset, length: valueLength).text(style: .mysql)
                 diffs.offset += valueLength
                 operations.append(.init(kind: operation == 0 ? .replace : .insert, path: path, value: value))
             case 2:
@@ -258,7 +190,7 @@ enum MySQLJSON {
         return JSONPartialUpdate(operations: operations)
     }
 
-    static func apply(_ update: JSONPartialUpdate, to before: Node) throws -> Node {
+    static func apply(_ update: JSONPartialUpdate, to before: JSONValue) throws -> JSONValue {
         var document = before
         for operation in update.operations {
             let value = try operation.value.map { try parseText($0) }
@@ -267,7 +199,7 @@ enum MySQLJSON {
         return document
     }
 
-    private static func apply(_ node: inout Node, _ path: ArraySlice<PathStep>, value: Node?, insert: Bool) throws {
+    private static func apply(_ node: inout JSONValue, _ path: ArraySlice<PathStep>, value: JSONValue?, insert: Bool) throws {
         guard let step = path.first else {
             if let value { node = value }
             return
@@ -355,90 +287,13 @@ enum MySQLJSON {
 }
 
 extension MySQLJSON {
-    /// Parses JSON text (a before image already rendered) back into a node, keeping key order and number text.
-    static func parseText(_ text: String) throws -> Node {
-        let c = Array(text.utf8)
-        var i = 0
-        func skipSpace() { while i < c.count && (c[i] == 0x20 || c[i] == 0x0A || c[i] == 0x0D || c[i] == 0x09) { i += 1 } }
-        func string() throws -> String {
-            guard i < c.count, c[i] == UInt8(ascii: "\"") else { throw BinlogFormatError("JSON string expected") }
-            i += 1
-            var out: [UInt8] = []
-            while i < c.count && c[i] != UInt8(ascii: "\"") {
-                if c[i] == UInt8(ascii: "\\") && i + 1 < c.count {
-                    i += 1
-                    switch c[i] {
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "u"):
-                        guard i + 4 < c.count, let code = UInt32(String(decoding: c[(i + 1)...(i + 4)], as: UTF8.self), radix: 16)
-                        else { throw BinlogFormatError("bad JSON escape") }
-                        i += 4
-                        var scalarValue = code
-                        if (0xD800..<0xDC00).contains(code), i + 6 < c.count, c[i + 1] == UInt8(ascii: "\\"),
-                           let low = UInt32(String(decoding: c[(i + 3)...(i + 6)], as: UTF8.self), radix: 16) {
-                            scalarValue = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                            i += 6
-                        }
-                        out.append(contentsOf: Array(String(UnicodeScalar(scalarValue) ?? "\u{FFFD}").utf8))
-                    default: out.append(c[i])
-                    }
-                } else {
-                    out.append(c[i])
-                }
-                i += 1
-            }
-            i += 1
-            return String(decoding: out, as: UTF8.self)
+    /// Parses JSON text (a before image already rendered) back into a value, keeping key order and number text.
+    static func parseText(_ text: String) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(text, options: JSONParseOptions(numbers: .text, maxDepth: 200))
+        } catch let error as JSONParseError {
+            throw BinlogFormatError("the JSON before image cannot be parsed: \(error)")
         }
-        func value(_ depth: Int) throws -> Node {
-            guard depth < 200 else { throw BinlogFormatError("JSON nested too deep") }
-            skipSpace()
-            guard i < c.count else { throw BinlogFormatError("JSON text ends early") }
-            switch c[i] {
-            case UInt8(ascii: "{"):
-                i += 1
-                var members: [(String, Node)] = []
-                skipSpace()
-                if i < c.count && c[i] == UInt8(ascii: "}") { i += 1; return .object([]) }
-                while true {
-                    skipSpace()
-                    let key = try string()
-                    skipSpace()
-                    guard i < c.count, c[i] == UInt8(ascii: ":") else { throw BinlogFormatError("JSON ':' expected") }
-                    i += 1
-                    members.append((key, try value(depth + 1)))
-                    skipSpace()
-                    guard i < c.count else { throw BinlogFormatError("JSON object not closed") }
-                    if c[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if c[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
-                    throw BinlogFormatError("JSON ',' or '}' expected")
-                }
-            case UInt8(ascii: "["):
-                i += 1
-                var elements: [Node] = []
-                skipSpace()
-                if i < c.count && c[i] == UInt8(ascii: "]") { i += 1; return .array([]) }
-                while true {
-                    elements.append(try value(depth + 1))
-                    skipSpace()
-                    guard i < c.count else { throw BinlogFormatError("JSON array not closed") }
-                    if c[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if c[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
-                    throw BinlogFormatError("JSON ',' or ']' expected")
-                }
-            case UInt8(ascii: "\""):
-                return .string(try string())
-            default:
-                let start = i
-                while i < c.count && !",]} \n\r\t".utf8.contains(c[i]) { i += 1 }
-                return .scalar(String(decoding: c[start..<i], as: UTF8.self))
-            }
-        }
-        return try value(0)
     }
 }
 
@@ -457,6 +312,6 @@ public struct JSONPartialUpdate: Sendable, Hashable {
 
     /// The document after the diffs, from the document before them.
     public func applied(to before: String) throws -> String {
-        try MySQLJSON.apply(self, to: MySQLJSON.parseText(before)).text
+        try MySQLJSON.apply(self, to: MySQLJSON.parseText(before)).text(style: .mysql)
     }
 }

@@ -71,10 +71,14 @@ struct MySQLSourceSettings: Sendable {
     var transactionMarkers: Bool
     var maxBatchEvents: Int
 
+    /// Reads `config`; absent fields take the defaults `MySQLSource.spec` declares.
     init(_ config: ConnectorConfig, pipeline: String) throws {
+        let spec = MySQLSource.spec
+        func value<T: ConfigFieldValue>(_ key: String) throws -> T? { try config.value(key, of: spec) }
+        func setting<T: ConfigFieldValue>(_ key: String) throws -> T { try config.required(key, of: spec) }
         let location = "sources.\(config.instanceName)"
         var host = "127.0.0.1", port = 3306, user = "", password: String?
-        if let url = config.string("url") {
+        if let url: String = try value("url") {
             guard let components = URLComponents(string: url), ["mysql", "mariadb"].contains(components.scheme ?? "") else {
                 throw SluiceError(.invalidConfiguration, "the mysql source's url is not a mysql:// URL",
                                   location: "\(location).url", hint: "use mysql://USER@HOST:PORT/")
@@ -84,23 +88,20 @@ struct MySQLSourceSettings: Sendable {
             user = components.user.map { $0.removingPercentEncoding ?? $0 } ?? user
             password = components.password.map { $0.removingPercentEncoding ?? $0 }
         }
-        host = config.string("host") ?? host
-        port = config.int("port") ?? port
-        user = config.string("user") ?? user
-        password = config.string("password") ?? password
+        host = try value("host") ?? host
+        port = try value("port") ?? port
+        user = try value("user") ?? user
+        password = try value("password") ?? password
         guard !user.isEmpty else {
             throw SluiceError(.invalidConfiguration, "the mysql source needs a user", location: "\(location).user",
                               hint: "set user: or url: mysql://USER@HOST:PORT/")
         }
-        let tlsText = config.string("tls") ?? "prefer"
-        guard let tls = MySQLConnection.Endpoint.TLSMode(rawValue: tlsText) else {
-            throw SluiceError(.invalidConfiguration, "unknown tls mode '\(tlsText)'", location: "\(location).tls")
-        }
-        heartbeatSeconds = max(0.1, config.duration("heartbeat_interval") ?? 5)
+        let tls: MySQLConnection.Endpoint.TLSMode = try config.choice("tls", of: spec)
+        heartbeatSeconds = max(0.1, try setting("heartbeat_interval"))
         endpoint = MySQLConnection.Endpoint(host: host, port: port, user: user, password: password, tls: tls,
-                                            caFile: config.string("tls_ca"),
+                                            caFile: try value("tls_ca"),
                                             readTimeoutSeconds: 0)
-        if let id = config.int("server_id") {
+        if let id: Int = try value("server_id") {
             guard id > 0, id <= Int(UInt32.max) else {
                 throw SluiceError(.invalidConfiguration, "server_id \(id) is out of range", location: "\(location).server_id",
                                   hint: "use a number from 1 to 4294967295 that no other replica of the server uses")
@@ -111,21 +112,16 @@ struct MySQLSourceSettings: Sendable {
             for byte in "\(pipeline).\(config.instanceName)".utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
             serverID = 100_000 + hash % (UInt32.max - 100_000)
         }
-        tables = config.strings("tables") ?? []
-        include = config.strings("include") ?? []
-        exclude = config.strings("exclude") ?? []
-        startPosition = config.string("start_position") ?? "latest"
-        gtid = config.string("gtid")
-        let mode = config.string("snapshot_mode") ?? "never"
-        guard let snapshotMode = SnapshotMode(rawValue: mode) else {
-            throw SluiceError(.invalidConfiguration, "unknown snapshot_mode '\(mode)'", location: "\(location).snapshot_mode",
-                              hint: "use never, initial, initial_only or when_needed")
-        }
-        self.snapshotMode = snapshotMode
-        snapshotChunkSize = max(1, config.int("snapshot_chunk_size") ?? 10000)
-        verifyChecksums = config.bool("verify_checksums") ?? true
-        transactionMarkers = config.bool("emit_transaction_markers") ?? false
-        maxBatchEvents = max(1, config.int("max_batch_events") ?? 5000)
+        tables = try value("tables") ?? []
+        include = try value("include") ?? []
+        exclude = try value("exclude") ?? []
+        startPosition = try setting("start_position")
+        gtid = try value("gtid")
+        snapshotMode = try config.choice("snapshot_mode", of: spec)
+        snapshotChunkSize = max(1, try setting("snapshot_chunk_size"))
+        verifyChecksums = try setting("verify_checksums")
+        transactionMarkers = try setting("emit_transaction_markers")
+        maxBatchEvents = max(1, try setting("max_batch_events"))
     }
 
     /// True when `database.table` passes the table list and include/exclude patterns.

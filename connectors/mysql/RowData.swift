@@ -3,7 +3,7 @@ import SluiceCore
 /// The rows of a ROWS event as the binlog holds them, with what decoding them needs: decoded into values
 /// (`decode`), or written straight into the log's event encoding (`encodeNext`).
 public struct RowData: Sendable {
-    var cursor: ByteCursor
+    var cursor: ByteReader<[UInt8]>
     let plan: [ColumnDecoding]
     public let kind: RowsEventKind
     let presentBefore: [UInt8]
@@ -14,7 +14,7 @@ public struct RowData: Sendable {
     let isPartial: Bool
     private let jsonColumnsAfter: Int
 
-    init(cursor: ByteCursor, plan: [ColumnDecoding], kind: RowsEventKind, presentBefore: [UInt8], presentAfter: [UInt8],
+    init(cursor: ByteReader<[UInt8]>, plan: [ColumnDecoding], kind: RowsEventKind, presentBefore: [UInt8], presentAfter: [UInt8],
          isPartial: Bool) {
         self.cursor = cursor
         self.plan = plan

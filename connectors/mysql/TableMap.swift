@@ -1,3 +1,4 @@
+import SluiceCore
 /// MySQL's column type codes as they appear in TABLE_MAP events (`enum_field_types`).
 public enum MySQLColumnType: UInt8, Sendable {
     case decimal = 0, tiny = 1, short = 2, long = 3, float = 4, double = 5, null = 6, timestamp = 7
@@ -59,7 +60,7 @@ public struct TableMap: Sendable, Hashable {
     public var signature: [UInt8]
 
     /// Parses a TABLE_MAP event body (after the common header; checksum already removed).
-    static func parse(_ cursor: inout ByteCursor, postHeaderLength: Int) throws -> TableMap {
+    static func parse(_ cursor: inout ByteReader<[UInt8]>, postHeaderLength: Int) throws -> TableMap {
         let tableID = postHeaderLength == 6 ? UInt64(try cursor.u32()) : try cursor.le(6)
         try cursor.skip(postHeaderLength == 6 ? 2 : max(2, postHeaderLength - 6))  // flags
         let signatureStart = cursor.offset
@@ -74,7 +75,7 @@ public struct TableMap: Sendable, Hashable {
         columns.reserveCapacity(count)
         let types = try cursor.array(count)
         let metaLength = try cursor.lenencCount()
-        var meta = ByteCursor(cursor.bytes, from: cursor.offset, to: cursor.offset + metaLength)
+        var meta = ByteReader(cursor.bytes, from: cursor.offset, to: cursor.offset + metaLength)
         try cursor.skip(metaLength)
         for type in types {
             var column = BinlogColumn(binlogType: type, realType: type, meta1: 0, meta2: 0, nullable: true)
@@ -117,7 +118,7 @@ public struct TableMap: Sendable, Hashable {
         return map
     }
 
-    private mutating func parseOptionalMetadata(_ cursor: inout ByteCursor) throws {
+    private mutating func parseOptionalMetadata(_ cursor: inout ByteReader<[UInt8]>) throws {
         let numeric = columns.indices.filter { MySQLColumnType(rawValue: columns[$0].binlogType)?.isNumeric == true }
         let character = columns.indices.filter { MySQLColumnType(rawValue: columns[$0].realType)?.isCharacter == true }
         let enumOrSet = columns.indices.filter {
@@ -129,7 +130,7 @@ public struct TableMap: Sendable, Hashable {
             let fieldType = try cursor.u8()
             let length = try cursor.lenencCount()
             try cursor.need(length)
-            var field = ByteCursor(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
+            var field = ByteReader(cursor.bytes, from: cursor.offset, to: cursor.offset + length)
             cursor.offset += length
             switch fieldType {
             case 1:  // SIGNEDNESS: one bit per numeric column, most significant bit first

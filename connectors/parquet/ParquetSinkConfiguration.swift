@@ -72,29 +72,31 @@ public struct ParquetSinkConfiguration: Sendable {
                 description: "end a row group at this many rows at the latest"),
         ])
 
-    /// Reads validated settings (defaults already applied by the pipeline loader; absent keys use the same defaults).
+    /// Reads `config`; absent fields take the defaults `spec` declares.
     public init(config: ConnectorConfig) throws {
+        let spec = Self.spec
+        func setting<T: ConfigFieldValue>(_ key: String) throws -> T { try config.required(key, of: spec) }
         let location = "sinks.\(config.instanceName)"
-        guard let path = config.string("path"), !path.isEmpty else {
+        guard let path: String = try config.value("path", of: spec), !path.isEmpty else {
             throw SluiceError(
                 .invalidConfiguration, "the parquet sink needs a folder for its files", location: "\(location).path",
                 hint: "set path, e.g. path: /data/changes")
         }
         self.path = path
-        layout = Layout(rawValue: config.string("layout") ?? "changelog") ?? .changelog
-        includeBefore = config.bool("include_before") ?? false
-        partitionByCommitDate = config.bool("partition_by_commit_date") ?? false
-        switch config.string("compression") ?? "zstd" {
+        layout = try config.choice("layout", of: spec)
+        includeBefore = try setting("include_before")
+        partitionByCommitDate = try setting("partition_by_commit_date")
+        switch try setting("compression") as String {
         case "snappy": compression = .snappy
         case "gzip": compression = .gzip
         case "none": compression = .uncompressed
         default: compression = .zstd
         }
-        maxFileBytes = config.size("max_file_size") ?? Int64(config.int("max_file_size") ?? 128 << 20)
-        maxFileRows = config.int("max_file_rows") ?? 1_000_000
-        maxFileAgeSeconds = config.duration("max_file_age") ?? config.double("max_file_age") ?? 300
-        rowGroupBytes = Int(config.size("row_group_size") ?? Int64(config.int("row_group_size") ?? 64 << 20))
-        rowGroupRows = config.int("row_group_rows") ?? 1 << 20
+        maxFileBytes = try setting("max_file_size")
+        maxFileRows = try setting("max_file_rows")
+        maxFileAgeSeconds = try setting("max_file_age")
+        rowGroupBytes = try setting("row_group_size")
+        rowGroupRows = try setting("row_group_rows")
         for (key, value) in [
             ("max_file_size", Double(maxFileBytes)), ("max_file_rows", Double(maxFileRows)),
             ("max_file_age", maxFileAgeSeconds), ("row_group_size", Double(rowGroupBytes)),

@@ -34,13 +34,16 @@ enum ReplicationMessage: Sendable, Equatable {
 
     /// Parses one CopyData payload.
     static func parse(_ bytes: ArraySlice<UInt8>) throws -> ReplicationMessage {
-        var reader = ByteReader(bytes)
-        switch try reader.byte() {
+        try PgOutputError.reading(bytes) { reader in try parse(&reader) }
+    }
+
+    private static func parse(_ reader: inout ByteReader<ArraySlice<UInt8>>) throws -> ReplicationMessage {
+        switch try reader.u8() {
         case UInt8(ascii: "w"):
-            let start = try reader.uint64(), end = try reader.uint64(), time = try reader.int64()
+            let start = try reader.u64BE(), end = try reader.u64BE(), time = try reader.int64BE()
             return .xlogData(walStart: LSN(start), walEnd: LSN(end), sendTime: time, payload: reader.rest())
         case UInt8(ascii: "k"):
-            let end = try reader.uint64(), time = try reader.int64(), reply = try reader.byte()
+            let end = try reader.u64BE(), time = try reader.int64BE(), reply = try reader.u8()
             return .keepalive(walEnd: LSN(end), sendTime: time, replyRequested: reply != 0)
         case let other:
             throw PgOutputError("unknown replication message type \(Character(Unicode.Scalar(other)))")
@@ -159,29 +162,32 @@ struct PgOutputDecoder: Sendable {
     }
 
     mutating func decode(_ bytes: ArraySlice<UInt8>) throws -> PgOutputMessage {
-        var reader = ByteReader(bytes)
-        let tag = try reader.byte()
+        try PgOutputError.reading(bytes) { reader in try decode(&reader) }
+    }
+
+    private mutating func decode(_ reader: inout ByteReader<ArraySlice<UInt8>>) throws -> PgOutputMessage {
+        let tag = try reader.u8()
         switch tag {
         case UInt8(ascii: "B"):
-            return .begin(finalLSN: LSN(try reader.uint64()), commitTime: try reader.int64(), xid: try reader.uint32())
+            return .begin(finalLSN: LSN(try reader.u64BE()), commitTime: try reader.int64BE(), xid: try reader.u32BE())
         case UInt8(ascii: "C"):
-            return .commit(flags: try reader.byte(), commitLSN: LSN(try reader.uint64()), endLSN: LSN(try reader.uint64()),
-                           commitTime: try reader.int64())
+            return .commit(flags: try reader.u8(), commitLSN: LSN(try reader.u64BE()), endLSN: LSN(try reader.u64BE()),
+                           commitTime: try reader.int64BE())
         case UInt8(ascii: "O"):
-            return .origin(lsn: LSN(try reader.uint64()), name: try reader.cString())
+            return .origin(lsn: LSN(try reader.u64BE()), name: try reader.cString())
         case UInt8(ascii: "R"):
             let xid = try streamedXid(&reader)
-            let oid = try reader.uint32()
+            let oid = try reader.u32BE()
             let namespace = try reader.cString(), name = try reader.cString()
-            let identity = try reader.byte()
-            let count = Int(try reader.uint16())
+            let identity = try reader.u8()
+            let count = Int(try reader.u16BE())
             var columns: [RelationColumn] = []
             columns.reserveCapacity(count)
             for _ in 0..<count {
-                let flags = try reader.byte()
+                let flags = try reader.u8()
                 let columnName = try reader.cString()
-                let type = try reader.uint32()
-                let modifier = Int32(bitPattern: try reader.uint32())
+                let type = try reader.u32BE()
+                let modifier = Int32(bitPattern: try reader.u32BE())
                 columns.append(RelationColumn(isKey: flags & 1 != 0, name: columnName, typeOID: type,
                                               typeModifier: modifier))
             }
@@ -189,66 +195,66 @@ struct PgOutputDecoder: Sendable {
                                              columns: columns), xid: xid)
         case UInt8(ascii: "Y"):
             let xid = try streamedXid(&reader)
-            return .type(oid: try reader.uint32(), namespace: try reader.cString(), name: try reader.cString(), xid: xid)
+            return .type(oid: try reader.u32BE(), namespace: try reader.cString(), name: try reader.cString(), xid: xid)
         case UInt8(ascii: "I"):
             let xid = try streamedXid(&reader)
-            let relation = try reader.uint32()
-            guard try reader.byte() == UInt8(ascii: "N") else { throw PgOutputError("Insert without a new tuple") }
+            let relation = try reader.u32BE()
+            guard try reader.u8() == UInt8(ascii: "N") else { throw PgOutputError("Insert without a new tuple") }
             return .insert(relation: relation, new: try reader.tuple(), xid: xid)
         case UInt8(ascii: "U"):
             let xid = try streamedXid(&reader)
-            let relation = try reader.uint32()
-            var kind = try reader.byte()
+            let relation = try reader.u32BE()
+            var kind = try reader.u8()
             var oldKind: UInt8 = 0
             var old: [TupleValue]?
             if kind == UInt8(ascii: "K") || kind == UInt8(ascii: "O") {
                 oldKind = kind
                 old = try reader.tuple()
-                kind = try reader.byte()
+                kind = try reader.u8()
             }
             guard kind == UInt8(ascii: "N") else { throw PgOutputError("Update without a new tuple") }
             return .update(relation: relation, oldKind: oldKind, old: old, new: try reader.tuple(), xid: xid)
         case UInt8(ascii: "D"):
             let xid = try streamedXid(&reader)
-            let relation = try reader.uint32()
-            let kind = try reader.byte()
+            let relation = try reader.u32BE()
+            let kind = try reader.u8()
             guard kind == UInt8(ascii: "K") || kind == UInt8(ascii: "O") else {
                 throw PgOutputError("Delete without an old tuple")
             }
             return .delete(relation: relation, oldKind: kind, old: try reader.tuple(), xid: xid)
         case UInt8(ascii: "T"):
             let xid = try streamedXid(&reader)
-            let count = Int(try reader.uint32())
-            let options = try reader.byte()
+            let count = Int(try reader.u32BE())
+            let options = try reader.u8()
             var relations: [UInt32] = []
-            for _ in 0..<count { relations.append(try reader.uint32()) }
+            for _ in 0..<count { relations.append(try reader.u32BE()) }
             return .truncate(relations: relations, options: options, xid: xid)
         case UInt8(ascii: "M"):
             let xid = try streamedXid(&reader)
-            let flags = try reader.byte()
-            let lsn = LSN(try reader.uint64())
+            let flags = try reader.u8()
+            let lsn = LSN(try reader.u64BE())
             let prefix = try reader.cString()
-            let length = Int(try reader.uint32())
-            return .message(transactional: flags & 1 != 0, lsn: lsn, prefix: prefix, content: try reader.bytes(length),
+            let length = Int(try reader.u32BE())
+            return .message(transactional: flags & 1 != 0, lsn: lsn, prefix: prefix, content: try reader.slice(length),
                             xid: xid)
         case UInt8(ascii: "S"):
             inStreamBlock = true
-            return .streamStart(xid: try reader.uint32(), firstSegment: try reader.byte() == 1)
+            return .streamStart(xid: try reader.u32BE(), firstSegment: try reader.u8() == 1)
         case UInt8(ascii: "E"):
             inStreamBlock = false
             return .streamStop
         case UInt8(ascii: "c"):
-            return .streamCommit(xid: try reader.uint32(), flags: try reader.byte(), commitLSN: LSN(try reader.uint64()),
-                                 endLSN: LSN(try reader.uint64()), commitTime: try reader.int64())
+            return .streamCommit(xid: try reader.u32BE(), flags: try reader.u8(), commitLSN: LSN(try reader.u64BE()),
+                                 endLSN: LSN(try reader.u64BE()), commitTime: try reader.int64BE())
         case UInt8(ascii: "A"):
-            return .streamAbort(xid: try reader.uint32(), subXid: try reader.uint32())
+            return .streamAbort(xid: try reader.u32BE(), subXid: try reader.u32BE())
         default:
             throw PgOutputError("unknown pgoutput message type \(Character(Unicode.Scalar(tag)))")
         }
     }
 
-    private func streamedXid(_ reader: inout ByteReader) throws -> UInt32? {
-        inStreamBlock ? try reader.uint32() : nil
+    private func streamedXid(_ reader: inout ByteReader<ArraySlice<UInt8>>) throws -> UInt32? {
+        inStreamBlock ? try reader.u32BE() : nil
     }
 }
 
@@ -256,63 +262,37 @@ struct PgOutputDecoder: Sendable {
 struct PgOutputError: Error, Sendable, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+
+    /// Runs `body` on a reader of `bytes`; a message that ends early is a `PgOutputError` too.
+    @inline(__always)
+    static func reading<T>(_ bytes: ArraySlice<UInt8>, _ body: (inout ByteReader<ArraySlice<UInt8>>) throws -> T)
+        throws -> T
+    {
+        var reader = ByteReader(bytes)
+        do {
+            return try body(&reader)
+        } catch let failure as DecodingFailure {
+            throw PgOutputError("malformed message: \(failure)")
+        }
+    }
 }
 
-/// Big-endian reads over a byte slice.
-struct ByteReader {
-    private let bytes: ArraySlice<UInt8>
-    private var index: Int
+/// pgoutput's reads: big-endian integers and tuples, over a message's bytes.
+extension ByteReader where Bytes == ArraySlice<UInt8> {
+    @inline(__always)
+    mutating func int64BE() throws -> Int64 { Int64(bitPattern: try u64BE()) }
 
-    init(_ bytes: ArraySlice<UInt8>) {
-        self.bytes = bytes
-        self.index = bytes.startIndex
-    }
-
-    var remaining: Int { bytes.endIndex - index }
-
-    mutating func byte() throws -> UInt8 {
-        guard index < bytes.endIndex else { throw PgOutputError("message ends early") }
-        defer { index += 1 }
-        return bytes[index]
-    }
-
-    mutating func uint16() throws -> UInt16 { UInt16(truncatingIfNeeded: try fixed(2)) }
-    mutating func uint32() throws -> UInt32 { UInt32(truncatingIfNeeded: try fixed(4)) }
-    mutating func uint64() throws -> UInt64 { try fixed(8) }
-    mutating func int64() throws -> Int64 { Int64(bitPattern: try fixed(8)) }
-
-    private mutating func fixed(_ width: Int) throws -> UInt64 {
-        guard remaining >= width else { throw PgOutputError("message ends early") }
-        var value: UInt64 = 0
-        for i in index..<(index + width) { value = value << 8 | UInt64(bytes[i]) }
-        index += width
-        return value
-    }
-
-    mutating func cString() throws -> String {
-        guard let end = bytes[index...].firstIndex(of: 0) else { throw PgOutputError("unterminated string") }
-        defer { index = end + 1 }
-        return String(decoding: bytes[index..<end], as: UTF8.self)
-    }
-
-    mutating func bytes(_ count: Int) throws -> ArraySlice<UInt8> {
-        guard count >= 0, remaining >= count else { throw PgOutputError("message ends early") }
-        defer { index += count }
-        return bytes[index..<(index + count)]
-    }
-
-    func rest() -> ArraySlice<UInt8> { bytes[index...] }
-
+    /// A TupleData: the column count, then each column's kind and value.
     mutating func tuple() throws -> [TupleValue] {
-        let count = Int(try uint16())
+        let count = Int(try u16BE())
         var values: [TupleValue] = []
         values.reserveCapacity(count)
         for _ in 0..<count {
-            switch try byte() {
+            switch try u8() {
             case UInt8(ascii: "n"): values.append(.null)
             case UInt8(ascii: "u"): values.append(.unchanged)
-            case UInt8(ascii: "t"): values.append(.text(try bytes(Int(try uint32()))))
-            case UInt8(ascii: "b"): values.append(.binary(try bytes(Int(try uint32()))))
+            case UInt8(ascii: "t"): values.append(.text(try slice(Int(try u32BE()))))
+            case UInt8(ascii: "b"): values.append(.binary(try slice(Int(try u32BE()))))
             case let other: throw PgOutputError("unknown tuple column kind \(other)")
             }
         }

@@ -88,57 +88,40 @@ struct PostgresSourceSettings: Sendable {
     var maxBatchDelay: Double
     var streamBufferMemory: Int
 
+    /// Reads `config`; absent fields take the defaults `PostgresSource.spec` declares.
     init(_ config: ConnectorConfig, pipeline: String) throws {
-        func fallback(_ key: String) -> ConfigValue? { PostgresSource.spec.field(key)?.defaultValue }
-        func bool(_ key: String) -> Bool {
-            if let value = config.bool(key) { return value }
-            if case .bool(let value)? = fallback(key) { return value }
-            return false
-        }
-        func number(_ key: String) -> Double {
-            if let value = config.double(key) { return value }
-            switch fallback(key) {
-            case .duration(let d)?: return d
-            case .int(let i)?: return Double(i)
-            case .size(let s)?: return Double(s)
-            default: return 0
-            }
-        }
-        guard let url = config.string("url"), !url.isEmpty else {
+        let spec = PostgresSource.spec
+        func value<T: ConfigFieldValue>(_ key: String) throws -> T? { try config.value(key, of: spec) }
+        func setting<T: ConfigFieldValue>(_ key: String) throws -> T { try config.required(key, of: spec) }
+        guard let url: String = try value("url"), !url.isEmpty else {
             throw SluiceError(.invalidConfiguration, "the postgres source needs a `url`",
-                              location: "sources.\(config.instanceName).url",
+                              location: config.location(of: "url", in: spec),
                               hint: "Set url: postgresql://USER@HOST:5432/DATABASE")
         }
         var settings: [(String, String)] = []
-        if let workMem = config.string("logical_decoding_work_mem") {
+        if let workMem: String = try value("logical_decoding_work_mem") {
             settings.append(("logical_decoding_work_mem", workMem))
         }
-        endpoint = PostgresConnection.Endpoint(conninfo: url, password: config.string("password"),
-                                               sslMode: config.string("sslmode"), settings: settings)
+        endpoint = PostgresConnection.Endpoint(conninfo: url, password: try value("password"),
+                                               sslMode: try value("sslmode"), settings: settings)
         let defaultName = Self.identifier("sluice_\(pipeline)_\(config.instanceName)")
-        slot = config.string("slot") ?? defaultName
-        publication = config.string("publication") ?? defaultName
-        tables = config.strings("tables") ?? []
-        include = config.strings("include") ?? []
-        exclude = config.strings("exclude") ?? []
-        createSlot = bool("create_slot")
-        createPublication = bool("create_publication")
-        let mode = config.string("snapshot_mode") ?? "initial"
-        guard let parsedMode = SnapshotMode(rawValue: mode) else {
-            throw SluiceError(.invalidConfiguration, "unknown snapshot_mode '\(mode)'",
-                              location: "sources.\(config.instanceName).snapshot_mode",
-                              hint: "Use initial, initial_only or never")
-        }
-        snapshotMode = parsedMode
-        snapshotChunkSize = max(1, Int(number("snapshot_chunk_size")))
-        publicationRefreshInterval = number("publication_refresh_interval")
-        transactionMarkers = bool("emit_transaction_markers")
-        captureMessages = bool("capture_messages")
-        heartbeatInterval = number("heartbeat_interval")
-        statusInterval = number("status_interval")
-        maxBatchEvents = max(1, Int(number("max_batch_events")))
-        maxBatchDelay = number("max_batch_delay")
-        streamBufferMemory = max(1 << 20, Int(number("stream_buffer_memory")))
+        slot = try value("slot") ?? defaultName
+        publication = try value("publication") ?? defaultName
+        tables = try value("tables") ?? []
+        include = try value("include") ?? []
+        exclude = try value("exclude") ?? []
+        createSlot = try setting("create_slot")
+        createPublication = try setting("create_publication")
+        snapshotMode = try config.choice("snapshot_mode", of: spec)
+        snapshotChunkSize = max(1, try setting("snapshot_chunk_size"))
+        publicationRefreshInterval = try setting("publication_refresh_interval")
+        transactionMarkers = try setting("emit_transaction_markers")
+        captureMessages = try setting("capture_messages")
+        heartbeatInterval = try setting("heartbeat_interval")
+        statusInterval = try setting("status_interval")
+        maxBatchEvents = max(1, try setting("max_batch_events"))
+        maxBatchDelay = try setting("max_batch_delay")
+        streamBufferMemory = max(1 << 20, try setting("stream_buffer_memory"))
     }
 
     /// A slot/publication name from free text: lower case, [a-z0-9_], at most 63 bytes.
