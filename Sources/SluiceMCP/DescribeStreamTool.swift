@@ -54,7 +54,8 @@ extension ToolDeclaration {
         }
         let versions = stream.table.map { environment.catalog.schemas($0).values.sorted { $0.version < $1.version } }
         var out = JSONText()
-        describeJSON(info: info, table: stream.table, versions: versions ?? [], view: stream.view, times: times, to: &out)
+        describeJSON(
+            info: info, table: stream.table, versions: versions ?? [], view: stream.view, times: times, to: &out)
         let schemaColumns = versions?.flatMap { $0.columns.map(\.name) } ?? []
         return ToolOutcome(
             json: out.text, decision: stream.view.decision,

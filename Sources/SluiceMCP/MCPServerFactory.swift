@@ -34,7 +34,7 @@ public enum MCPServerFactory {
         await server.withMethodHandler(ListResourceTemplates.self) { _ in
             ListResourceTemplates.Result(templates: [
                 Resource.Template(
-                    uriTemplate: "sluice://streams/{stream}", name: "stream",
+                    uriTemplate: QueryService.resourcePrefix + "{stream}", name: "stream",
                     description: "a change stream: schema, offsets and the latest changes",
                     mimeType: "application/json")
             ])

@@ -21,9 +21,9 @@ extension ToolDeclaration {
                     "items": [
                         "type": "object",
                         "properties": .object(
-                            ToolSchema.streamOffsets.merging(["sinks": ["type": "array", "items": ["type": "object"]]]) {
-                                a, _ in a
-                            }),
+                            ToolSchema.streamOffsets.merging([
+                                "sinks": ["type": "array", "items": ["type": "object"]]
+                            ]) { a, _ in a }),
                         "required": ["name", "next_offset", "sinks"],
                     ],
                 ],

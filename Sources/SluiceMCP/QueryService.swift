@@ -73,7 +73,7 @@ public final class QueryService: Sendable {
         }
         do {
             let text = try await audit.record(tool, arguments: arguments ?? [:], principal: principal, result: result)
-            guard case .success = result else { return ToolResponse(text: text, isError: true) }
+            if case .failure = result { return ToolResponse(text: text, isError: true) }
             return ToolResponse(text: text, isError: false)
         } catch {
             logger.error("cannot write the audit record, returning nothing: \(error)")
@@ -92,6 +92,7 @@ public final class QueryService: Sendable {
 
     // MARK: Resources
 
+    /// Stream resources are this prefix and the stream's name.
     static let resourcePrefix = "sluice://streams/"
 
     /// Streams the principal may describe, as resources.

@@ -68,7 +68,8 @@ private enum ReadChanges {
         if let offset = try call.offsetCursor(stream: stream) { from = offset }
         from = max(from, info.firstOffset)
         let ops = try operations(args)
-        let filters = try self.filters(args, stream: stream, table: authorized.table, view: view, environment: environment)
+        let filters = try self.filters(
+            args, stream: stream, table: authorized.table, view: view, environment: environment)
         let masker = environment.masker
         var events: [String] = []
         var offset = from

@@ -130,7 +130,10 @@ enum ToolSchema {
         ], required: true)
     static let limit = ToolArgument(
         name: "limit",
-        schema: ["type": "integer", "minimum": 1, "description": "most results (default 100; your policy may lower it)"])
+        schema: [
+            "type": "integer", "minimum": 1,
+            "description": .string("most results (default \(Paging.defaultPageSize); your policy may lower it)"),
+        ])
     static let cursor = ToolArgument(
         name: "cursor", schema: ["type": "string", "description": "next_cursor from the previous page"])
     static let literal: MCPValue = ["type": ["string", "number", "integer", "boolean", "null"]]
@@ -158,7 +161,7 @@ enum ToolSchema {
         "required": ["stream", "offset", "op", "before", "after", "source", "ts_ms"],
     ]
 
-    /// The offsets and count `StreamDirectory.writeOffsets` writes, with the stream's name.
+    /// The offsets and count `ToolEnvironment.writeOffsets` writes, with the stream's name.
     static let streamOffsets: [String: MCPValue] = [
         "name": ["type": "string"],
         "first_offset": ["type": "integer"],

@@ -47,7 +47,8 @@ final class ToolEnvironment: Sendable {
         try await changeStreams().filter { access.allows(principal, .describe, stream: $0.info.name) }
     }
 
-    func refreshCatalog() async throws {
+    /// Adds the schemas appended to `_schemas` since the last refresh to the catalog.
+    private func refreshCatalog() async throws {
         var next = catalogNext.withLock { $0 }
         while true {
             let records = try await log.read(stream: SystemStream.schemas, from: next, limit: 1000)
