@@ -88,7 +88,9 @@ public struct MCPSettings: Sendable {
                 example: "[https://app.example.com]"),
             FieldSpec(
                 "state", .string,
-                description: "name of the state sink that serves get_current_rows and get_row_history "
+                description:
+                    "name of the state sink that serves \(ToolDeclaration.currentRows.name) and "
+                    + "\(ToolDeclaration.rowHistory.name) "
                     + "(default: the pipeline's only sink of type state)"),
             FieldSpec(
                 "session_idle_timeout", .duration, default: .duration(1800),

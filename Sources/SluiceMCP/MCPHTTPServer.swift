@@ -110,7 +110,8 @@ public final class MCPHTTPServer: Sendable {
         switch authenticate(request) {
         case .failure(let error): return error.response
         case .success(let principal):
-            let result = await service.call(tool: "pipeline_status", arguments: nil, principal: principal)
+            let result = await service.call(
+                tool: ToolDeclaration.pipelineStatus.name, arguments: nil, principal: principal)
             let text = result.content.compactMap { if case .text(let t, _, _) = $0 { t } else { nil } }.joined()
             return Self.json(result.isError == true ? .internalServerError : .ok, text)
         }

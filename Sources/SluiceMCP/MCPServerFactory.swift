@@ -8,10 +8,11 @@ public enum MCPServerFactory {
     public static let version = "0.1.0"
 
     static let instructions = """
-        Sluice serves change data captured from databases: list_streams, then describe_stream, read_changes \
-        (page with next_cursor), get_row_history (by key), get_current_rows and pipeline_status. All tools are \
-        read-only; what you see is governed by your policies (some columns are masked or hidden) and every call is \
-        recorded in an audit trail.
+        Sluice serves change data captured from databases: \(ToolDeclaration.listStreams.name), then \
+        \(ToolDeclaration.describeStream.name), \(ToolDeclaration.readChanges.name) (page with next_cursor), \
+        \(ToolDeclaration.rowHistory.name) (by key), \(ToolDeclaration.currentRows.name) and \
+        \(ToolDeclaration.pipelineStatus.name). All tools are read-only; what you see is governed by your policies \
+        (some columns are masked or hidden) and every call is recorded in an audit trail.
         """
 
     /// A server whose every tool call and resource read runs as `principal`.
@@ -33,7 +34,7 @@ public enum MCPServerFactory {
         await server.withMethodHandler(ListResourceTemplates.self) { _ in
             ListResourceTemplates.Result(templates: [
                 Resource.Template(
-                    uriTemplate: "sluice://streams/{stream}", name: "stream",
+                    uriTemplate: QueryService.resourcePrefix + "{stream}", name: "stream",
                     description: "a change stream: schema, offsets and the latest changes",
                     mimeType: "application/json")
             ])

@@ -142,7 +142,7 @@ enum KeyLiteral {
         default:
             throw ToolError(
                 "looking rows up by a key column of kind \(column.kind.rawValue) ('\(column.name)') is not supported; "
-                    + "use read_changes with a where filter")
+                    + "use \(ToolDeclaration.readChanges.name) with a where filter")
         }
     }
 }

@@ -3,6 +3,43 @@ import Logging
 import MCP
 import SluiceCore
 
+/// A tool's result: the JSON text (the structured content) or, for errors, the message.
+public struct ToolResponse: Sendable {
+    /// For successes a JSON object, which is also the structured content; for errors the message.
+    public var text: String
+    public var isError: Bool
+
+    /// As the sdk's result type: the text as text content and, for successes, parsed as `structuredContent`.
+    public var result: CallTool.Result {
+        let content: [Tool.Content] = [.text(text: text, annotations: nil, _meta: nil)]
+        guard !isError else { return CallTool.Result(content: content, isError: true) }
+        let structured: MCPValue? = (try? JSONValueParser.parse(text)) ?? .object([:])
+        return CallTool.Result(content: content, structuredContent: structured, isError: false)
+    }
+
+    /// The JSON-RPC response carrying this result, for the request with this id (given as JSON text).
+    public func jsonRPCResponse(id: String) -> [UInt8] {
+        var out = JSONText()
+        out.beginObject()
+        out.key("jsonrpc"); out.string("2.0")
+        out.key("id"); out.raw(id)
+        out.key("result")
+        out.beginObject()
+        out.key("content")
+        out.beginArray()
+        out.beginObject()
+        out.key("type"); out.string("text")
+        out.key("text"); out.string(text)
+        out.endObject()
+        out.endArray()
+        if !isError { out.key("structuredContent"); out.raw(text) }
+        out.key("isError"); out.raw(isError ? "true" : "false")
+        out.endObject()
+        out.endObject()
+        return out.bytes
+    }
+}
+
 /// A transport wrapper that answers `tools/call` requests itself and hands every other message to the sdk `Server`.
 ///
 /// The sdk's request handlers round-trip every result through Codable three times (encode, decode into `Value`,

@@ -13,10 +13,10 @@ struct MCPCommand: AsyncParsableCommand {
         commandName: "mcp",
         abstract: "Serve MCP on stdin/stdout for the principal whose token is in SLUICE_TOKEN.",
         discussion: """
-            Tools: list_streams, describe_stream, read_changes, get_row_history, get_current_rows, pipeline_status; \
-            streams are also resources. Every call is governed by the pipeline's mcp: policies and recorded in the \
-            _audit stream. Logs go to stderr. `sluice mcp --hash-token` reads a token on stdin and prints the \
-            token_sha256 to put in the pipeline file (the same as `echo -n TOKEN | sha256sum`).
+            Tools: \(ToolCatalog.names.joined(separator: ", ")); streams are also resources. Every call is \
+            governed by the pipeline's mcp: policies and recorded in the _audit stream. Logs go to stderr. \
+            `sluice mcp --hash-token` reads a token on stdin and prints the token_sha256 to put in the pipeline file \
+            (the same as `echo -n TOKEN | sha256sum`).
             """)
 
     @Argument(help: "The pipeline file.") var pipeline: String?
