@@ -1,11 +1,13 @@
 // SluiceStaging: what the file-staging sinks (snowflake_stage, delta) share: change rows and their batching,
 // the settings and roll policy, durable file publication, and the load-and-merge SQL in every dialect.
+
 import SluiceCore
 import SluiceConnectorKit
 
 /// One change as a staged row: the operation, where it is in the source and the log, and one value per column of
 /// its schema version.
 public struct ChangeRow: Sendable {
+    /// The operation, the log offset, the source position and the commit time at the source (µs since the epoch).
     public internal(set) var op: ChangeOperation
     public internal(set) var offset: Int64
     public internal(set) var position: SourcePosition
@@ -103,7 +105,9 @@ public struct ChangeRow: Sendable {
 
 /// A batch of change rows of one stream and one schema version, waiting to be written as one file.
 public struct PendingRows: Sendable {
+    /// The schema version of every row.
     public let schema: TableSchema
+    /// The rows in log order.
     public private(set) var rows: [ChangeRow] = []
     var bytes = 0
     /// When the first row arrived (for rolling by age).
@@ -114,6 +118,7 @@ public struct PendingRows: Sendable {
     }
 
     public var isEmpty: Bool { rows.isEmpty }
+    /// The log offsets of the first and last row.
     public var firstOffset: Int64 { rows.first?.offset ?? 0 }
     public var lastOffset: Int64 { rows.last?.offset ?? -1 }
 

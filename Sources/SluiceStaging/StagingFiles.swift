@@ -22,6 +22,7 @@ public protocol StagingStore: Sendable {
     /// The names in a folder (empty when it does not exist).
     func list(_ folder: String) -> [String]
 
+    /// Whether a file or folder is at `path`.
     func exists(_ path: String) -> Bool
 
     /// The whole file, or nil when it does not exist.
@@ -40,6 +41,7 @@ public protocol StagingStore: Sendable {
     /// removing the temporary file, when `path` exists: the put-if-absent that makes a Delta commit atomic.
     func publishIfAbsent(_ temporary: String, as path: String) throws -> Bool
 
+    /// Removes a file; one that does not exist is no error.
     func remove(_ path: String)
 }
 
@@ -58,6 +60,7 @@ public struct LocalStagingStore: StagingStore {
     /// Whether files and directories are fsynced (off only for tests).
     public let sync: Bool
 
+    /// A store that fsyncs what it writes when `sync`.
     public init(sync: Bool) {
         self.sync = sync
     }

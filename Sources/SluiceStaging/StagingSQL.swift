@@ -69,6 +69,7 @@ public struct StagingTarget: Sendable {
     public var changesLocation: String = ""
     public var deletes: StagingDeleteMode = .hard
 
+    /// A target with the given namespace and table name and the defaults of everything else.
     public init(namespace: [String], table: String) {
         self.namespace = namespace
         self.table = table
@@ -87,6 +88,7 @@ public struct StagingSQL {
     let target: StagingTarget
     let dialect: StagingDialect
 
+    /// The statements of `schema`'s table in `dialect`, naming and reading what `target` says.
     public init(schema: TableSchema, target: StagingTarget, dialect: StagingDialect) {
         self.schema = schema
         self.target = target
@@ -96,6 +98,7 @@ public struct StagingSQL {
     var keyColumns: [ColumnSchema] { schema.primaryKey.compactMap { name in schema.columns.first { $0.name == name } } }
     var dataColumns: [ColumnSchema] { schema.columns }
     var nonKeyColumns: [ColumnSchema] { schema.columns.filter { !schema.primaryKey.contains($0.name) } }
+    /// Whether the table has a primary key whose columns are all in the schema (else nothing is merged).
     public var hasKey: Bool { !schema.primaryKey.isEmpty && keyColumns.count == schema.primaryKey.count }
 
     // MARK: Names
@@ -124,6 +127,7 @@ public struct StagingSQL {
         quote((target.namespace + [target.table]).joined(separator: "__") + "__sluice_newest")
     }
     var fileFormat: String { qualified("SLUICE_PARQUET") }
+    /// The Snowflake stage's qualified, quoted name.
     public var stage: String { target.stageName.map(quote).joined(separator: ".") }
 
     // MARK: Types
@@ -563,6 +567,7 @@ public struct StagingSQL {
 
 /// Type facts shared by the SQL generator and the file writers.
 public enum StagingTypeMapping {
+    /// The size and signedness of an integer source type.
     public struct IntegerWidth {
         public var bits: Int
         public var unsigned: Bool

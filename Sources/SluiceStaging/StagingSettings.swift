@@ -71,10 +71,13 @@ public protocol PendingStream {
 public struct StagingSettings: Sendable {
     /// The sink's directory (absolute), created by `init`.
     public let directory: String
-    public let pipeline: String
+    let pipeline: String
+    /// The sink's name in the pipeline (`sinks.<name>`).
     public let instanceName: String
+    /// How the emitted SQL applies deletes.
     public let deletes: StagingDeleteMode
-    public let roll: RollPolicy
+    let roll: RollPolicy
+    /// The Parquet page compression of the sink's data files.
     public let compression: ParquetCompression
     /// Where the sink's files are published (fsynced unless `fsync: false`).
     public let store: LocalStagingStore
