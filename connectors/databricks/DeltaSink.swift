@@ -239,8 +239,8 @@ public actor DeltaSink: SinkConnector {
             + "/" + tables.folderName + "/changes"
         let sql = StagingSQL(schema: schema, target: target, dialect: .databricks)
         let header = [
-            "Sluice \(Self.spec.name) sink '\(settings.instanceName)': table \(schema.table.qualifiedName), schema version "
-                + "\(schema.version), Databricks SQL.",
+            "Sluice \(Self.spec.name) sink '\(settings.instanceName)': table \(schema.table.qualifiedName), "
+                + "schema version \(schema.version), Databricks SQL.",
             "For merging inside Databricks from the changes table's files (the current table needs none of this).",
             "Deletes: \(settings.deletes.rawValue). Generated; regenerated when the table's schema changes.",
         ]

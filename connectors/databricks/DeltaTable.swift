@@ -7,8 +7,8 @@ import SluiceStaging
 ///
 /// A commit is `_delta_log/<version, 20 digits>.json`, written under a temporary name, then published under its
 /// final name only if that version does not exist (put-if-absent: a hard link in a local directory), so two writers
-/// cannot both commit a version and a crash leaves either the whole commit or none. Sluice writes no checkpoints and must be the table's only
-/// writer; readers (Spark, Databricks, delta-rs) may read it at any time.
+/// cannot both commit a version and a crash leaves either the whole commit or none. Sluice writes no checkpoints
+/// and must be the table's only writer; readers (Spark, Databricks, delta-rs) may read it at any time.
 struct DeltaTable {
     /// An active data file (an add action not removed).
     struct DataFile: Sendable {

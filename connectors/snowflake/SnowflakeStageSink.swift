@@ -225,7 +225,8 @@ public actor SnowflakeStageSink: SinkConnector {
                             + "AUTO_COMPRESS = FALSE;")
                 }
             case .duckdb:
-                applyHeader.append("Set the stage directory first: SET VARIABLE sluice_stage = '\(settings.directory)';")
+                applyHeader.append(
+                    "Set the stage directory first: SET VARIABLE sluice_stage = '\(settings.directory)';")
             case .databricks: break
             }
             try sql.writeScripts(setupHeader: setupHeader, applyHeader: applyHeader, in: stage.folder, to: store)
