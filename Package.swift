@@ -96,14 +96,24 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "SluiceStaging",
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet"]
+        ),
+        .target(
             name: "SluiceSnowflake",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceStaging",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "connectors/snowflake",
             exclude: ["README.md"]
         ),
         .target(
             name: "SluiceDatabricks",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceStaging",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "connectors/databricks",
             exclude: ["README.md"]
         ),
@@ -151,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceStagingTests",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceSnowflake", "SluiceDatabricks"]
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceStaging", "SluiceSnowflake", "SluiceDatabricks"]
         ),
         .testTarget(name: "SluiceMCPTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMCP"]),
         .testTarget(name: "SluiceMySQLTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMySQL"]),

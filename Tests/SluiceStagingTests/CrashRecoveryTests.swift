@@ -2,6 +2,7 @@ import Foundation
 import SluiceConnectorKit
 import SluiceCore
 import SluiceRuntime
+import SluiceStaging
 import Testing
 
 @testable import SluiceDatabricks
@@ -48,8 +49,8 @@ import Testing
         ]
         let crashes = try await runWithCrashes(
             step: step, crashes: 6, workload: workload, withInjection: { injection, body in
-                try await SluiceSnowflake.CrashPoints.$injected.withValue(
-                    injection.map { SluiceSnowflake.CrashPoints.Injection(step: $0.step, countdown: $0.countdown) }
+                try await CrashPoints.$injected.withValue(
+                    injection.map { CrashPoints.Injection(step: $0.step, countdown: $0.countdown) }
                 ) { try await body() }
             }
         ) {
@@ -84,8 +85,8 @@ import Testing
         ]
         let crashes = try await runWithCrashes(
             step: step, crashes: 6, workload: workload, withInjection: { injection, body in
-                try await SluiceDatabricks.CrashPoints.$injected.withValue(
-                    injection.map { SluiceDatabricks.CrashPoints.Injection(step: $0.step, countdown: $0.countdown) }
+                try await CrashPoints.$injected.withValue(
+                    injection.map { CrashPoints.Injection(step: $0.step, countdown: $0.countdown) }
                 ) { try await body() }
             }
         ) {

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceParquet
+import SluiceStaging
 
 /// One row of the `current` table: the source columns and the change it reflects.
 struct CurrentRow: Sendable {
@@ -33,11 +34,11 @@ struct CurrentTable {
         self.table = table
         self.keyColumns = keyColumns
         self.targetFileRows = max(1, targetFileRows)
-        try DurableFiles.makeDirectory(sidecarDirectory)
-        for name in DurableFiles.list(sidecarDirectory) where !name.hasPrefix("_") {
+        try table.store.makeFolder(sidecarDirectory)
+        for name in table.store.list(sidecarDirectory) where !name.hasPrefix("_") {
             let dataFile = String(name.dropLast(".rows".count))
             if !name.hasSuffix(".rows") || table.files[dataFile] == nil {
-                DurableFiles.remove(sidecarDirectory + "/" + name)  // left by a crash before or after a commit
+                table.store.remove(sidecarDirectory + "/" + name)  // left by a crash before or after a commit
             }
         }
         for file in table.files.keys.sorted() {
@@ -72,13 +73,12 @@ struct CurrentTable {
             writer.writeVarInt(row.commitTimeMicros)
             writer.writeBytes(EventCoding.encodeKey(row.values))
         }
-        try DurableFiles.replaceAtomically(
-            sidecarDirectory + "/" + file + ".rows", with: writer.bytes, sync: table.sync)
+        try table.store.replace(sidecarDirectory + "/" + file + ".rows", with: writer.bytes)
     }
 
     func readSidecar(_ file: String) throws -> (columns: [String], rows: [CurrentRow]) {
         let path = sidecarDirectory + "/" + file + ".rows"
-        guard let bytes = try DurableFiles.read(path) else {
+        guard let bytes = try table.store.read(path) else {
             throw SluiceError(
                 .sink, "the row file \(path) of the current table is missing", location: table.location,
                 hint: "Sluice needs it to rewrite \(file); write the current table to a new path to rebuild it")
@@ -235,7 +235,7 @@ struct CurrentTable {
         for (file, rows) in written {
             for row in rows { keyIndex[key(row.values)] = file }
         }
-        for file in affected { DurableFiles.remove(sidecarDirectory + "/" + file + ".rows") }
+        for file in affected { table.store.remove(sidecarDirectory + "/" + file + ".rows") }
     }
 
 }

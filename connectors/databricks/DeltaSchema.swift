@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceParquet
+import SluiceStaging
 
 /// A column of a Sluice-written Delta table: its Delta (Spark) type and the Parquet column that stores it.
 ///

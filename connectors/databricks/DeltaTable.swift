@@ -1,13 +1,14 @@
 import Foundation
 import SluiceCore
 import SluiceParquet
+import SluiceStaging
 
 /// One Delta table Sluice writes: its log replayed into memory, and atomic commits.
 ///
-/// A commit is `_delta_log/<version, 20 digits>.json`, written under a temporary name, fsynced, then hard-linked to
-/// its final name, which fails if that version exists (put-if-absent), so two writers cannot both commit a version
-/// and a crash leaves either the whole commit or none. Sluice writes no checkpoints and must be the table's only
-/// writer; readers (Spark, Databricks, delta-rs) may read it at any time.
+/// A commit is `_delta_log/<version, 20 digits>.json`, written under a temporary name, then published under its
+/// final name only if that version does not exist (put-if-absent: a hard link in a local directory), so two writers
+/// cannot both commit a version and a crash leaves either the whole commit or none. Sluice writes no checkpoints
+/// and must be the table's only writer; readers (Spark, Databricks, delta-rs) may read it at any time.
 struct DeltaTable {
     /// An active data file (an add action not removed).
     struct DataFile: Sendable {
@@ -29,17 +30,18 @@ struct DeltaTable {
     private(set) var files: [String: DataFile] = [:]
     /// Every file any committed version added (removed ones stay readable by time travel).
     private(set) var everAdded: Set<String> = []
-    let sync: Bool
+    /// Where the table's files are published.
+    let store: any StagingStore
 
     /// Replays the table's log (an absent table is empty) and removes temporary files a crash left.
-    init(location: String, sync: Bool) throws {
+    init(location: String, store: any StagingStore) throws {
         self.location = location
-        self.sync = sync
-        try DurableFiles.makeDirectory(logDirectory)
+        self.store = store
+        try store.makeFolder(logDirectory)
         var commits: [(Int64, String)] = []
-        for name in DurableFiles.list(logDirectory) {
+        for name in store.list(logDirectory) {
             if name.hasPrefix(".") && name.hasSuffix(".tmp") {
-                DurableFiles.remove(logDirectory + "/" + name)
+                store.remove(logDirectory + "/" + name)
                 continue
             }
             if name.hasSuffix(".checkpoint.parquet") || name == "_last_checkpoint" {
@@ -64,7 +66,7 @@ struct DeltaTable {
     }
 
     private mutating func replay(_ path: String) throws {
-        guard let bytes = try DurableFiles.read(path) else { return }
+        guard let bytes = try store.read(path) else { return }
         for line in bytes.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
             guard let action = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
                 throw SluiceError(
@@ -143,13 +145,13 @@ struct DeltaTable {
 
     // MARK: Writing
 
-    /// Writes Delta rows as a data file `name` in the table folder (temporary name, fsync, rename) and returns its
+    /// Writes Delta rows as a data file `name` in the table folder (temporary name, fsync, publish) and returns its
     /// add action.
     func writeDataFile(
         name: String, schema: DeltaTableSchema, rows: [[Value]], compression: ParquetCompression
     ) throws -> [String: Any] {
         let path = location + "/" + name
-        let temporary = DurableFiles.temporaryPath(for: path)
+        let temporary = store.temporaryPath(for: path)
         var statistics = DeltaFileStatistics(columns: schema.columns)
         let parquetSchema: ParquetSchema
         do {
@@ -160,7 +162,7 @@ struct DeltaTable {
         }
         var options = ParquetWriterOptions()
         options.compression = compression
-        options.syncOnClose = sync
+        options.syncOnClose = store.syncsTemporaryFiles
         let size: Int64
         do {
             let writer = try ParquetWriter(path: temporary, schema: parquetSchema, options: options)
@@ -180,12 +182,12 @@ struct DeltaTable {
             if rows.isEmpty { try writer.append(columns: buffers) }
             size = try writer.close().fileSize
         } catch {
-            DurableFiles.remove(temporary)
+            store.remove(temporary)
             throw SluiceError(
                 .sink, "writing \(name) of the Delta table at \(location) failed",
                 hint: "see the cause; nothing was committed, the sink retries", underlying: error)
         }
-        try DurableFiles.rename(temporary, to: path, sync: sync)
+        try store.publish(temporary, as: path)
         return [
             "add": [
                 "path": name, "partitionValues": [String: Any](), "size": size,
@@ -250,9 +252,9 @@ struct DeltaTable {
         let digits = String(next)
         let finalPath = logDirectory + "/" + String(repeating: "0", count: 20 - digits.count) + digits + ".json"
         let temporary = logDirectory + "/." + UUID().uuidString.lowercased() + ".json.tmp"
-        try DurableFiles.write(bytes, to: temporary, sync: sync)
+        try store.writeTemporary(bytes, at: temporary)
         try CrashPoints.check("delta.commit-written")
-        guard try DurableFiles.linkIfAbsent(temporary, to: finalPath, sync: sync) else { return false }
+        guard try store.publishIfAbsent(temporary, as: finalPath) else { return false }
         // The commit is durable: bring the in-memory state up to it.
         version = next
         tableID = id
@@ -278,7 +280,7 @@ struct DeltaTable {
 
     /// Data files in the table folder that no committed version references (left by a crash before the commit).
     func unreferencedDataFiles() -> [String] {
-        DurableFiles.list(location).filter { name in
+        store.list(location).filter { name in
             (name.hasSuffix(".parquet") && !everAdded.contains(name) && !name.hasPrefix("."))
                 || (name.hasPrefix(".") && name.hasSuffix(".parquet.tmp"))
         }

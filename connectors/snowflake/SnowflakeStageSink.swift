@@ -3,6 +3,7 @@ import Logging
 import SluiceCore
 import SluiceParquet
 import SluiceConnectorKit
+import SluiceStaging
 
 /// A Snowflake-style staging sink: Parquet change files in a stage folder per table, a ledger of what was staged,
 /// and the SQL (Snowflake and DuckDB dialects) that loads the files into a staging table and merges them into the
@@ -18,30 +19,13 @@ public actor SnowflakeStageSink: SinkConnector {
         summary: "Snowflake-style staging: Parquet change files per table, a ledger, and COPY INTO + MERGE SQL "
             + "(also in DuckDB's dialect).",
         fields: [
-            FieldSpec(
-                "path", .string, required: true, description: "the stage directory (one folder per table)",
-                example: "stage/"),
-            FieldSpec(
-                "deletes", .oneOf(StagingDeleteMode.allCases.map(\.rawValue)), default: .string("hard"),
-                description: "hard: delete target rows and keep tombstones in <table>__sluice_tombstones; "
+            StagingFields.path("the stage directory (one folder per table)", example: "stage/"),
+            StagingFields.deletes(
+                "hard: delete target rows and keep tombstones in <table>__sluice_tombstones; "
                     + "soft: keep deleted rows with _sluice_deleted = TRUE"),
-            FieldSpec(
-                "max_file_size", .size, default: .size(64 << 20),
-                description: "a file is staged once its changes reach about this size (uncompressed)",
-                example: "128MiB"),
-            FieldSpec(
-                "max_file_rows", .int, default: .int(1_000_000),
-                description: "a file is staged once it holds this many changes"),
-            FieldSpec(
-                "max_file_age", .duration, default: .duration(60),
-                description: "a file is staged once its first change waited this long (the sink also stages "
-                    + "everything when the stream goes idle)", example: "5m"),
-            FieldSpec(
-                "compression", .oneOf(["snappy", "zstd", "gzip", "none"]), default: .string("snappy"),
-                description: "Parquet page compression"),
-            FieldSpec(
-                "fsync", .bool, default: .bool(true),
-                description: "fsync files, ledger and folders (turn off only for tests)"),
+        ] + StagingFields.roll(rolled: "a file is staged", idle: "stages") + [
+            StagingFields.compression,
+            StagingFields.fsync("files, ledger and folders"),
             FieldSpec(
                 "snowflake_database", .string, default: .string("SLUICE"),
                 description: "database of the target, staging and tombstone tables in the emitted SQL"),
@@ -65,7 +49,7 @@ public actor SnowflakeStageSink: SinkConnector {
         ])
 
     /// What the sink knows about one stream's stage folder.
-    struct TableStage {
+    struct TableStage: PendingStream {
         var folder: String
         var folderName: String
         var ledger: StageLedger
@@ -74,13 +58,8 @@ public actor SnowflakeStageSink: SinkConnector {
         var sqlVersion: Int?
     }
 
-    let directory: String
-    let pipeline: String
-    let instanceName: String
-    let deletes: StagingDeleteMode
-    let roll: RollPolicy
-    let compression: ParquetCompression
-    let sync: Bool
+    let settings: StagingSettings
+    var store: LocalStagingStore { settings.store }
     let snowflakeDatabase: String
     let snowflakeSchema: String?
     let stageName: String
@@ -92,21 +71,7 @@ public actor SnowflakeStageSink: SinkConnector {
 
     public init(context: SinkContext) throws {
         let config = context.config
-        directory = URL(fileURLWithPath: config.string("path") ?? "stage").standardizedFileURL.path
-        pipeline = context.pipeline
-        instanceName = config.instanceName
-        deletes = StagingDeleteMode(rawValue: config.string("deletes") ?? "hard") ?? .hard
-        roll = RollPolicy(
-            maxBytes: Int(config.size("max_file_size") ?? (64 << 20)),
-            maxRows: max(1, config.int("max_file_rows") ?? 1_000_000),
-            maxAgeSeconds: config.duration("max_file_age") ?? 60)
-        switch config.string("compression") ?? "snappy" {
-        case "zstd": compression = .zstd
-        case "gzip": compression = .gzip
-        case "none": compression = .uncompressed
-        default: compression = .snappy
-        }
-        sync = config.bool("fsync") ?? true
+        settings = try StagingSettings(context: context, defaultPath: "stage")
         snowflakeDatabase = config.string("snowflake_database") ?? "SLUICE"
         snowflakeSchema = config.string("snowflake_schema")
         stageName = config.string("stage") ?? "SLUICE_STAGE"
@@ -114,49 +79,36 @@ public actor SnowflakeStageSink: SinkConnector {
         storageIntegration = config.string("storage_integration")
         duckdbSchema = config.string("duckdb_schema")
         logger = context.logger
-        do {
-            try DurableFiles.makeDirectory(directory)
-        } catch var error as SluiceError {
-            error.location = "sinks.\(config.instanceName).path"
-            throw error
-        }
     }
 
     // MARK: Stage folders
-
-    /// The folder name of a stream: the stream without the pipeline prefix (`schema.table`).
-    func folderName(stream: String) -> String {
-        let prefix = pipeline + "."
-        let name = stream.hasPrefix(prefix) ? String(stream.dropFirst(prefix.count)) : stream
-        return name.replacingOccurrences(of: "/", with: "_")
-    }
 
     /// Opens a stream's stage folder and recovers it: renames the ledger records but a crash left under their
     /// temporary names, removes files the ledger does not record.
     func stage(_ stream: String) throws -> TableStage {
         if let stage = stages[stream] { return stage }
-        let name = folderName(stream: stream)
-        let folder = directory + "/" + name
-        try DurableFiles.makeDirectory(folder)
-        let ledger = try StageLedger(folder: folder)
-        let recorded = ledger.files
-        for entry in ledger.entries where !DurableFiles.exists(folder + "/" + entry.file) {
-            let temporary = DurableFiles.temporaryPath(for: folder + "/" + entry.file)
-            guard DurableFiles.exists(temporary) else {
+        let name = settings.folderName(stream: stream)
+        let folder = settings.directory + "/" + name
+        try store.makeFolder(folder)
+        let ledger = try StageLedger(folder: folder, store: store)
+        let recorded = ledger.fileNames
+        for entry in ledger.entries where !store.exists(folder + "/" + entry.file) {
+            let temporary = store.temporaryPath(for: folder + "/" + entry.file)
+            guard store.exists(temporary) else {
                 throw SluiceError(
                     .sink, "the staged file \(entry.file) recorded in \(ledger.path) is missing",
                     location: "stream \(stream)",
                     hint: "restore the file, or move the stage folder away so the sink restages the stream from the "
                         + "log")
             }
-            try DurableFiles.rename(temporary, to: folder + "/" + entry.file, sync: sync)
+            try store.publish(temporary, as: folder + "/" + entry.file)
             logger.info("finished staging \(entry.file) after a restart", metadata: ["sluice.stream": .string(stream)])
         }
-        for file in DurableFiles.list(folder) {
+        for file in store.list(folder) {
             let isTemporary = file.hasPrefix(".") && file.hasSuffix(".parquet.tmp")
             let isUnrecorded = file.hasSuffix(".parquet") && !recorded.contains(file)
             if isTemporary || isUnrecorded {
-                DurableFiles.remove(folder + "/" + file)
+                store.remove(folder + "/" + file)
                 logger.info(
                     "removed \(file), which the stage ledger does not record",
                     metadata: ["sluice.stream": .string(stream)])
@@ -180,44 +132,14 @@ public actor SnowflakeStageSink: SinkConnector {
     public func write(_ batch: SinkBatch) async throws -> [String: Int64] {
         var stage = try stage(batch.stream)
         defer { stages[batch.stream] = stage }
-        let staged = stage.ledger.nextOffset
-        let pendingEnd = stage.pending.map { $0.lastOffset + 1 } ?? staged
-        for record in batch.records where record.offset >= max(staged, pendingEnd) {
-            guard let schema = batch.schemas[record.event.schemaVersion] else {
-                throw SluiceError(
-                    .sink, "no schema version \(record.event.schemaVersion) for \(batch.table)",
-                    location: "stream \(batch.stream) offset \(record.offset)",
-                    hint: "the _schemas stream lacks this version; the log is incomplete")
-            }
-            let rows = ChangeRow.rows(record: record, schema: schema)
-            if rows.isEmpty { continue }
-            if let pending = stage.pending, pending.schema.version != schema.version, !pending.isEmpty {
-                try stageFile(&stage, stream: batch.stream)
-            }
-            if stage.pending == nil || stage.pending!.schema.version != schema.version {
-                stage.pending = PendingRows(schema: schema)
-            }
-            // All rows of one change go into the same file (a file covers whole offsets).
-            for row in rows { stage.pending!.append(row) }
-            if roll.isFull(stage.pending!) { try stageFile(&stage, stream: batch.stream) }
-        }
-        if let pending = stage.pending, !pending.isEmpty, roll.isOld(pending) {
-            try stageFile(&stage, stream: batch.stream)
+        try settings.collect(batch, into: &stage, durable: stage.ledger.nextOffset) {
+            try stageFile(&$0, stream: batch.stream)
         }
         return [batch.stream: stage.ledger.nextOffset]
     }
 
     public func flush() async throws -> [String: Int64] {
-        var durable: [String: Int64] = [:]
-        for stream in stages.keys.sorted() {
-            var stage = stages[stream]!
-            if let pending = stage.pending, !pending.isEmpty {
-                try stageFile(&stage, stream: stream)
-                stages[stream] = stage
-            }
-            durable[stream] = stage.ledger.nextOffset
-        }
-        return durable
+        try settings.flush(&stages, publish: { try stageFile(&$0, stream: $1) }, durable: \.ledger.nextOffset)
     }
 
     public func close() async throws {
@@ -235,18 +157,19 @@ public actor SnowflakeStageSink: SinkConnector {
         }
         let name = offsetRangeFileName(first: pending.firstOffset, last: pending.lastOffset)
         let path = stage.folder + "/" + name
-        let temporary = DurableFiles.temporaryPath(for: path)
-        let size = try StagedFileWriter.write(pending, to: temporary, compression: compression, sync: sync)
+        let temporary = store.temporaryPath(for: path)
+        let size = try StagedFileWriter.write(
+            pending, to: temporary, compression: settings.compression, sync: store.syncsTemporaryFiles)
         try CrashPoints.check("snowflake.file-written")
         let entry = StageLedgerEntry(
             file: name, stream: stream, firstOffset: pending.firstOffset, lastOffset: pending.lastOffset,
             rows: pending.rows.count, bytes: size, schemaVersion: pending.schema.version,
             firstPosition: pending.rows.first!.positionText, lastPosition: pending.rows.last!.positionText,
             stagedAt: ISO8601DateFormatter().string(from: Date()))
-        try stage.ledger.append(entry, sync: sync)
+        try stage.ledger.append(entry)
         stage.pending = nil
         try CrashPoints.check("snowflake.ledger-appended")
-        try DurableFiles.rename(temporary, to: path, sync: sync)
+        try store.publish(temporary, as: path)
         logger.debug(
             "staged \(name)",
             metadata: [
@@ -259,7 +182,7 @@ public actor SnowflakeStageSink: SinkConnector {
     /// The statements of one table in one dialect.
     func statements(for schema: TableSchema, stage: TableStage, dialect: StagingDialect) -> StagingSQL {
         var target = StagingTarget(namespace: [], table: schema.table.name)
-        target.deletes = deletes
+        target.deletes = settings.deletes
         target.stageFolder = stage.folderName
         target.localFolder = stage.folder
         switch dialect {
@@ -280,9 +203,9 @@ public actor SnowflakeStageSink: SinkConnector {
         for dialect in [StagingDialect.snowflake, .duckdb] {
             let sql = statements(for: schema, stage: stage, dialect: dialect)
             var header = [
-                "Sluice \(Self.spec.name) sink '\(instanceName)': table \(schema.table.qualifiedName), schema "
+                "Sluice \(Self.spec.name) sink '\(settings.instanceName)': table \(schema.table.qualifiedName), schema "
                     + "version \(schema.version), \(dialect.rawValue) dialect.",
-                "Deletes: \(deletes.rawValue). Generated; regenerated when the table's schema changes.",
+                "Deletes: \(settings.deletes.rawValue). Generated; regenerated when the table's schema changes.",
             ]
             if !sql.hasKey {
                 header.append("The table has no primary key: the staging table keeps every change; nothing is merged.")
@@ -302,15 +225,11 @@ public actor SnowflakeStageSink: SinkConnector {
                             + "AUTO_COMPRESS = FALSE;")
                 }
             case .duckdb:
-                applyHeader.append("Set the stage directory first: SET VARIABLE sluice_stage = '\(directory)';")
+                applyHeader.append(
+                    "Set the stage directory first: SET VARIABLE sluice_stage = '\(settings.directory)';")
             case .databricks: break
             }
-            try DurableFiles.replaceAtomically(
-                stage.folder + "/setup.\(dialect.rawValue).sql",
-                with: Array(StagingSQL.script(header: setupHeader, statements: sql.setupStatements()).utf8), sync: sync)
-            try DurableFiles.replaceAtomically(
-                stage.folder + "/apply.\(dialect.rawValue).sql",
-                with: Array(StagingSQL.script(header: applyHeader, statements: sql.applyStatements()).utf8), sync: sync)
+            try sql.writeScripts(setupHeader: setupHeader, applyHeader: applyHeader, in: stage.folder, to: store)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceStaging
 
 /// One staged file as the ledger records it.
 struct StageLedgerEntry: Codable, Sendable, Hashable {
@@ -36,16 +37,18 @@ struct StageLedger: Sendable {
     static let fileName = "_ledger.jsonl"
 
     let path: String
+    let store: LocalStagingStore
     private(set) var entries: [StageLedgerEntry] = []
 
     /// Reads the ledger, cutting off a torn last line left by a crash mid-append.
-    init(folder: String) throws {
+    init(folder: String, store: LocalStagingStore) throws {
         path = folder + "/" + Self.fileName
-        guard let bytes = try DurableFiles.read(path), !bytes.isEmpty else { return }
+        self.store = store
+        guard let bytes = try store.read(path), !bytes.isEmpty else { return }
         var end = bytes.count
         if bytes.last != UInt8(ascii: "\n") {
             end = (bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
-            try DurableFiles.truncate(path, to: Int64(end))
+            try store.truncate(path, to: Int64(end))
         }
         let decoder = JSONDecoder()
         var lineNumber = 0
@@ -66,15 +69,15 @@ struct StageLedger: Sendable {
     var nextOffset: Int64 { (entries.last?.lastOffset ?? -1) + 1 }
 
     /// The staged file names.
-    var files: Set<String> { Set(entries.map(\.file)) }
+    var fileNames: Set<String> { Set(entries.map(\.file)) }
 
     /// Appends an entry durably.
-    mutating func append(_ entry: StageLedgerEntry, sync: Bool) throws {
+    mutating func append(_ entry: StageLedgerEntry) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var line = [UInt8](try encoder.encode(entry))
         line.append(UInt8(ascii: "\n"))
-        try DurableFiles.append(line, to: path, sync: sync)
+        try store.append(line, to: path)
         entries.append(entry)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceParquet
+import SluiceStaging
 
 /// Writes a batch of change rows as one Parquet file for the stage.
 ///

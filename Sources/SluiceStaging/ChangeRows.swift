@@ -1,19 +1,21 @@
+// SluiceStaging: what the file-staging sinks (snowflake_stage, delta) share: change rows and their batching,
+// the settings and roll policy, durable file publication, and the load-and-merge SQL in every dialect.
+
 import SluiceCore
 import SluiceConnectorKit
 
-// Shared by the Snowflake-style and the Databricks-style sinks (connectors/databricks links to this file).
-
 /// One change as a staged row: the operation, where it is in the source and the log, and one value per column of
 /// its schema version.
-struct ChangeRow: Sendable {
-    var op: ChangeOperation
-    var offset: Int64
-    var position: SourcePosition
-    var commitTimeMicros: Int64
+public struct ChangeRow: Sendable {
+    /// The operation, the log offset, the source position and the commit time at the source (µs since the epoch).
+    public internal(set) var op: ChangeOperation
+    public internal(set) var offset: Int64
+    public internal(set) var position: SourcePosition
+    public internal(set) var commitTimeMicros: Int64
     /// One value per schema column, never `.unchanged` (such columns hold `.null` and are named in `unchanged`).
-    var values: [Value]
+    public internal(set) var values: [Value]
     /// Columns the source did not send in an update: the row keeps their previous value.
-    var unchanged: [String]
+    public internal(set) var unchanged: [String]
     /// A rough size in memory and in the file, for rolling batches by size.
     var approximateBytes: Int
 
@@ -61,7 +63,7 @@ struct ChangeRow: Sendable {
     /// The rows of a change: one, except for an update that changes the primary key, which becomes a delete of the
     /// old key (from the before image) followed by the update of the new key, both at the change's position and
     /// offset. Without the delete, the old key's row would stay in the target and the current table.
-    static func rows(record: SinkRecord, schema: TableSchema) -> [ChangeRow] {
+    public static func rows(record: SinkRecord, schema: TableSchema) -> [ChangeRow] {
         guard let row = ChangeRow(record: record, schema: schema) else { return [] }
         let event = record.event
         guard event.op == .update, !schema.primaryKey.isEmpty, let before = event.before, let after = event.after
@@ -85,7 +87,7 @@ struct ChangeRow: Sendable {
     }
 
     /// The position as text whose order is source order: lower-case hex of the sort key.
-    var positionText: String { HexBytes.encode(position.sortKey) }
+    public var positionText: String { HexBytes.encode(position.sortKey) }
 
     static func approximateSize(_ value: Value) -> Int {
         switch value {
@@ -102,9 +104,11 @@ struct ChangeRow: Sendable {
 }
 
 /// A batch of change rows of one stream and one schema version, waiting to be written as one file.
-struct PendingRows: Sendable {
-    var schema: TableSchema
-    var rows: [ChangeRow] = []
+public struct PendingRows: Sendable {
+    /// The schema version of every row.
+    public let schema: TableSchema
+    /// The rows in log order.
+    public private(set) var rows: [ChangeRow] = []
     var bytes = 0
     /// When the first row arrived (for rolling by age).
     var startedAt: ContinuousClock.Instant?
@@ -113,9 +117,10 @@ struct PendingRows: Sendable {
         self.schema = schema
     }
 
-    var isEmpty: Bool { rows.isEmpty }
-    var firstOffset: Int64 { rows.first?.offset ?? 0 }
-    var lastOffset: Int64 { rows.last?.offset ?? -1 }
+    public var isEmpty: Bool { rows.isEmpty }
+    /// The log offsets of the first and last row.
+    public var firstOffset: Int64 { rows.first?.offset ?? 0 }
+    public var lastOffset: Int64 { rows.last?.offset ?? -1 }
 
     mutating func append(_ row: ChangeRow) {
         if rows.isEmpty { startedAt = .now }
@@ -124,25 +129,8 @@ struct PendingRows: Sendable {
     }
 }
 
-/// When a pending batch becomes a file.
-struct RollPolicy: Sendable {
-    var maxBytes: Int
-    var maxRows: Int
-    var maxAgeSeconds: Double
-
-    func isFull(_ pending: PendingRows) -> Bool {
-        pending.bytes >= maxBytes || pending.rows.count >= maxRows
-    }
-
-    func isOld(_ pending: PendingRows) -> Bool {
-        guard let started = pending.startedAt else { return false }
-        let age = ContinuousClock.now - started
-        return Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18 >= maxAgeSeconds
-    }
-}
-
 /// The name of a file holding log offsets `first...last`: the same range always gives the same name.
-func offsetRangeFileName(prefix: String = "", first: Int64, last: Int64, suffix: String = ".parquet") -> String {
+public func offsetRangeFileName(prefix: String = "", first: Int64, last: Int64, suffix: String = ".parquet") -> String {
     func padded(_ number: Int64) -> String {
         let digits = String(number)
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits

@@ -1,11 +1,9 @@
 import SluiceCore
 
-// This file is shared by the Snowflake-style and the Databricks-style sinks (connectors/databricks links to it), so
-// that the three dialects of the load-and-merge statements come from one definition of their semantics. It uses
-// SluiceCore only and declares nothing public.
+// The three dialects of the load-and-merge statements come from this one definition of their semantics.
 
 /// The SQL dialects the staging statements are emitted in.
-enum StagingDialect: String, Sendable, CaseIterable {
+public enum StagingDialect: String, Sendable, CaseIterable {
     /// Snowflake: COPY INTO from a stage, MERGE, VARIANT for json.
     case snowflake
     /// DuckDB: `read_parquet` with a load-history table in place of COPY INTO; the same MERGE (tested here).
@@ -15,7 +13,7 @@ enum StagingDialect: String, Sendable, CaseIterable {
 }
 
 /// How a delete reaches the target table.
-enum StagingDeleteMode: String, Sendable, CaseIterable {
+public enum StagingDeleteMode: String, Sendable, CaseIterable {
     /// The row is deleted; its key and position go to a tombstones table so a late, older change cannot bring the
     /// row back.
     case hard
@@ -24,52 +22,58 @@ enum StagingDeleteMode: String, Sendable, CaseIterable {
 }
 
 /// The names of the system columns in staged change files and in target tables.
-enum StagingColumns {
+public enum StagingColumns {
     /// Operation: `c` insert, `u` update, `d` delete, `r` snapshot read, `t` truncate.
-    static let op = "_op"
+    public static let op = "_op"
     /// The source position as lower-case hex of its order-preserving sort key: text order is source order.
-    static let position = "_position"
+    public static let position = "_position"
     /// The offset in the Sluice core log (dense per stream): breaks ties between equal positions.
-    static let offset = "_offset"
+    public static let offset = "_offset"
     /// The commit time at the source (UTC).
-    static let commitTime = "_commit_ts"
+    public static let commitTime = "_commit_ts"
     /// Names of the columns the source did not send (unchanged TOASTed values); their value in the file is null.
-    static let unchanged = "_unchanged"
+    public static let unchanged = "_unchanged"
     /// The staged file a staging row came from (filled by COPY INTO / read_parquet).
-    static let file = "_file"
+    public static let file = "_file"
     /// Target-table guard columns: the position and offset of the change the row reflects.
-    static let targetPosition = "_sluice_position"
-    static let targetOffset = "_sluice_offset"
-    static let targetCommitTime = "_sluice_commit_ts"
+    public static let targetPosition = "_sluice_position"
+    public static let targetOffset = "_sluice_offset"
+    public static let targetCommitTime = "_sluice_commit_ts"
     /// Soft-delete flag of a target row.
-    static let targetDeleted = "_sluice_deleted"
+    public static let targetDeleted = "_sluice_deleted"
 
     /// Every name a source column must not have, because staged files or target tables use it.
-    static let reserved: Set<String> = [
+    public static let reserved: Set<String> = [
         op, position, offset, commitTime, unchanged, file, targetPosition, targetOffset, targetCommitTime,
         targetDeleted,
     ]
 }
 
 /// Where the staging statements of one table put things, and what they read.
-struct StagingTarget: Sendable {
+public struct StagingTarget: Sendable {
     /// Quoted-or-not namespace parts before the table name: `[database, schema]` (Snowflake), `[schema]` (DuckDB),
     /// `[catalog, schema]` or `[schema]` (Databricks).
-    var namespace: [String]
+    public var namespace: [String]
     /// The target table's name (the source table's name).
-    var table: String
+    public var table: String
     /// Snowflake: the stage (qualified, unquoted parts) and the folder of this table inside it.
-    var stageName: [String] = []
-    var stageFolder: String = ""
+    public var stageName: [String] = []
+    public var stageFolder: String = ""
     /// Snowflake: the stage's URL (`s3://…`, `azure://…`, `gcs://…`) and storage integration; nil for an internal
     /// stage filled with PUT from `localFolder`.
-    var stageURL: String?
-    var storageIntegration: String?
+    public var stageURL: String?
+    public var storageIntegration: String?
     /// The local folder the sink writes this table's files to (for PUT, DuckDB and comments).
-    var localFolder: String = ""
+    public var localFolder: String = ""
     /// Databricks: the location of the `changes` Delta table whose files COPY INTO loads.
-    var changesLocation: String = ""
-    var deletes: StagingDeleteMode = .hard
+    public var changesLocation: String = ""
+    public var deletes: StagingDeleteMode = .hard
+
+    /// A target with the given namespace and table name and the defaults of everything else.
+    public init(namespace: [String], table: String) {
+        self.namespace = namespace
+        self.table = table
+    }
 }
 
 /// Builds the setup and apply statements of one table in one dialect.
@@ -79,12 +83,13 @@ struct StagingTarget: Sendable {
 /// unchanged from the newest change in the same load that carried them (else the target keeps its value), skip
 /// changes not newer than the target row (position guard) or its tombstone, apply deletes and truncates, and empty
 /// the staging table. Running the apply statements again, or loading a file twice, changes nothing.
-struct StagingSQL {
+public struct StagingSQL {
     let schema: TableSchema
     let target: StagingTarget
     let dialect: StagingDialect
 
-    init(schema: TableSchema, target: StagingTarget, dialect: StagingDialect) {
+    /// The statements of `schema`'s table in `dialect`, naming and reading what `target` says.
+    public init(schema: TableSchema, target: StagingTarget, dialect: StagingDialect) {
         self.schema = schema
         self.target = target
         self.dialect = dialect
@@ -93,7 +98,8 @@ struct StagingSQL {
     var keyColumns: [ColumnSchema] { schema.primaryKey.compactMap { name in schema.columns.first { $0.name == name } } }
     var dataColumns: [ColumnSchema] { schema.columns }
     var nonKeyColumns: [ColumnSchema] { schema.columns.filter { !schema.primaryKey.contains($0.name) } }
-    var hasKey: Bool { !schema.primaryKey.isEmpty && keyColumns.count == schema.primaryKey.count }
+    /// Whether the table has a primary key whose columns are all in the schema (else nothing is merged).
+    public var hasKey: Bool { !schema.primaryKey.isEmpty && keyColumns.count == schema.primaryKey.count }
 
     // MARK: Names
 
@@ -121,7 +127,8 @@ struct StagingSQL {
         quote((target.namespace + [target.table]).joined(separator: "__") + "__sluice_newest")
     }
     var fileFormat: String { qualified("SLUICE_PARQUET") }
-    var stage: String { target.stageName.map(quote).joined(separator: ".") }
+    /// The Snowflake stage's qualified, quoted name.
+    public var stage: String { target.stageName.map(quote).joined(separator: ".") }
 
     // MARK: Types
 
@@ -209,7 +216,7 @@ struct StagingSQL {
     // MARK: Setup
 
     /// CREATE statements: (Snowflake: file format and stage,) target, staging, tombstones, load history (DuckDB).
-    func setupStatements() -> [String] {
+    public func setupStatements() -> [String] {
         var statements: [String] = []
         let namespaceCreate =
             dialect == .duckdb
@@ -532,7 +539,7 @@ struct StagingSQL {
     }
 
     /// Load and merge, wrapped in a transaction where the dialect has one.
-    func applyStatements() -> [String] {
+    public func applyStatements() -> [String] {
         let body = loadStatements() + mergeStatements()
         switch dialect {
         case .snowflake: return ["BEGIN"] + body + ["COMMIT"]
@@ -542,17 +549,28 @@ struct StagingSQL {
     }
 
     /// A whole script: header comment and statements ending in `;`.
-    static func script(header: [String], statements: [String]) -> String {
+    public static func script(header: [String], statements: [String]) -> String {
         header.map { "-- " + $0 }.joined(separator: "\n") + "\n\n"
             + statements.map { $0 + ";\n" }.joined(separator: "\n")
+    }
+
+    /// Writes the scripts `setup.<dialect>.sql` and `apply.<dialect>.sql` into `folder` (replacing older versions).
+    public func writeScripts(
+        setupHeader: [String], applyHeader: [String], in folder: String, to store: some StagingStore
+    ) throws {
+        let setup = Self.script(header: setupHeader, statements: setupStatements())
+        try store.replace(folder + "/setup.\(dialect.rawValue).sql", with: Array(setup.utf8))
+        let apply = Self.script(header: applyHeader, statements: applyStatements())
+        try store.replace(folder + "/apply.\(dialect.rawValue).sql", with: Array(apply.utf8))
     }
 }
 
 /// Type facts shared by the SQL generator and the file writers.
-enum StagingTypeMapping {
-    struct IntegerWidth {
-        var bits: Int
-        var unsigned: Bool
+public enum StagingTypeMapping {
+    /// The size and signedness of an integer source type.
+    public struct IntegerWidth {
+        public var bits: Int
+        public var unsigned: Bool
         var decimalDigits: Int {
             switch bits {
             case 8: return 3
@@ -564,7 +582,7 @@ enum StagingTypeMapping {
     }
 
     /// The width of an integer source type, as the Parquet mapping reads it (`tinyint`, `int2`, `bigint unsigned`…).
-    static func integerWidth(sourceType: String) -> IntegerWidth {
+    public static func integerWidth(sourceType: String) -> IntegerWidth {
         let type = sourceType.lowercased()
         let unsigned = type.contains("unsigned")
         switch type.prefix(while: { $0.isLetter || $0.isNumber }) {
@@ -581,7 +599,7 @@ enum StagingTypeMapping {
 
     /// The DECIMAL(p, s) a decimal column is stored as, or nil when it is stored as exact text (no or a too large
     /// precision, e.g. PostgreSQL `numeric`).
-    static func decimal(_ column: ColumnSchema) -> (Int, Int)? {
+    public static func decimal(_ column: ColumnSchema) -> (Int, Int)? {
         guard let precision = column.precision, (1...38).contains(precision) else { return nil }
         let scale = column.scale ?? 0
         guard (0...precision).contains(scale) else { return nil }

@@ -1,1 +1,0 @@
-../snowflake/DurableFiles.swift
