@@ -132,3 +132,70 @@ public final class BlockingExecutor<Handle>: Sendable {
         }
     }
 }
+
+/// A call on a `BlockingExecutor` that the caller starts now and picks up later (`peek`, `take` or `wait`), one at a
+/// time: a chunk read that runs while the caller goes on streaming.
+public final class PendingCall<Success: Sendable>: Sendable {
+    private enum State {
+        case idle
+        case running(waiters: [CheckedContinuation<Void, Never>])
+        case finished(Result<Success, any Error>)
+    }
+
+    private let state = Mutex(State.idle)
+
+    public init() {}
+
+    /// Starts `body` on `executor` (dropping an outcome not taken); `onFinished` runs on the executor's thread once
+    /// the outcome can be taken.
+    public func start<Handle>(on executor: BlockingExecutor<Handle>, onFinished: (@Sendable () -> Void)? = nil,
+                              _ body: @escaping @Sendable (inout Handle) throws -> Success) {
+        state.withLock { $0 = .running(waiters: []) }
+        let queued = executor.execute { [self] handle in
+            let outcome = Result { try body(&handle) }
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                defer { state = .finished(outcome) }
+                if case .running(let waiters) = state { return waiters }
+                return []
+            }
+            waiters.forEach { $0.resume() }
+            onFinished?()
+        }
+        if !queued {
+            state.withLock { state in
+                state = .finished(.failure(SluiceError(.internal, "\(executor.name) was stopped before a call")))
+            }
+        }
+    }
+
+    /// True while the call runs.
+    public var isRunning: Bool {
+        state.withLock { if case .running = $0 { true } else { false } }
+    }
+
+    /// The outcome of the finished call, left in place; nil while it runs or when none is waiting.
+    public func peek() -> Result<Success, any Error>? {
+        state.withLock { if case .finished(let outcome) = $0 { outcome } else { nil } }
+    }
+
+    /// The outcome of the finished call, taken (a second `take` returns nil).
+    public func take() -> Result<Success, any Error>? {
+        state.withLock { state in
+            guard case .finished(let outcome) = state else { return nil }
+            state = .idle
+            return outcome
+        }
+    }
+
+    /// Suspends until the running call finished (at once when none runs); does not take the outcome.
+    public func waitUntilFinished() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let running = state.withLock { state in
+                guard case .running(let waiters) = state else { return false }
+                state = .running(waiters: waiters + [continuation])
+                return true
+            }
+            if !running { continuation.resume() }
+        }
+    }
+}
