@@ -61,21 +61,21 @@ public final class BoundedChannel<Element: Sendable>: Sendable {
     @discardableResult
     public func sendBlocking(_ element: Element, weight: Int = 1, until deadline: DispatchTime? = nil) -> SendOutcome {
         while true {
-            let semaphore = DispatchSemaphore(value: 0)
-            let (outcome, consumer): (SendOutcome?, Consumer?) = state.withLock { state in
-                if state.isClosed { return (.closed, nil) }
+            let (outcome, consumer, semaphore): (SendOutcome?, Consumer?, DispatchSemaphore?) = state.withLock { state in
+                if state.isClosed { return (.closed, nil, nil) }
                 guard state.weight == 0 || state.weight + weight <= capacity else {
+                    let semaphore = DispatchSemaphore(value: 0)
                     state.blockedProducer = semaphore
-                    return (nil, nil)
+                    return (nil, nil, semaphore)
                 }
                 state.elements.append(element)
                 state.weight += weight
                 defer { state.consumer = nil }
-                return (.sent, state.consumer)
+                return (.sent, state.consumer, nil)
             }
-            if let outcome {
+            guard let semaphore else {
                 consumer?.wake()
-                return outcome
+                return outcome ?? .sent
             }
             if let deadline {
                 if semaphore.wait(timeout: deadline) == .timedOut {

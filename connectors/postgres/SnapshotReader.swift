@@ -121,6 +121,7 @@ struct SnapshotFilter: Sendable {
 }
 
 /// The exported snapshot a snapshot reads under.
+// @unchecked: `exporter` is set once and cleared by the snapshot's task only, never while another thread reads it.
 final class SnapshotPlan: @unchecked Sendable {
     let snapshotName: String
     let snapshotLSN: LSN
