@@ -162,6 +162,22 @@ public protocol ChangeLog: Sendable {
     @discardableResult
     func applyRetention(_ policy: RetentionPolicy, streams: [String]?) async throws -> Int64
 
+    /// Waits until records were appended through this log object after `version` was current, or `timeout` passed
+    /// (then returning `version`); returns the new version. Versions start at 0 and grow with each commit that
+    /// stored records; pass the value the previous call returned. A cancelled wait returns at once.
+    ///
+    /// The writer signals waiters after each commit, so a reader in this process never polls. A log another process
+    /// writes is seen with `dataVersion()` instead.
+    func waitForAppend(after version: UInt64, timeout: Duration) async throws -> UInt64
+
+    /// A number that changes whenever a connection other than this log's own reading one committed to the log
+    /// (another process, or this log's writer); compare values from the same log object only. Cheap: no stream is
+    /// read (SQLite's `PRAGMA data_version`).
+    func dataVersion() async throws -> Int64
+
+    /// True when the log changed since `dataVersion()` returned `version`.
+    func hasChanged(since version: Int64) async throws -> Bool
+
     /// Flushes and closes the log. Further calls fail.
     func close() async throws
 }

@@ -5,6 +5,8 @@ import SluiceCore
 ///
 /// WAL mode lets every read connection see the last committed state while the writer commits, so reads never wait
 /// for the writer. Each read runs as one SQL statement or inside one read transaction, so it sees whole commits only.
+// @unchecked: readers are not Sendable, so they cannot live in a `Mutex`; `idleReaders` and `isClosed` are only
+// touched under `lock`, and a reader checked out is used by one caller at a time.
 final class ReadConnectionPool: @unchecked Sendable {
     private let path: String
     private let maxIdleConnections: Int
@@ -131,6 +133,17 @@ final class LogReader {
 
     func close() {
         connection.close()
+    }
+
+    private var selectDataVersion: SQLiteStatement?
+
+    /// SQLite's `data_version` of this connection: it changes when another connection commits to the file.
+    func dataVersion() throws -> Int64 {
+        let statement = try selectDataVersion ?? connection.prepare("PRAGMA data_version")
+        selectDataVersion = statement
+        defer { statement.reset() }
+        guard try statement.step() else { return 0 }
+        return statement.int64(at: 0)
     }
 
     /// Ends a read transaction a failed read left open.

@@ -26,60 +26,58 @@ enum WriteRequest {
     }
 }
 
-/// The single writer of a log file: a dedicated thread that owns the write connection and commits groups of requests.
+/// The single writer of a log file: a `BlockingExecutor` thread that owns the write connection (`LogCommitter`)
+/// and commits groups of requests.
 ///
-/// Group commit: requests that arrive while a transaction commits wait in `queue`; the next transaction takes all of
-/// them (up to `maxRecordsPerCommit`), gives each its own savepoint so one failing request does not fail the others,
-/// and resumes every caller after the single COMMIT (and its fsync) returns. The SQLite work never runs on the Swift
-/// concurrency pool; callers only suspend.
-final class LogWriter: @unchecked Sendable {
+/// Group commit: requests that arrive while a transaction commits wait in `requests`; the next transaction takes all
+/// of them (up to `maxRecordsPerCommit`), gives each its own savepoint so one failing request does not fail the
+/// others, and resumes every caller after the single COMMIT (and its fsync) returns. The SQLite work never runs on
+/// the Swift concurrency pool; callers only suspend. The queue needs no bound of its own: every request's caller is
+/// suspended until its request is done, so it holds at most one request per waiting caller.
+final class LogWriter: Sendable {
     /// A commit takes queued requests until it holds this many records (it always takes at least one request).
     static let maxRecordsPerCommit = 100_000
 
-    // Guarded by `queueCondition`.
-    private let queueCondition = NSCondition()
-    private var queue: [WriteRequest] = []
-    private var isAcceptingRequests = true
+    private let requests = BoundedChannel<WriteRequest>(capacity: .max)
+    private let executor: BlockingExecutor<LogCommitter>
 
-    // Used only by the writer thread once `start()` returned.
-    private let connection: SQLiteConnection
-    private let statements: WriterStatements
-    private var streams: [String: StreamState]
-    private let wallClockMicros: @Sendable () -> Int64
-    /// The chunk being encoded; its buffer is reused by every chunk the writer stores.
-    private let encoder = ChunkEncoder()
-
-    init(path: String, syncPolicy: SyncPolicy, wallClockMicros: @escaping @Sendable () -> Int64) throws {
-        connection = try SQLiteConnection(path: path, create: true)
-        try LogWriter.configure(connection, syncPolicy: syncPolicy)
-        statements = try WriterStatements(connection)
-        streams = try LogWriter.loadStreams(statements)
-        self.wallClockMicros = wallClockMicros
-    }
-
-    /// Starts the writer thread; call once.
-    func start() {
-        let thread = Thread { [self] in
-            runLoop()
-        }
-        thread.name = "sluice-log-writer"
-        thread.start()
+    /// Opens the write connection; `appended` is signalled after every commit that stored records.
+    init(path: String, syncPolicy: SyncPolicy, appended: AppendSignal,
+         wallClockMicros: @escaping @Sendable () -> Int64) throws {
+        let committer = try LogCommitter(path: path, syncPolicy: syncPolicy, appended: appended,
+                                         wallClockMicros: wallClockMicros)
+        executor = BlockingExecutor(name: "sluice-log-writer", handle: committer)
+        executor.execute { [requests] committer in committer.run(requests) }
+        executor.close()  // the thread ends when the commit loop returns (after a close request)
     }
 
     /// Queues a request, or fails it at once when the log is closing or closed.
     func submit(_ request: WriteRequest) {
-        queueCondition.lock()
-        guard isAcceptingRequests else {
-            queueCondition.unlock()
-            fail(request, with: LogError.closedLog, alreadyClosed: true)
-            return
+        let isClose = if case .close = request { true } else { false }
+        if !requests.sendWithoutWaiting(request, finishing: isClose) {
+            request.fail(with: LogError.closedLog, alreadyClosed: true)
         }
-        if case .close = request {
-            isAcceptingRequests = false
-        }
-        queue.append(request)
-        queueCondition.signal()
-        queueCondition.unlock()
+    }
+}
+
+/// The write connection and what the writer knows of the log; used only on the writer's thread.
+final class LogCommitter {
+    private let connection: SQLiteConnection
+    private let statements: WriterStatements
+    private var streams: [String: StreamState]
+    private let wallClockMicros: @Sendable () -> Int64
+    private let appended: AppendSignal
+    /// The chunk being encoded; its buffer is reused by every chunk the writer stores.
+    private let encoder = ChunkEncoder()
+
+    init(path: String, syncPolicy: SyncPolicy, appended: AppendSignal,
+         wallClockMicros: @escaping @Sendable () -> Int64) throws {
+        connection = try SQLiteConnection(path: path, create: true)
+        try LogCommitter.configure(connection, syncPolicy: syncPolicy)
+        statements = try WriterStatements(connection)
+        streams = try LogCommitter.loadStreams(statements)
+        self.appended = appended
+        self.wallClockMicros = wallClockMicros
     }
 
     // MARK: Opening
@@ -174,11 +172,21 @@ final class LogWriter: @unchecked Sendable {
         case close(CheckedContinuation<Void, any Error>?)
     }
 
-    private func runLoop() {
+    /// Commits requests as they come until a close request.
+    func run(_ requests: BoundedChannel<WriteRequest>) {
+        var queue: [WriteRequest] = []
         while true {
-            switch nextWork() {
-            case .commit(let requests):
-                commit(requests)
+            if queue.isEmpty {
+                do {
+                    guard let more = try requests.receiveAllBlocking() else { return }
+                    queue = more
+                } catch {
+                    preconditionFailure("the write queue never ends with an error: \(error)")
+                }
+            }
+            switch nextWork(&queue) {
+            case .commit(let group):
+                commit(group)
             case .applyRetention(let policy, let names, let continuation):
                 continuation.resume(with: Result { try applyRetention(policy, to: names) })
             case .close(let continuation):
@@ -189,13 +197,8 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
-    /// Waits for requests; returns the next retention or close request, or the run of group-committable requests.
-    private func nextWork() -> Work {
-        queueCondition.lock()
-        defer { queueCondition.unlock() }
-        while queue.isEmpty {
-            queueCondition.wait()
-        }
+    /// Takes the next retention or close request, or the run of group-committable requests, from `queue`.
+    private func nextWork(_ queue: inout [WriteRequest]) -> Work {
         switch queue[0] {
         case .applyRetention(let policy, let names, let continuation):
             queue.removeFirst()
@@ -229,7 +232,7 @@ final class LogWriter: @unchecked Sendable {
         do {
             try statements.begin.run(while: "starting a write transaction")
         } catch {
-            requests.forEach { fail($0, with: error) }
+            requests.forEach { $0.fail(with: error) }
             return
         }
         for request in requests {
@@ -268,7 +271,10 @@ final class LogWriter: @unchecked Sendable {
             streams[name]?.hasUncommittedChanges = false
         }
         for (request, outcome) in zip(requests, outcomes) {
-            resume(request, with: outcome)
+            request.resume(with: outcome)
+        }
+        if requests.contains(where: { if case .append = $0 { true } else { false } }) {
+            appended.signal()
         }
     }
 
@@ -278,7 +284,7 @@ final class LogWriter: @unchecked Sendable {
             try? statements.rollback.run(while: "rolling back a failed commit")
         }
         restore(streamsBeforeGroup)
-        requests.forEach { fail($0, with: error) }
+        requests.forEach { $0.fail(with: error) }
     }
 
     private func restore(_ saved: [String: StreamState?]) {
@@ -711,11 +717,12 @@ final class LogWriter: @unchecked Sendable {
         state.payloadBytes -= bytes
         return count
     }
+}
 
-    // MARK: Completing requests
-
-    private func resume(_ request: WriteRequest, with outcome: Result<[String: Range<Int64>], any Error>) {
-        switch request {
+extension WriteRequest {
+    /// Resumes a group-committable request's caller with its commit's outcome.
+    func resume(with outcome: Result<[String: Range<Int64>], any Error>) {
+        switch self {
         case .append(_, let continuation):
             continuation.resume(with: outcome)
         case .setState(_, _, let continuation), .commitConsumerOffset(_, _, _, let continuation):
@@ -726,10 +733,10 @@ final class LogWriter: @unchecked Sendable {
     }
 
     /// Fails a request; closing an already closed log succeeds (close is idempotent).
-    private func fail(_ request: WriteRequest, with error: any Error, alreadyClosed: Bool = false) {
-        switch request {
+    func fail(with error: any Error, alreadyClosed: Bool = false) {
+        switch self {
         case .append, .setState, .commitConsumerOffset:
-            resume(request, with: .failure(error))
+            resume(with: .failure(error))
         case .applyRetention(_, _, let continuation):
             continuation.resume(throwing: error)
         case .close(let continuation):

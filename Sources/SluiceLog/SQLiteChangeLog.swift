@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import Synchronization
 
 /// The embedded core log: one SQLite database file in WAL mode.
 ///
@@ -21,6 +22,10 @@ public final class SQLiteChangeLog: ChangeLog {
     public let path: String
     private let writer: LogWriter
     private let readers: ReadConnectionPool
+    private let appended = AppendSignal()
+    /// The connection whose `data_version` `dataVersion()` reports (opened on first use; the pragma's value is only
+    /// comparable on one connection).
+    private let changeProbe = Mutex<LogReader?>(nil)
 
     /// Opens the log at `path`, creating the file and its schema when it does not exist.
     ///
@@ -34,14 +39,22 @@ public final class SQLiteChangeLog: ChangeLog {
         wallClockMicros: @escaping @Sendable () -> Int64 = SQLiteChangeLog.systemWallClockMicros
     ) throws {
         self.path = path
-        writer = try LogWriter(path: path, syncPolicy: syncPolicy, wallClockMicros: wallClockMicros)
+        writer = try LogWriter(path: path, syncPolicy: syncPolicy, appended: appended,
+                               wallClockMicros: wallClockMicros)
         readers = ReadConnectionPool(path: path, maxIdleConnections: maxIdleReadConnections)
-        writer.start()
     }
 
     deinit {
-        readers.close()
+        closeReaders()
         writer.submit(.close(nil))
+    }
+
+    private func closeReaders() {
+        readers.close()
+        changeProbe.withLock { probe in
+            probe?.close()
+            probe = nil
+        }
     }
 
     /// Microseconds since 1970-01-01 UTC from the system's real-time clock.
@@ -110,7 +123,7 @@ public final class SQLiteChangeLog: ChangeLog {
     /// Readers close first so that the writer's connection is the last one: SQLite then checkpoints the WAL into
     /// the database file and removes it.
     public func close() async throws {
-        readers.close()
+        closeReaders()
         try await withCheckedThrowingContinuation { continuation in
             writer.submit(.close(continuation))
         }
@@ -160,6 +173,23 @@ public final class SQLiteChangeLog: ChangeLog {
         try readers.withReader { try $0.consumerOffset(consumer: consumer, stream: stream) }
     }
 
+    // MARK: Change notifications
+
+    public func waitForAppend(after version: UInt64, timeout: Duration) async throws -> UInt64 {
+        await appended.wait(after: version, timeout: timeout)
+    }
+
+    public func dataVersion() async throws -> Int64 {
+        try changeProbe.withLock { probe in
+            if probe == nil { probe = try LogReader(path: path) }
+            return try probe!.dataVersion()
+        }
+    }
+
+    public func hasChanged(since version: Int64) async throws -> Bool {
+        try await dataVersion() != version
+    }
+
     private static func validate(streamName: String) throws {
         guard !streamName.isEmpty else {
             throw LogError(
@@ -167,5 +197,79 @@ public final class SQLiteChangeLog: ChangeLog {
                 message: "stream name is empty: name streams <pipeline>.<schema>.<table> or use a system stream"
             )
         }
+    }
+}
+
+/// The count of commits that stored records, and the tasks waiting for it to grow.
+final class AppendSignal: Sendable {
+    private struct Waiter {
+        var id: UInt64
+        var after: UInt64
+        var continuation: CheckedContinuation<UInt64, Never>
+    }
+
+    private struct State {
+        var version: UInt64 = 0
+        var waiters: [Waiter] = []
+        var nextID: UInt64 = 0
+        /// Waits in progress, and those of them that ended (timeout, cancellation) before they were registered.
+        var inProgress: Set<UInt64> = []
+        var endedEarly: Set<UInt64> = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Counts one more commit with records and resumes every waiter (on the writer's thread, after the commit).
+    func signal() {
+        let (version, woken) = state.withLock { state in
+            state.version += 1
+            defer { state.waiters.removeAll() }
+            return (state.version, state.waiters)
+        }
+        for waiter in woken { waiter.continuation.resume(returning: version) }
+    }
+
+    /// The version once it is above `version`, or `version` after `timeout` or on cancellation.
+    func wait(after version: UInt64, timeout: Duration) async -> UInt64 {
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            state.inProgress.insert(state.nextID)
+            return state.nextID
+        }
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.end(id)
+        }
+        defer {
+            timer.cancel()
+            state.withLock { state in
+                state.inProgress.remove(id)
+                state.endedEarly.remove(id)
+            }
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<UInt64, Never>) in
+                let ready: UInt64? = state.withLock { state in
+                    if state.version > version { return state.version }
+                    if state.endedEarly.remove(id) != nil { return version }
+                    state.waiters.append(Waiter(id: id, after: version, continuation: continuation))
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            end(id)
+        }
+    }
+
+    private func end(_ id: UInt64) {
+        let waiter: Waiter? = state.withLock { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else {
+                if state.inProgress.contains(id) { state.endedEarly.insert(id) }
+                return nil
+            }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(returning: waiter!.after)
     }
 }

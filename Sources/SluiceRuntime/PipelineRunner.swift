@@ -26,6 +26,14 @@ public final class PipelineRunner: Sendable {
     let eventsOut = Atomic<Int>(0)
     let sinkLag = Mutex<[String: Int64]>([:])
     let sourceTask = Mutex<Task<Void, any Error>?>(nil)
+    let idleSinks = Mutex(IdleSinks())
+
+    /// Sinks waiting for appends, and how often they were woken for another reason (stop, end of appending).
+    struct IdleSinks {
+        var wakeups: UInt64 = 0
+        var waits: [Int: Task<UInt64, any Error>] = [:]
+        var nextID = 0
+    }
 
     /// - Parameters:
     ///   - log: the opened core log (the runner does not close it).
@@ -46,6 +54,7 @@ public final class PipelineRunner: Sendable {
         guard !stopRequested.exchange(true, ordering: .sequentiallyConsistent) else { return }
         logger.info("stopping: draining in-flight batches and committing sink offsets")
         sourceTask.withLock { $0?.cancel() }
+        wakeSinks()
     }
 
     /// Runs until stopped (or caught up with `untilCaughtUp`). Throws the first non-transient failure.
@@ -162,7 +171,10 @@ public final class PipelineRunner: Sendable {
     /// Converts queued batches into log appends. While one append is written, the next batches are converted;
     /// appends stay in order, one at a time.
     private func runAppender(queue: BatchQueue, catalog: SchemaCatalog) async throws {
-        defer { appendDone.store(true, ordering: .sequentiallyConsistent) }
+        defer {
+            appendDone.store(true, ordering: .sequentiallyConsistent)
+            wakeSinks()
+        }
         let timer = Metrics.Timer(label: "sluice_append_latency", dimensions: [("pipeline", config.name)])
         let counter = Counter(label: "sluice_events_in_total", dimensions: [("pipeline", config.name)])
         var writing: Task<Void, any Error>?
@@ -213,6 +225,7 @@ public final class PipelineRunner: Sendable {
         var committed: [String: Int64] = [:]
         var lastActivity = ContinuousClock.now
         var flushedSinceActivity = true
+        var appendVersion: UInt64 = 0
 
         func commit(_ durable: [String: Int64]) async throws {
             for (stream, next) in durable where next > (committed[stream] ?? -1) {
@@ -238,6 +251,7 @@ public final class PipelineRunner: Sendable {
 
         do {
             while true {
+                let wakeupsSeen = idleSinks.withLock { $0.wakeups }
                 let appendFinished = appendDone.load(ordering: .sequentiallyConsistent)
                 let streams = try await log.streams().filter { config.isChangeStream($0.name) }
                 let newStreams = streams.map(\.name).filter { readOffsets[$0] == nil }
@@ -300,7 +314,11 @@ public final class PipelineRunner: Sendable {
                     if caughtUp { break }
                 }
                 if appendFinished && !untilCaughtUp && failure.withLock({ $0 }) != nil { break }
-                try await Task.sleep(for: .milliseconds(20))
+                // Idle: wait for the next append (or the flush deadline, or a stop), never poll.
+                let untilFlush = flushedSinceActivity
+                    ? Duration.seconds(3600) : lastActivity + .seconds(config.runtime.flushInterval) - .now
+                appendVersion = try await waitForAppend(after: appendVersion, timeout: untilFlush, wakeupsSeen: wakeupsSeen)
+                try Task.checkCancellation()
             }
             try await commit(try await withRetry("flush") { try await connector.flush() })
             try await connector.close()
@@ -310,6 +328,31 @@ public final class PipelineRunner: Sendable {
             try? await connector.close()
             throw error
         }
+    }
+
+    /// Waits for the log's next append after `version` for at most `timeout`; returns early when `wakeSinks()`
+    /// was called since the sink read `wakeupsSeen`.
+    private func waitForAppend(after version: UInt64, timeout: Duration, wakeupsSeen: UInt64) async throws -> UInt64 {
+        let wait = Task { try await log.waitForAppend(after: version, timeout: timeout) }
+        let id = idleSinks.withLock { idle -> Int? in
+            guard idle.wakeups == wakeupsSeen else { return nil }
+            idle.nextID += 1
+            idle.waits[idle.nextID] = wait
+            return idle.nextID
+        }
+        if id == nil { wait.cancel() }
+        defer { if let id { idleSinks.withLock { _ = $0.waits.removeValue(forKey: id) } } }
+        return try await withTaskCancellationHandler { try await wait.value } onCancel: { wait.cancel() }
+    }
+
+    /// Wakes the sinks waiting for appends, so that they notice a stop request or the end of appending.
+    private func wakeSinks() {
+        let waits = idleSinks.withLock { idle in
+            idle.wakeups += 1
+            defer { idle.waits.removeAll() }
+            return Array(idle.waits.values)
+        }
+        waits.forEach { $0.cancel() }
     }
 
     // MARK: Retention

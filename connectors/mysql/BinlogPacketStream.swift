@@ -2,42 +2,46 @@ import Foundation
 import SluiceCore
 import Synchronization
 
-/// Reads binlog packets on a dedicated thread (libmariadb reads block) and hands them to the async side,
-/// pausing while too many bytes wait to be decoded.
+/// Reads binlog packets on a dedicated thread (a `BlockingExecutor`: libmariadb reads block) and hands them to the
+/// async side in batches, blocking the thread while too many bytes wait to be decoded.
 final class BinlogPacketStream: Sendable {
     /// Binlog packets; an empty one is a wake-up (see `wake`), not a packet from the server.
-    let packets: AsyncThrowingStream<[UInt8], any Error>
-    private let output: AsyncThrowingStream<[UInt8], any Error>.Continuation
+    private let packets = BoundedChannel<[UInt8]>(capacity: BinlogPacketStream.maxQueuedBytes)
     private let connection: MySQLConnection
-    private let queuedBytes = Atomic<Int>(0)
-    private let queuedCount = Atomic<Int>(0)
+    private let executor: BlockingExecutor<MySQLConnection>
     private let stopped = Atomic<Bool>(false)
     /// Packets read ahead of the decoder: enough to keep it busy, small enough to stay in cache and not hold memory.
     static let maxQueuedBytes = 8 << 20
 
     private init(connection: MySQLConnection) {
         self.connection = connection
-        (packets, output) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        executor = BlockingExecutor(name: "sluice-binlog-reader", handle: connection)
     }
 
-    /// Packets received but not yet taken by the consumer.
-    var queuedPackets: Int { queuedCount.load(ordering: .relaxed) }
-
-    /// The consumer took a packet of `size` bytes.
-    func consumed(_ size: Int) {
-        queuedBytes.subtract(size, ordering: .relaxed)
-        queuedCount.subtract(1, ordering: .relaxed)
+    /// The packets received since the last call, in order, waiting for at least one; nil at the end of the binlog
+    /// (`nonBlocking`), after `stop()`, or when the task is cancelled.
+    func next() async throws -> [[UInt8]]? {
+        do {
+            return try await packets.receiveAll()
+        } catch is CancellationError {
+            return nil
+        }
     }
+
+    /// True when no packet waits to be taken.
+    var isDrained: Bool { packets.isEmpty }
 
     /// Hands the consumer an empty packet, so that it looks at other work (a finished snapshot chunk read).
     func wake() {
-        queuedCount.add(1, ordering: .relaxed)
-        output.yield([])
+        packets.sendWithoutWaiting([])
     }
 
-    /// Ends the stream and the reader thread.
+    /// Ends the stream and the reader thread (the blocked read is interrupted; the thread closes the connection).
     func stop() {
-        if !stopped.exchange(true, ordering: .sequentiallyConsistent) { connection.interrupt() }
+        if !stopped.exchange(true, ordering: .sequentiallyConsistent) {
+            connection.interrupt()
+            packets.close()
+        }
     }
 
     /// Sets up the replication session, asks for the binlog from a position (or MariaDB GTID / MySQL GTID set),
@@ -67,35 +71,28 @@ final class BinlogPacketStream: Sendable {
             try connection.sendBinlogDump(command: 0x12, payload: payload)
         }
         let stream = BinlogPacketStream(connection: connection)
-        stream.output.onTermination = { [weak stream] _ in stream?.stop() }
-        let thread = Thread { [stream] in stream.readLoop() }
-        thread.name = "sluice-binlog-reader"
-        thread.start()
+        stream.executor.execute { [stream] connection in stream.readLoop(connection) }
+        stream.executor.close()  // the thread ends with the read loop
         return stream
     }
 
-    private func readLoop() {
+    private func readLoop(_ connection: MySQLConnection) {
         defer { connection.close() }
         while !stopped.load(ordering: .relaxed) {
-            while queuedBytes.load(ordering: .relaxed) > Self.maxQueuedBytes && !stopped.load(ordering: .relaxed) {
-                usleep(1000)
-            }
             do {
                 switch try connection.readBinlogPacket() {
                 case .event(let bytes):
-                    queuedBytes.add(bytes.count, ordering: .relaxed)
-                    queuedCount.add(1, ordering: .relaxed)
-                    output.yield(bytes)
+                    if packets.sendBlocking(bytes, weight: bytes.count) == .closed { return }
                 case .end:
-                    output.finish()
+                    packets.finish()
                     return
                 }
             } catch {
-                if stopped.load(ordering: .relaxed) { output.finish() } else { output.finish(throwing: error) }
+                packets.finish(throwing: stopped.load(ordering: .relaxed) ? nil : error)
                 return
             }
         }
-        output.finish()
+        packets.finish()
     }
 
     static func le(_ value: UInt64, _ count: Int) -> [UInt8] {

@@ -8,6 +8,8 @@ import SluiceCore
 ///
 /// Not thread-safe: one task (or the binlog reader thread) uses it at a time; `interrupt()` may be called
 /// from elsewhere to unblock a read.
+// @unchecked: safe as described above — one owner at a time (a task, or a `BlockingExecutor` thread that owns it), and
+// `interrupt()` only shuts the socket down, which the kernel makes safe from any thread.
 final class MySQLConnection: @unchecked Sendable {
     /// Where and how to connect.
     struct Endpoint: Sendable {

@@ -37,15 +37,15 @@ struct MySQLSnapshotChunk: Sendable {
     var finished: Bool
 }
 
-/// Reads chunks on its own connection and thread; calls `onReady` when a read finished (or failed).
-final class MySQLChunkReader: @unchecked Sendable {
+/// Reads chunks on its own connection and thread (a `BlockingExecutor`), one at a time; calls `onReady` when a read
+/// finished (or failed).
+final class MySQLChunkReader: Sendable {
     private let reader: MySQLSnapshotReader
     private let endpoint: MySQLConnection.Endpoint
     private let onReady: @Sendable () -> Void
-    private var connection: MySQLConnection?
-    private let lock = NSLock()
-    private var result: Result<MySQLSnapshotChunk, any Error>?
-    private var running = false
+    /// The connection, opened by the first read and closed after a failed one.
+    private let executor = BlockingExecutor<MySQLConnection?>(name: "sluice-mysql-chunk", handle: nil)
+    private let call = PendingCall<MySQLSnapshotChunk>()
 
     init(reader: MySQLSnapshotReader, endpoint: MySQLConnection.Endpoint, onReady: @escaping @Sendable () -> Void) {
         self.reader = reader
@@ -53,62 +53,48 @@ final class MySQLChunkReader: @unchecked Sendable {
         self.onReady = onReady
     }
 
-    /// Starts reading the chunk of `table` after `lastKey` on a new thread.
+    deinit {
+        executor.close()  // a reader dropped without close(): its thread ends and releases the connection
+    }
+
+    /// Starts reading the chunk of `table` after `lastKey` on the reader's thread.
     func start(_ table: TableID, after lastKey: [String?]?, chunkSize: Int) {
-        lock.withLock {
-            result = nil
-            running = true
-        }
-        let thread = Thread { [self] in
-            let outcome = Result { try read(table, after: lastKey, chunkSize: chunkSize) }
-            lock.withLock {
-                result = outcome
-                running = false
+        call.start(on: executor, onFinished: onReady) { [reader, endpoint] connection in
+            if connection == nil { connection = try MySQLConnection(endpoint) }
+            do {
+                return try Self.read(table, after: lastKey, chunkSize: chunkSize, reader: reader, on: connection!)
+            } catch {
+                connection?.close()
+                connection = nil
+                throw error
             }
-            onReady()
         }
-        thread.name = "sluice-mysql-chunk"
-        thread.start()
     }
 
     /// The finished read, if any (taken once).
-    func take() -> Result<MySQLSnapshotChunk, any Error>? {
-        lock.withLock {
-            defer { result = nil }
-            return result
-        }
-    }
+    func take() -> Result<MySQLSnapshotChunk, any Error>? { call.take() }
 
     /// The finished read, left in place.
-    func peek() -> Result<MySQLSnapshotChunk, any Error>? { lock.withLock { result } }
+    func peek() -> Result<MySQLSnapshotChunk, any Error>? { call.peek() }
 
-    var isRunning: Bool { lock.withLock { running } }
+    var isRunning: Bool { call.isRunning }
 
     /// Waits for the running read to finish.
     func wait() async throws {
-        while isRunning { try await Task.sleep(for: .milliseconds(2)) }
+        await call.waitUntilFinished()
     }
 
-    func close() {
-        while isRunning { Thread.sleep(forTimeInterval: 0.01) }
-        connection?.close()
-        connection = nil
-    }
-
-    private func read(_ table: TableID, after lastKey: [String?]?, chunkSize: Int) throws -> MySQLSnapshotChunk {
-        if connection == nil { connection = try MySQLConnection(endpoint) }
-        let connection = connection!
-        do {
-            return try read(table, after: lastKey, chunkSize: chunkSize, on: connection)
-        } catch {
-            connection.close()
-            self.connection = nil
-            throw error
+    /// Waits for a running read, then closes the connection and ends the thread.
+    func close() async {
+        executor.execute { connection in
+            connection?.close()
+            connection = nil
         }
+        await executor.joined()
     }
 
-    private func read(_ table: TableID, after lastKey: [String?]?, chunkSize: Int,
-                      on connection: MySQLConnection) throws -> MySQLSnapshotChunk {
+    private static func read(_ table: TableID, after lastKey: [String?]?, chunkSize: Int, reader: MySQLSnapshotReader,
+                             on connection: MySQLConnection) throws -> MySQLSnapshotChunk {
         let point = try MySQLSnapshotReader.begin(connection, server: reader.server)
         defer { try? connection.execute("COMMIT") }
         var catalog = MySQLCatalog(connection: connection)
@@ -265,7 +251,7 @@ extension BinlogStreamState {
         if chunk.finished {
             batch.state[MySQLIncrementalState.key] = .some(nil)
             incremental = nil
-            job.reader.close()
+            await job.reader.close()
             try await emit()
             try await context.waitUntilDurable()
             try await context.completeSnapshotRequest(job.state.request)

@@ -297,19 +297,20 @@ struct BinlogStreamState {
                                                               verifyChecksums: settings.verifyChecksums) }
         decoder.defersRows = true
         defer { stream.stop() }
-        for try await packet in stream.packets {
-            stream.consumed(packet.count)
-            if !packet.isEmpty {
-                for event in try decoder.decode(packet: packet) {
-                    try await handle(event)
+        while let packets = try await stream.next() {
+            for (index, packet) in packets.enumerated() {
+                if !packet.isEmpty {
+                    for event in try decoder.decode(packet: packet) {
+                        try await handle(event)
+                    }
                 }
-            }
-            if transactionStart == nil { try await driveIncrementalSnapshot(stream) }
-            let idle = stream.queuedPackets == 0
-            if batch.eventCount >= settings.maxBatchEvents || (idle && transactionStart == nil && batch.eventCount > 0) {
-                try await emit()
-            } else if idle && transactionStart == nil && ContinuousClock.now - lastStateEmit > .seconds(5) {
-                try await emit()
+                if transactionStart == nil { try await driveIncrementalSnapshot(stream) }
+                let idle = index == packets.count - 1 && stream.isDrained
+                if batch.eventCount >= settings.maxBatchEvents || (idle && transactionStart == nil && batch.eventCount > 0) {
+                    try await emit()
+                } else if idle && transactionStart == nil && ContinuousClock.now - lastStateEmit > .seconds(5) {
+                    try await emit()
+                }
             }
         }
         if context.untilCaughtUp {

@@ -127,7 +127,7 @@ final class ChangeStreamer {
         logger.info("streaming changes", metadata: [
             "sluice.slot": .string(settings.slot), "sluice.lsn": .string(confirmed.description),
             "sluice.pg.protocol": .stringConvertible(protocolVersion)])
-        let reader = ReplicationReader(connection: replication, startLSN: confirmed,
+        let reader = try ReplicationReader(connection: replication, startLSN: confirmed,
                                        statusInterval: settings.statusInterval)
         session.reader = reader
         reader.start()
@@ -675,7 +675,7 @@ extension ChangeStreamer {
         if batch.startedAt == nil { batch.startedAt = .now }
         completedRequest = job.state.request
         incremental = nil
-        job.reader.close()
+        await job.reader.close()
         let elapsed = ContinuousClock.now - job.started
         logger.info("incremental snapshot finished\(reason.map { " (\($0))" } ?? "")", metadata: [
             "sluice.table": .string(job.table.description), "sluice.rows": .stringConvertible(job.state.rowsDone),

@@ -54,84 +54,60 @@ struct WatermarkChunkRequest: Sendable {
     var highWatermark: String
 }
 
-/// Reads chunks between watermarks on its own connection and thread.
-final class WatermarkChunkReader: @unchecked Sendable {
+/// Reads chunks between watermarks on its own connection and thread (a `BlockingExecutor`), one at a time.
+final class WatermarkChunkReader: Sendable {
     static let prefix = "sluice.watermark"
 
     private let endpoint: PostgresConnection.Endpoint
-    private var connection: PostgresConnection?
-    private let lock = NSLock()
-    private var result: Result<WatermarkChunk, any Error>?
-    private var running = false
+    /// The connection, opened by the first read and dropped after a failed one.
+    private let executor = BlockingExecutor<PostgresConnection?>(name: "sluice-pg-chunk", handle: nil)
+    private let call = PendingCall<WatermarkChunk>()
 
     init(endpoint: PostgresConnection.Endpoint) {
         self.endpoint = endpoint
     }
 
-    /// Starts reading a chunk on a new thread.
+    deinit {
+        executor.close()  // a reader dropped without close(): its thread ends and releases the connection
+    }
+
+    /// Starts reading a chunk on the reader's thread.
     func start(_ request: WatermarkChunkRequest) {
-        lock.withLock {
-            result = nil
-            running = true
-        }
-        let thread = Thread { [self] in
-            let outcome = Result { try read(request) }
-            lock.withLock {
-                result = outcome
-                running = false
+        call.start(on: executor) { [endpoint] connection in
+            if connection == nil { connection = try PostgresConnection(endpoint, replication: false) }
+            do {
+                return try Self.read(request, on: connection!)
+            } catch {
+                connection = nil
+                throw error
             }
         }
-        thread.name = "sluice-pg-chunk"
-        thread.start()
     }
 
     /// The finished read, if any (an error is returned once).
-    func take() -> Result<WatermarkChunk, any Error>? {
-        lock.withLock {
-            defer { result = nil }
-            return result
-        }
-    }
+    func take() -> Result<WatermarkChunk, any Error>? { call.take() }
 
-    var isRunning: Bool { lock.withLock { running } }
+    var isRunning: Bool { call.isRunning }
 
     /// The error of a finished read that failed (before its high watermark could be written), without taking it.
     var failure: (any Error)? {
-        lock.withLock {
-            if case .failure(let error)? = result { return error }
-            return nil
-        }
+        if case .failure(let error)? = call.peek() { return error }
+        return nil
     }
 
     /// Waits for the running read (it has normally finished: its high watermark was already seen).
     func wait() async throws -> WatermarkChunk? {
-        while true {
-            let (done, outcome) = lock.withLock { (!running, result) }
-            if done {
-                _ = take()
-                return try outcome?.get()
-            }
-            try await Task.sleep(for: .milliseconds(2))
-        }
+        await call.waitUntilFinished()
+        return try call.take()?.get()
     }
 
-    func close() {
-        while isRunning { Thread.sleep(forTimeInterval: 0.01) }
-        connection = nil
+    /// Waits for a running read, then closes the connection and ends the thread.
+    func close() async {
+        executor.execute { $0 = nil }
+        await executor.joined()
     }
 
-    private func read(_ request: WatermarkChunkRequest) throws -> WatermarkChunk {
-        if connection == nil { connection = try PostgresConnection(endpoint, replication: false) }
-        let connection = connection!
-        do {
-            return try read(request, on: connection)
-        } catch {
-            self.connection = nil
-            throw error
-        }
-    }
-
-    private func read(_ request: WatermarkChunkRequest, on connection: PostgresConnection) throws -> WatermarkChunk {
+    private static func read(_ request: WatermarkChunkRequest, on connection: PostgresConnection) throws -> WatermarkChunk {
         try connection.execute("SELECT pg_logical_emit_message(true, \(connection.quoteLiteral(Self.prefix)), "
                                + "\(connection.quoteLiteral(request.lowWatermark)))", context: "writing a low watermark")
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", context: "reading a snapshot chunk")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceConnectorKit
+import Synchronization
 
 /// The PostgreSQL source: a consistent initial snapshot, then logical replication (pgoutput) from a slot.
 ///
@@ -35,17 +36,17 @@ struct StreamPositionState: Codable, Sendable {
 }
 
 /// Counts batches handed to the runtime and those that became durable.
-final class InFlightBatches: @unchecked Sendable {
-    private let lock = NSLock()
-    private var emitted = 0
-    private var durable = 0
+final class InFlightBatches: Sendable {
+    private let counts = Mutex((emitted: 0, durable: 0))
 
-    func emittedOne() { lock.withLock { emitted += 1 } }
-    func durableOne() { lock.withLock { durable += 1 } }
-    var allDurable: Bool { lock.withLock { emitted == durable } }
+    func emittedOne() { counts.withLock { $0.emitted += 1 } }
+    func durableOne() { counts.withLock { $0.durable += 1 } }
+    var allDurable: Bool { counts.withLock { $0.emitted == $0.durable } }
 }
 
 /// One run of the source: connections, setup checks, snapshot, streaming.
+// @unchecked: the session is used by the source's one task at a time (snapshot, then streaming); the only other
+// thread, the replication reader's, gets its own `ReplicationReader` and never touches the session's fields.
 final class PostgresSourceSession: @unchecked Sendable {
     let context: SourceContext
     let settings: PostgresSourceSettings
@@ -303,6 +304,8 @@ final class PostgresSourceSession: @unchecked Sendable {
 
 /// The schema versions of captured tables: builds `TableSchema`s from relation shapes and numbers them,
 /// continuing after the latest version stored in the log.
+// @unchecked: `current` is only read and written by the source's task (the streamer's and the snapshot's calls
+// never overlap); the catalog connection it uses is that task's too.
 final class SchemaVersions: @unchecked Sendable {
     let database: String
     let catalog: PgCatalog

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -7,218 +8,167 @@ import Glibc
 import Darwin
 #endif
 
-/// Reads the CopyBoth replication stream on a dedicated thread (never blocking Swift's cooperative pool)
-/// and hands messages to the source's task through a bounded queue.
+/// Reads the CopyBoth replication stream on a dedicated thread (a `BlockingExecutor`, never Swift's cooperative
+/// pool) and hands messages to the source's task in batches through a bounded channel.
 ///
-/// The thread also owns all writes on the connection: it answers keepalives that request a reply at
-/// once, and sends a status update with the acknowledged (durable) LSN at least every `statusInterval`,
-/// even while the queue is full (backpressure), so the server never times the connection out.
-final class ReplicationReader: @unchecked Sendable {
-    private let connection: PostgresConnection
+/// The thread also owns all writes on the connection: it answers keepalives that request a reply at once, sends a
+/// status update with the acknowledged (durable) LSN when it changes and at least every `statusInterval`, even while
+/// the channel is full (backpressure), so the server never times the connection out. While idle it sleeps in
+/// `poll` on the socket and a wake-up pipe (written by `acknowledge`, `requestKeepalive` and `stop`) until the next
+/// status update is due: no periodic wake-ups in between.
+final class ReplicationReader: Sendable {
+    private let executor: BlockingExecutor<PostgresConnection>
     private let statusInterval: Double
-    private let maxQueuedBytes: Int
-    private let condition = NSCondition()
+    /// Batches of CopyData payloads, weighed in bytes.
+    private let messages: BoundedChannel<[[UInt8]]>
+    private let control: Mutex<Control>
+    /// Written to wake the thread from `poll`; read end first.
+    private let wakePipe: (read: Int32, write: Int32)
 
-    // Guarded by `condition`.
-    private var queue: [[UInt8]] = []
-    private var queuedBytes = 0
-    private var failure: (any Error)?
-    private var ended = false
-    private var stopRequested = false
-    private var stopped = false
-    private var waiter: CheckedContinuation<Void, Never>?
-    private var acknowledged: LSN
-    private var acknowledgementChanged = false
-    private var askForKeepalive = false
+    private struct Control {
+        var acknowledged: LSN
+        var acknowledgementChanged = false
+        var askForKeepalive = false
+        var stopRequested = false
+    }
+
+    /// Payload bytes the thread reads ahead before it hands them over.
+    private static let handoffBytes = 4 << 20
 
     /// - Parameters:
     ///   - connection: a replication connection on which START_REPLICATION succeeded.
     ///   - startLSN: the position already confirmed (reported until something newer is durable).
-    init(connection: PostgresConnection, startLSN: LSN, statusInterval: Double, maxQueuedBytes: Int = 32 << 20) {
-        self.connection = connection
-        self.acknowledged = startLSN
+    init(connection: PostgresConnection, startLSN: LSN, statusInterval: Double, maxQueuedBytes: Int = 32 << 20) throws {
         self.statusInterval = max(0.2, statusInterval)
-        self.maxQueuedBytes = maxQueuedBytes
+        messages = BoundedChannel(capacity: maxQueuedBytes)
+        control = Mutex(Control(acknowledged: startLSN))
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            throw SluiceError(.internal, "cannot create the replication reader's wake-up pipe (errno \(errno))",
+                              hint: "the process may be out of file descriptors (ulimit -n)")
+        }
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        wakePipe = (fds[0], fds[1])
+        executor = BlockingExecutor(name: "sluice-pg-replication", handle: connection)
     }
 
-    /// Starts the reader thread.
+    deinit {
+        close(wakePipe.read)
+        close(wakePipe.write)
+    }
+
+    /// Starts reading on the reader's thread.
     func start() {
-        let thread = Thread { [self] in readLoop() }
-        thread.name = "sluice-pg-replication"
-        thread.start()
+        executor.execute { [self] connection in readLoop(connection) }
+        executor.close()  // the thread ends with the read loop
     }
 
     /// Asks the thread to stop and waits until it has (the connection is then unused).
     func stop() {
-        condition.lock()
-        stopRequested = true
-        condition.broadcast()
-        while !stopped { _ = condition.wait(until: Date().addingTimeInterval(0.2)) }
-        let waiting = waiter
-        waiter = nil
-        condition.unlock()
-        waiting?.resume()
+        control.withLock { $0.stopRequested = true }
+        wake()
+        messages.close()
+        executor.join()
     }
 
     /// Records that everything up to `lsn` is durable (or needs nothing): sent as the flush LSN.
     func acknowledge(_ lsn: LSN) {
-        condition.lock()
-        if lsn > acknowledged {
-            acknowledged = lsn
-            acknowledgementChanged = true
+        let changed = control.withLock { control in
+            guard lsn > control.acknowledged else { return false }
+            control.acknowledged = lsn
+            control.acknowledgementChanged = true
+            return true
         }
-        condition.unlock()
+        if changed { wake() }
     }
 
     /// The position last acknowledged.
-    var acknowledgedLSN: LSN {
-        condition.lock()
-        defer { condition.unlock() }
-        return acknowledged
-    }
+    var acknowledgedLSN: LSN { control.withLock { $0.acknowledged } }
 
     /// Asks the server for a keepalive (to learn its current WAL end) with the next status update.
     func requestKeepalive() {
-        condition.lock()
-        askForKeepalive = true
-        condition.unlock()
+        control.withLock { $0.askForKeepalive = true }
+        wake()
     }
 
     /// True when no message is waiting.
-    var isDrained: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return queue.isEmpty
-    }
+    var isDrained: Bool { messages.isEmpty }
 
     /// Waits for messages (CopyData payloads, in order) or `timeout`; returns nil when the stream ended.
     func next(timeout: Double) async throws -> [[UInt8]]? {
-        switch try takeIfReady() {
-        case .messages(let ready): return ready
-        case .ended: return nil
-        case .nothing: break
-        }
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        while ContinuousClock.now < deadline {
-            try Task.checkCancellation()
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    condition.lock()
-                    if !queue.isEmpty || failure != nil || ended || stopped {
-                        condition.unlock()
-                        continuation.resume()
-                    } else {
-                        waiter = continuation
-                        condition.unlock()
-                    }
-                }
-            } onCancel: {
-                condition.lock()
-                let waiting = waiter
-                waiter = nil
-                condition.unlock()
-                waiting?.resume()
-            }
-            switch try takeIfReady() {
-            case .messages(let ready): return ready
-            case .ended: return nil
-            case .nothing: continue
-            }
-        }
-        return []
-    }
-
-    private enum Taken {
-        case messages([[UInt8]])
-        /// The stream ended (or the thread stopped) and every message was taken.
-        case ended
-        case nothing
-    }
-
-    private func takeIfReady() throws -> Taken {
-        condition.lock()
-        defer { condition.unlock() }
-        if !queue.isEmpty {
-            let taken = queue
-            queue.removeAll(keepingCapacity: true)
-            queuedBytes = 0
-            condition.broadcast()
-            return .messages(taken)
-        }
-        if let failure { throw failure }
-        // Before this fix the end of the stream looked like "nothing yet": the source spun without noticing a
-        // server restart.
-        if ended || stopped { return .ended }
-        return .nothing
+        guard let batches = try await messages.receiveAll(timeout: .seconds(timeout)) else { return nil }
+        return batches.count == 1 ? batches[0] : Array(batches.joined())
     }
 
     // MARK: The thread
 
     private func wake() {
-        // Called with the lock held.
-        let waiting = waiter
-        waiter = nil
-        waiting?.resume()
+        var byte: UInt8 = 1
+        _ = write(wakePipe.write, &byte, 1)  // a full pipe already wakes the thread
     }
 
-    private func readLoop() {
-        var lastStatus = Date.distantPast
+    private func drainWakePipe() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(wakePipe.read, &buffer, buffer.count) > 0 {}
+    }
+
+    private func readLoop(_ connection: PostgresConnection) {
+        var lastStatus = ContinuousClock.now - .seconds(3600)
         var lastSentLSN = LSN.zero
         var pending: [[UInt8]] = []
         var pendingBytes = 0
-        let wakeInterval: Int32 = 100  // ms: how often the thread looks at acknowledgements while idle
+        let interval = Duration.seconds(statusInterval)
         do {
-            while true {
-                condition.lock()
-                if stopRequested {
-                    let final = acknowledged
-                    condition.unlock()
-                    // Report the last durable position before the connection goes.
-                    if final != lastSentLSN { try? sendStatus(final, replyRequested: false) }
-                    break
-                }
-                let full = queuedBytes >= maxQueuedBytes
-                if full { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
-                let ack = acknowledged
-                let ackChanged = acknowledgementChanged
-                let wantKeepalive = askForKeepalive
-                acknowledgementChanged = false
-                askForKeepalive = false
-                condition.unlock()
-
-                let now = Date()
-                if ackChanged || wantKeepalive || now.timeIntervalSince(lastStatus) >= statusInterval {
-                    if ack != lastSentLSN || wantKeepalive || now.timeIntervalSince(lastStatus) >= statusInterval {
-                        try sendStatus(ack, replyRequested: wantKeepalive || now.timeIntervalSince(lastStatus) >= statusInterval)
-                        lastStatus = now
-                        lastSentLSN = ack
+            /// Sends a status update when the acknowledged position changed, a keepalive was asked for, or one is due.
+            func sendStatusIfNeeded() throws -> Bool {
+                let (ack, ackChanged, wantKeepalive, stop) = control.withLock { control in
+                    defer {
+                        control.acknowledgementChanged = false
+                        control.askForKeepalive = false
                     }
+                    return (control.acknowledged, control.acknowledgementChanged, control.askForKeepalive,
+                            control.stopRequested)
                 }
-                if full { continue }
-
-                var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&descriptor, 1, wakeInterval)
+                if stop {
+                    // Report the last durable position before the connection goes.
+                    if ack != lastSentLSN { try? sendStatus(ack, replyRequested: false, on: connection) }
+                    return false
+                }
+                let due = ContinuousClock.now - lastStatus >= interval
+                if (ackChanged && ack != lastSentLSN) || wantKeepalive || due {
+                    try sendStatus(ack, replyRequested: wantKeepalive || due, on: connection)
+                    lastStatus = .now
+                    lastSentLSN = ack
+                }
+                return true
+            }
+            reading: while try sendStatusIfNeeded() {
+                let untilStatus = lastStatus + interval - .now
+                let timeoutMs = Int32(clamping: max(0, untilStatus.components.seconds * 1000
+                    + untilStatus.components.attoseconds / 1_000_000_000_000_000) + 1)
+                var descriptors = [pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0),
+                                   pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0)]
+                let ready = poll(&descriptors, 2, timeoutMs)
                 if ready < 0 && errno != EINTR {
                     throw SluiceError(.connection, "waiting on the replication socket failed (errno \(errno))",
                                       isTransient: true)
                 }
-                if ready > 0 {
+                if descriptors[1].revents != 0 { drainWakePipe() }
+                if descriptors[0].revents != 0 {
                     guard connection.consumeInput() else {
                         throw SluiceError(.connection, "the replication connection was lost", isTransient: true,
                                           underlying: PostgresServerMessage(text: connection.lastError))
                     }
                 }
                 var streamEnded = false
-                drain: while pendingBytes < 4 << 20 {
+                drain: while pendingBytes < Self.handoffBytes {
                     switch try connection.readCopyData() {
                     case .message(let bytes):
                         if bytes.first == UInt8(ascii: "k"), bytes.count >= 18, bytes[17] != 0 {
                             // The server wants an answer now (wal_sender_timeout): send the durable position.
-                            condition.lock()
-                            let current = acknowledged
-                            condition.unlock()
-                            try sendStatus(current, replyRequested: false)
-                            lastStatus = Date()
+                            let current = acknowledgedLSN
+                            try sendStatus(current, replyRequested: false, on: connection)
+                            lastStatus = .now
                             lastSentLSN = current
                         }
                         pendingBytes += bytes.count
@@ -230,32 +180,37 @@ final class ReplicationReader: @unchecked Sendable {
                         break drain
                     }
                 }
-                if !pending.isEmpty || streamEnded {
-                    condition.lock()
-                    queue.append(contentsOf: pending)
-                    queuedBytes += pendingBytes
-                    if streamEnded { ended = true }
-                    wake()
-                    condition.unlock()
+                if !pending.isEmpty {
+                    // Backpressure: wait for the consumer, waking up for the status updates that are due meanwhile.
+                    while true {
+                        let deadline = DispatchTime.now() + max(0.001, (lastStatus + interval - .now) / .seconds(1))
+                        switch messages.sendBlocking(pending, weight: pendingBytes, until: deadline) {
+                        case .sent:
+                            break
+                        case .closed:
+                            _ = try sendStatusIfNeeded()
+                            break reading
+                        case .timedOut:
+                            guard try sendStatusIfNeeded() else { break reading }
+                            continue
+                        }
+                        break
+                    }
                     pending.removeAll(keepingCapacity: true)
                     pendingBytes = 0
                 }
-                if streamEnded { break }
+                if streamEnded {
+                    messages.finish()
+                    return
+                }
             }
+            messages.finish()
         } catch {
-            condition.lock()
-            failure = error
-            wake()
-            condition.unlock()
+            messages.finish(throwing: error)
         }
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        wake()
-        condition.unlock()
     }
 
-    private func sendStatus(_ lsn: LSN, replyRequested: Bool) throws {
+    private func sendStatus(_ lsn: LSN, replyRequested: Bool, on connection: PostgresConnection) throws {
         // `written` equals `flushed`: reporting a higher write position would stop the server from
         // sending the keepalives (with its WAL end) that let an idle slot advance.
         let micros = Int64(Date().timeIntervalSince1970 * 1_000_000) - 946_684_800_000_000

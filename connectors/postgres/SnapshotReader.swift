@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import Synchronization
 import SluiceConnectorKit
 
 /// Snapshot progress, stored with every snapshot batch (state key `snapshot`).
@@ -120,6 +121,7 @@ struct SnapshotFilter: Sendable {
 }
 
 /// The exported snapshot a snapshot reads under.
+// @unchecked: `exporter` is set once and cleared by the snapshot's task only, never while another thread reads it.
 final class SnapshotPlan: @unchecked Sendable {
     let snapshotName: String
     let snapshotLSN: LSN
@@ -351,57 +353,73 @@ struct SnapshotChunk: Sendable {
     var isLast: Bool
 }
 
-/// Queries a table's chunks one after the other on a dedicated thread and decodes them into events, at most two
-/// chunks ahead of the consumer. The next chunk's query is sent before the current one is decoded, so that
-/// PostgreSQL produces it meanwhile.
-final class ChunkFetcher: @unchecked Sendable {
-    private let chunkSize: Int
-    private let connection: PostgresConnection
-    /// What the queries do, for errors.
-    private let context: String
-    /// The statement (and parameters) reading the chunk after a key (nil: the first chunk).
-    private let query: ([String?]?) -> (String, [String?])
-    private let lastKeyOf: (QueryResult) -> [String?]?
-    /// Decodes a chunk's rows; the second argument is the number of rows before it in this run.
-    private let decode: (QueryResult, UInt64) throws -> EncodedChanges
-    private let condition = NSCondition()
-    private var ready: [SnapshotChunk] = []
-    private var failure: (any Error)?
-    private var finished = false
-    private var stopRequested = false
-    private var running = false
+/// Queries a table's chunks one after the other on a dedicated thread (a `BlockingExecutor`) and decodes them into
+/// events, at most two chunks ahead of the consumer (the channel blocks the thread meanwhile). The next chunk's query
+/// is sent before the current one is decoded, so that PostgreSQL produces it meanwhile.
+final class ChunkFetcher: Sendable {
+    private let executor: BlockingExecutor<ChunkQueries>
+    private let chunks = BoundedChannel<SnapshotChunk>(capacity: 2)
+    /// Chunks taken from the channel but not yet returned by `next()`.
+    private let taken = Mutex<[SnapshotChunk]>([])
 
-    init(chunkSize: Int, connection: PostgresConnection, context: String, query: @escaping ([String?]?) -> (String, [String?]),
-         lastKey: @escaping (QueryResult) -> [String?]?, decode: @escaping (QueryResult, UInt64) throws -> EncodedChanges)
+    init(chunkSize: Int, connection: PostgresConnection, context: String,
+         query: sending @escaping ([String?]?) -> (String, [String?]),
+         lastKey: sending @escaping (QueryResult) -> [String?]?,
+         decode: sending @escaping (QueryResult, UInt64) throws -> EncodedChanges)
     {
-        self.chunkSize = chunkSize
-        self.connection = connection
-        self.context = context
-        self.query = query
-        self.lastKeyOf = lastKey
-        self.decode = decode
+        let queries = ChunkQueries(chunkSize: chunkSize, connection: connection, context: context, query: query,
+                                   lastKeyOf: lastKey, decode: decode)
+        executor = BlockingExecutor(name: "sluice-pg-snapshot", handle: queries)
+    }
+
+    deinit {
+        executor.close()  // a reader dropped without close(): its thread ends and releases the connection
     }
 
     func start() {
-        running = true
-        let thread = Thread { [self] in
+        executor.execute { [chunks] queries in
             do {
-                try fetchAll()
+                try queries.fetchAll(into: chunks)
+                chunks.finish()
             } catch {
-                condition.lock()
-                failure = error
-                condition.unlock()
+                chunks.finish(throwing: error)
             }
-            condition.lock()
-            running = false
-            condition.broadcast()
-            condition.unlock()
         }
-        thread.name = "sluice-pg-snapshot"
-        thread.start()
+        executor.close()
     }
 
-    private func fetchAll() throws {
+    /// The next chunk in order; nil after the last one.
+    func next() async throws -> SnapshotChunk? {
+        if let chunk = takeBuffered() { return chunk }
+        guard let received = try await chunks.receiveAll() else { return nil }
+        taken.withLock { $0.append(contentsOf: received) }
+        return takeBuffered()
+    }
+
+    private func takeBuffered() -> SnapshotChunk? {
+        taken.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+    }
+
+    /// Stops once no statement is in flight (the connection is then free) and waits for the thread.
+    func stop() {
+        chunks.close()
+        executor.join()
+    }
+}
+
+/// The connection and statements of a `ChunkFetcher`; used only on its thread.
+private struct ChunkQueries {
+    let chunkSize: Int
+    let connection: PostgresConnection
+    /// What the queries do, for errors.
+    let context: String
+    /// The statement (and parameters) reading the chunk after a key (nil: the first chunk).
+    let query: ([String?]?) -> (String, [String?])
+    let lastKeyOf: (QueryResult) -> [String?]?
+    /// Decodes a chunk's rows; the second argument is the number of rows before it in this run.
+    let decode: (QueryResult, UInt64) throws -> EncodedChanges
+
+    func fetchAll(into chunks: BoundedChannel<SnapshotChunk>) throws {
         var (sql, parameters) = query(nil)
         try connection.send(sql, parameters: parameters, context: context)
         var rowsBefore: UInt64 = 0
@@ -409,59 +427,19 @@ final class ChunkFetcher: @unchecked Sendable {
             let result = try connection.receive(context: context)
             let isLast = result.rowCount < chunkSize
             let lastKey = lastKeyOf(result)
-            condition.lock()
-            while ready.count >= 2 && !stopRequested { condition.wait() }
-            let stop = stopRequested
-            condition.unlock()
-            if stop { return }
+            if chunks.isClosed { return }
             if !isLast {
                 (sql, parameters) = query(lastKey)
                 try connection.send(sql, parameters: parameters, context: context)
             }
             let events = try decode(result, rowsBefore)
             rowsBefore += UInt64(result.rowCount)
-            condition.lock()
-            ready.append(SnapshotChunk(events: events, lastKey: lastKey, isLast: isLast))
-            if isLast { finished = true }
-            condition.broadcast()
-            condition.unlock()
+            if chunks.sendBlocking(SnapshotChunk(events: events, lastKey: lastKey, isLast: isLast)) == .closed {
+                // Stopped: take the result of the query in flight, so that the connection is free.
+                if !isLast { _ = try connection.receive(context: context) }
+                return
+            }
             if isLast { return }
         }
-    }
-
-    /// The next chunk in order; nil after the last one.
-    func next() async throws -> SnapshotChunk? {
-        while true {
-            switch take() {
-            case .chunk(let chunk): return chunk
-            case .failed(let error): throw error
-            case .done: return nil
-            case .waiting: try await Task.sleep(for: .microseconds(500))
-            }
-        }
-    }
-
-    private enum Taken {
-        case chunk(SnapshotChunk), failed(any Error), done, waiting
-    }
-
-    private func take() -> Taken {
-        condition.lock()
-        defer { condition.unlock() }
-        if !ready.isEmpty {
-            condition.broadcast()
-            return .chunk(ready.removeFirst())
-        }
-        if let failure { return .failed(failure) }
-        return finished || !running ? .done : .waiting
-    }
-
-    /// Stops once no statement is in flight (the connection is then free) and waits for the thread.
-    func stop() {
-        condition.lock()
-        stopRequested = true
-        condition.broadcast()
-        while running { condition.wait() }
-        condition.unlock()
     }
 }
