@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "SluiceIceberg",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceAvro", "CSQLite", "CLibPQ",
+                "SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet", "SluiceAvro", "CSQLite", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/iceberg",
@@ -91,18 +91,22 @@ let package = Package(
         ),
         .target(
             name: "SluiceParquetSink",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "connectors/parquet",
             exclude: ["README.md"]
         ),
+        .target(name: "SluiceObjectStore", dependencies: ["SluiceCore"]),
         .target(
             name: "SluiceStaging",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceParquet"]
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet"]
         ),
         .target(
             name: "SluiceSnowflake",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceStaging",
+                "SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet", "SluiceStaging",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/snowflake",
@@ -111,7 +115,7 @@ let package = Package(
         .target(
             name: "SluiceDatabricks",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceStaging",
+                "SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet", "SluiceStaging",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/databricks",
@@ -161,7 +165,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceStagingTests",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceStaging", "SluiceSnowflake", "SluiceDatabricks"]
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceObjectStore", "SluiceStaging", "SluiceSnowflake", "SluiceDatabricks"]
         ),
         .testTarget(name: "SluiceMCPTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMCP"]),
         .testTarget(name: "SluiceMySQLTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMySQL"]),

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceObjectStore
 
 // The three dialects of the load-and-merge statements come from this one definition of their semantics.
 
@@ -556,7 +557,7 @@ public struct StagingSQL {
 
     /// Writes the scripts `setup.<dialect>.sql` and `apply.<dialect>.sql` into `folder` (replacing older versions).
     public func writeScripts(
-        setupHeader: [String], applyHeader: [String], in folder: String, to store: some StagingStore
+        setupHeader: [String], applyHeader: [String], in folder: String, to store: some ObjectStore
     ) throws {
         let setup = Self.script(header: setupHeader, statements: setupStatements())
         try store.replace(folder + "/setup.\(dialect.rawValue).sql", with: Array(setup.utf8))

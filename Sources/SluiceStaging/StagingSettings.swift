@@ -1,6 +1,7 @@
 import Foundation
 import SluiceConnectorKit
 import SluiceCore
+import SluiceObjectStore
 import SluiceParquet
 
 /// The configuration fields both staging sinks have, in each sink's wording (`describe` and the READMEs show it).
@@ -80,7 +81,7 @@ public struct StagingSettings: Sendable {
     /// The Parquet page compression of the sink's data files.
     public let compression: ParquetCompression
     /// Where the sink's files are published (fsynced unless `fsync: false`).
-    public let store: LocalStagingStore
+    public let store: LocalObjectStore
 
     /// Reads the shared fields of `context.config` and creates the directory (`defaultPath` when `path` is absent).
     public init(context: SinkContext, defaultPath: String) throws {
@@ -99,7 +100,7 @@ public struct StagingSettings: Sendable {
         case "none": compression = .uncompressed
         default: compression = .snappy
         }
-        store = LocalStagingStore(sync: config.bool("fsync") ?? true)
+        store = LocalObjectStore(sync: config.bool("fsync") ?? true)
         do {
             try store.makeFolder(directory)
         } catch var error as SluiceError {

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceConnectorKit
 import SluiceCore
+import SluiceObjectStore
 import SluiceRuntime
 import SluiceStaging
 import Testing
@@ -176,13 +177,13 @@ let workloadColumns = StagingWorkload.schema.columns.map(\.name)
     @Test func aCommitForAnExistingVersionIsRefused() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var first = try DeltaTable(location: directory, store: LocalStagingStore(sync: false))
-        var second = try DeltaTable(location: directory, store: LocalStagingStore(sync: false))
+        var first = try DeltaTable(location: directory, store: LocalObjectStore(sync: false))
+        var second = try DeltaTable(location: directory, store: LocalObjectStore(sync: false))
         let schema = DeltaTableSchema.changes(StagingWorkload.schema)
         #expect(try first.commit(actions: [], schema: schema, appID: "a", txnVersion: 1, operation: "WRITE", name: "x"))
         #expect(
             !(try second.commit(actions: [], schema: schema, appID: "b", txnVersion: 1, operation: "WRITE", name: "x")))
-        let reread = try DeltaTable(location: directory, store: LocalStagingStore(sync: false))
+        let reread = try DeltaTable(location: directory, store: LocalObjectStore(sync: false))
         #expect(reread.version == 0)
         #expect(reread.transactionVersion("a") == 1)
         #expect(reread.transactionVersion("b") == nil)

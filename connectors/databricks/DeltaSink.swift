@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluiceObjectStore
 import SluiceParquet
 import SluiceConnectorKit
 import SluiceStaging
@@ -58,7 +59,7 @@ public actor DeltaSink: SinkConnector {
     }
 
     let settings: StagingSettings
-    var store: LocalStagingStore { settings.store }
+    var store: LocalObjectStore { settings.store }
     let appID: String
     let keepCurrent: Bool
     let currentFileRows: Int

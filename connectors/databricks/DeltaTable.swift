@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceObjectStore
 import SluiceParquet
 import SluiceStaging
 
@@ -31,10 +32,10 @@ struct DeltaTable {
     /// Every file any committed version added (removed ones stay readable by time travel).
     private(set) var everAdded: Set<String> = []
     /// Where the table's files are published.
-    let store: any StagingStore
+    let store: any ObjectStore
 
     /// Replays the table's log (an absent table is empty) and removes temporary files a crash left.
-    init(location: String, store: any StagingStore) throws {
+    init(location: String, store: any ObjectStore) throws {
         self.location = location
         self.store = store
         try store.makeFolder(logDirectory)

@@ -1,8 +1,13 @@
 import Foundation
+import SluiceCore
+import SluiceObjectStore
 
-/// File locations in table metadata are URIs (`file:///warehouse/ns/t/data/x.parquet`); Sluice writes to local
-/// (or mounted) file systems and maps them to paths here.
+/// File locations in table metadata are URIs (`file:///warehouse/ns/t/data/x.parquet`); Sluice writes them to local
+/// (or mounted) file systems through the object store, and maps them to paths here.
 enum LocalFiles {
+    /// The warehouse's files: fsynced before they are named, names fsynced in their folder.
+    static let store = LocalObjectStore(sync: true)
+
     /// The local path of a location (`file:///a/b`, `file:/a/b` or a plain path).
     static func path(_ location: String) -> String {
         if location.hasPrefix("file://") { return String(location.dropFirst("file://".count)) }
@@ -19,74 +24,50 @@ enum LocalFiles {
 
     static func read(_ location: String) throws -> [UInt8] {
         let path = path(location)
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let bytes = try storeCall({ try store.read(path) }) else {
             throw IcebergError(.io, "cannot read \(path)", hint: "check that the file exists and is readable")
         }
-        return Array(data)
+        return bytes
     }
 
-    /// Writes a new file durably: a temporary file, fsync, then rename into place.
+    /// Writes a file durably, replacing one of that name: readers see the old file or the whole new one.
     static func writeAtomically(_ bytes: [UInt8], to location: String) throws {
         let path = path(location)
-        let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let temporary = path + ".tmp-\(UUID().uuidString.prefix(8))"
-        try writeSynced(bytes, path: temporary)
-        guard rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(temporary)
-            throw IcebergError(.io, "cannot rename \(temporary) to \(path): \(message)")
+        let temporary = try writeTemporary(bytes, for: path)
+        do {
+            try storeCall { try store.publish(temporary, as: path) }
+        } catch {
+            store.remove(temporary)
+            throw error
         }
     }
 
-    /// Writes and fsyncs a file (replacing it).
-    static func writeSynced(_ bytes: [UInt8], path: String) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw IcebergError(
-                .io, "cannot create \(path): \(String(cString: strerror(errno)))",
-                hint: "check the warehouse path and its permissions")
-        }
-        defer { close(descriptor) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
-            guard n > 0 else {
-                throw IcebergError(
-                    .io, "writing \(path) failed: \(String(cString: strerror(errno)))",
-                    hint: "check free disk space")
-            }
-            written += n
-        }
-        guard fsync(descriptor) == 0 else {
-            throw IcebergError(.io, "fsync of \(path) failed: \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// Publishes `bytes` at `location` only if nothing is there yet (link of a synced temporary file):
-    /// false when another writer got there first.
+    /// Publishes `bytes` at `location` only if nothing is there yet: false when another writer got there first.
     static func createExclusively(_ bytes: [UInt8], at location: String) throws -> Bool {
         let path = path(location)
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let temporary = try writeTemporary(bytes, for: path)
+        return try storeCall { try store.publishIfAbsent(temporary, as: path) }
+    }
+
+    static func exists(_ location: String) -> Bool { store.exists(path(location)) }
+
+    /// Writes the bytes at a temporary name of this writer's own (two writers racing for one metadata version
+    /// never share one), in the folder of `path`, created when missing.
+    private static func writeTemporary(_ bytes: [UInt8], for path: String) throws -> String {
         let temporary = path + ".tmp-\(UUID().uuidString.prefix(8))"
-        try writeSynced(bytes, path: temporary)
-        defer { unlink(temporary) }
-        if link(temporary, path) == 0 {
-            syncDirectory(of: path)
-            return true
+        try storeCall {
+            try store.makeFolder((path as NSString).deletingLastPathComponent)
+            try store.writeTemporary(bytes, at: temporary)
         }
-        if errno == EEXIST { return false }
-        throw IcebergError(.io, "cannot publish \(path): \(String(cString: strerror(errno)))")
+        return temporary
     }
 
-    static func syncDirectory(of path: String) {
-        let descriptor = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
-        if descriptor >= 0 {
-            fsync(descriptor)
-            close(descriptor)
+    /// Runs a store call, reporting its failure as an Iceberg I/O error.
+    private static func storeCall<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SluiceError {
+            throw IcebergError(.io, error.message, hint: error.hint ?? "check the warehouse path and its permissions")
         }
     }
-
-    static func exists(_ location: String) -> Bool { FileManager.default.fileExists(atPath: path(location)) }
 }

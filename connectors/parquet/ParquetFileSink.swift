@@ -47,7 +47,7 @@ public actor ParquetFileSink: SinkConnector {
         options.syncOnClose = true
         options.createdBy = "sluice parquet sink"
         writerOptions = options
-        try PublishedFiles.createFolder(configuration.path)
+        try PublishedFiles.store.makeFolder(configuration.path)
         let scan = try PublishedFiles.scan(root: configuration.path, streamPrefix: context.pipeline + ".")
         if scan.publishedFileCount > 0 {
             context.logger.info("found published Parquet files; each stream resumes after its last file",
@@ -117,7 +117,7 @@ public actor ParquetFileSink: SinkConnector {
             if state.openFile == nil {
                 let folder = PublishedFiles.folder(root: configuration.path, table: batch.table, commitDate: commitDate)
                 if !createdFolders.contains(folder) {
-                    try PublishedFiles.createFolder(folder)
+                    try PublishedFiles.store.makeFolder(folder)
                     createdFolders.insert(folder)
                 }
                 var options = writerOptions
@@ -195,7 +195,7 @@ public actor ParquetFileSink: SinkConnector {
         let summary: ParquetFileSummary
         do {
             summary = try open.finish()
-            try PublishedFiles.publish(temporaryPath: open.temporaryPath, finalPath: open.finalPath)
+            try PublishedFiles.store.publish(open.temporaryPath, as: open.finalPath)
         } catch {
             open.discard()
             throw error

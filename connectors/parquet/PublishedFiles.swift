@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceObjectStore
 
 #if canImport(Glibc)
 import Glibc
@@ -113,55 +114,6 @@ enum PublishedFiles {
         return result
     }
 
-    /// Creates a folder (and missing parents) and fsyncs each parent whose entries changed, so the new folders
-    /// survive a power loss along with the files later renamed into them.
-    static func createFolder(_ folder: String) throws {
-        let manager = FileManager.default
-        var missing: [String] = []
-        var current = folder
-        var isDirectory: ObjCBool = false
-        while !current.isEmpty, current != "/", !manager.fileExists(atPath: current, isDirectory: &isDirectory) {
-            missing.append(current)
-            current = (current as NSString).deletingLastPathComponent
-        }
-        guard !missing.isEmpty else { return }
-        do {
-            try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw SluiceError(
-                .sink, "cannot create the folder \(folder)", hint: "check the sink's path and its permissions",
-                underlying: error)
-        }
-        for created in missing {
-            try syncFolder((created as NSString).deletingLastPathComponent)
-        }
-    }
-
-    /// Publishes a finished, fsynced temporary file under its final name and fsyncs the folder, so the rename is
-    /// durable before the caller reports the file's offsets as durable.
-    static func publish(temporaryPath: String, finalPath: String) throws {
-        guard rename(temporaryPath, finalPath) == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw SluiceError(
-                .sink, "cannot rename \(temporaryPath) to \(finalPath): \(reason)",
-                hint: "check the folder's permissions and free space; nothing of this file was committed")
-        }
-        try syncFolder((finalPath as NSString).deletingLastPathComponent)
-    }
-
-    /// fsyncs a folder so that entries created, renamed or removed in it are durable.
-    static func syncFolder(_ folder: String) throws {
-        let descriptor = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw SluiceError(.sink, "cannot open the folder \(folder) to sync it: \(reason)")
-        }
-        defer { _ = close(descriptor) }
-        guard fsync(descriptor) == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw SluiceError(
-                .sink, "fsync of the folder \(folder) failed: \(reason)",
-                hint: "the disk may be failing; the files in it are not known to be durable")
-        }
-    }
+    /// Where the files are published: a local folder, fsynced (files before their names, names in their folder).
+    static let store = LocalObjectStore(sync: true)
 }

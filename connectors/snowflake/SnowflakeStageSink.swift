@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluiceObjectStore
 import SluiceParquet
 import SluiceConnectorKit
 import SluiceStaging
@@ -59,7 +60,7 @@ public actor SnowflakeStageSink: SinkConnector {
     }
 
     let settings: StagingSettings
-    var store: LocalStagingStore { settings.store }
+    var store: LocalObjectStore { settings.store }
     let snowflakeDatabase: String
     let snowflakeSchema: String?
     let stageName: String

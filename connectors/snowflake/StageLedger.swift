@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceObjectStore
 import SluiceStaging
 
 /// One staged file as the ledger records it.
@@ -37,11 +38,11 @@ struct StageLedger: Sendable {
     static let fileName = "_ledger.jsonl"
 
     let path: String
-    let store: LocalStagingStore
+    let store: LocalObjectStore
     private(set) var entries: [StageLedgerEntry] = []
 
     /// Reads the ledger, cutting off a torn last line left by a crash mid-append.
-    init(folder: String, store: LocalStagingStore) throws {
+    init(folder: String, store: LocalObjectStore) throws {
         path = folder + "/" + Self.fileName
         self.store = store
         guard let bytes = try store.read(path), !bytes.isEmpty else { return }

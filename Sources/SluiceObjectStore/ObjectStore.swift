@@ -1,3 +1,5 @@
+// SluiceObjectStore: where file sinks publish their files, behind one interface (put, put-if-absent, list, get,
+// delete) that a local folder implements today and object storage (S3) can implement next.
 import Foundation
 import SluiceCore
 
@@ -7,12 +9,12 @@ import SluiceCore
     import Darwin
 #endif
 
-/// Where a staging sink publishes its files, and how a file becomes visible there.
+/// Where a file sink publishes its files, and how a file becomes visible there.
 ///
 /// A file is written whole at a temporary path first (by `writeTemporary` or by a file writer such as Parquet's),
 /// then published under its name in one step: readers see no file or the whole file. The operations are the ones an
 /// object store offers too (put, put-if-absent, list, get, delete), so no caller renames, links or appends itself.
-public protocol StagingStore: Sendable {
+public protocol ObjectStore: Sendable {
     /// Whether a file written at a temporary path by another writer (Parquet) must be fsynced before `publish`.
     var syncsTemporaryFiles: Bool { get }
 
@@ -45,7 +47,7 @@ public protocol StagingStore: Sendable {
     func remove(_ path: String)
 }
 
-extension StagingStore {
+extension ObjectStore {
     /// Writes `bytes` at the temporary path of `path` and publishes it: readers see the old file or the whole new one.
     public func replace(_ path: String, with bytes: [UInt8]) throws {
         let temporary = temporaryPath(for: path)
@@ -54,9 +56,9 @@ extension StagingStore {
     }
 }
 
-/// Files in a local directory with the durability the staging sinks rely on (when `sync`): data is fsynced before
+/// Files in a local directory with the durability the file sinks rely on (when `sync`): data is fsynced before
 /// it is named, names are fsynced in their directory, and a commit file is created only if its name is free.
-public struct LocalStagingStore: StagingStore {
+public struct LocalObjectStore: ObjectStore {
     /// Whether files and directories are fsynced (off only for tests).
     public let sync: Bool
 
@@ -67,13 +69,26 @@ public struct LocalStagingStore: StagingStore {
 
     public var syncsTemporaryFiles: Bool { sync }
 
+    /// Creates the folder and missing parents; when `sync`, fsyncs each parent whose entries changed, so the new
+    /// folders survive a power loss along with the files later published into them.
     public func makeFolder(_ path: String) throws {
+        let manager = FileManager.default
+        var missing: [String] = []
+        var current = path
+        while !current.isEmpty, current != "/", !manager.fileExists(atPath: current) {
+            missing.append(current)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        guard !missing.isEmpty else { return }
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
             throw SluiceError(
                 .sink, "cannot create the directory \(path)", hint: "check the path and its permissions",
                 underlying: error)
+        }
+        for created in missing {
+            try syncDirectory(of: created)
         }
     }
 
