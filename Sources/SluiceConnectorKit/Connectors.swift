@@ -63,6 +63,9 @@ public struct SourceContext: Sendable {
     public var pendingSnapshotRequests: @Sendable () async throws -> [String]
     /// Clears a request of `pendingSnapshotRequests` once its snapshot is done (and durable in the log).
     public var completeSnapshotRequest: @Sendable (String) async throws -> Void
+    /// Reports a snapshot's progress (every few seconds and when a table is done). The runtime logs it and shows
+    /// it in its status line; the default logs it through `logger`.
+    public var reportProgress: @Sendable (SnapshotProgress) -> Void
 
     public init(
         pipeline: String, config: ConnectorConfig, logger: Logger, untilCaughtUp: Bool,
@@ -72,7 +75,8 @@ public struct SourceContext: Sendable {
         waitUntilDurable: @escaping @Sendable () async throws -> Void,
         latestSchema: @escaping @Sendable (TableID) async throws -> TableSchema?,
         pendingSnapshotRequests: @escaping @Sendable () async throws -> [String],
-        completeSnapshotRequest: @escaping @Sendable (String) async throws -> Void = { _ in }
+        completeSnapshotRequest: @escaping @Sendable (String) async throws -> Void = { _ in },
+        reportProgress: (@Sendable (SnapshotProgress) -> Void)? = nil
     ) {
         self.pipeline = pipeline
         self.config = config
@@ -85,6 +89,7 @@ public struct SourceContext: Sendable {
         self.latestSchema = latestSchema
         self.pendingSnapshotRequests = pendingSnapshotRequests
         self.completeSnapshotRequest = completeSnapshotRequest
+        self.reportProgress = reportProgress ?? { progress in logger.info("\(progress)") }
     }
 }
 

@@ -25,6 +25,8 @@ public final class PipelineRunner: Sendable {
     let eventsIn = Atomic<Int>(0)
     let eventsOut = Atomic<Int>(0)
     let sinkLag = Mutex<[String: Int64]>([:])
+    /// The latest progress of each snapshot still running, by table, for the status line.
+    let snapshotProgress = Mutex<[TableID: SnapshotProgress]>([:])
     let sourceTask = Mutex<Task<Void, any Error>?>(nil)
     let idleSinks = Mutex(IdleSinks())
 
@@ -145,7 +147,17 @@ public final class PipelineRunner: Sendable {
                 let pending = try await log.states(prefix: "snapshot-request.\(source.name).")
                 return pending.keys.map { String($0.dropFirst("snapshot-request.\(source.name).".count)) }.sorted()
             },
-            completeSnapshotRequest: { table in try await log.setState("snapshot-request.\(source.name).\(table)", nil) })
+            completeSnapshotRequest: { table in try await log.setState("snapshot-request.\(source.name).\(table)", nil) },
+            reportProgress: { [self, logger] progress in
+                logger.info("\(progress)", metadata: [
+                    "sluice.table": .string(progress.table.description),
+                    "sluice.rows_done": .stringConvertible(progress.rowsDone),
+                    "sluice.rows_estimated": .stringConvertible(progress.rowsEstimated),
+                ])
+                snapshotProgress.withLock {
+                    $0[progress.table] = progress.rowsDone < progress.rowsEstimated ? progress : nil
+                }
+            })
         var backoff = config.runtime.retryInitialBackoff
         var attempt = 0
         while true {
@@ -390,7 +402,10 @@ public final class PipelineRunner: Sendable {
             let rateIn = Int(Double(totalIn - lastIn) / seconds)
             let rateOut = Int(Double(totalOut - lastOut) / seconds)
             let lag: [String] = sinkLag.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            logger.info("status: in \(rateIn) ev/s, out \(rateOut) ev/s, total in \(totalIn), sink lag \(lag.joined(separator: " "))")
+            let snapshots = snapshotProgress.withLock { $0 }.values.sorted { $0.table < $1.table }
+                .map { String(format: "%@ %.0f%%", $0.table.description, $0.percent) }
+            let snapshotText = snapshots.isEmpty ? "" : ", snapshots \(snapshots.joined(separator: " "))"
+            logger.info("status: in \(rateIn) ev/s, out \(rateOut) ev/s, total in \(totalIn), sink lag \(lag.joined(separator: " "))\(snapshotText)")
             lastIn = totalIn
             lastOut = totalOut
             last = now

@@ -275,24 +275,14 @@ final class SnapshotReader {
             let now = ContinuousClock.now
             if finished || now - lastReport > .seconds(2) {
                 lastReport = now
-                reportProgress(table, done: state.tables[index].rowsDone, estimate: estimate,
-                               rowsThisRun: state.tables[index].rowsDone - rowsAtStart, elapsed: now - tableStarted)
+                session.context.reportProgress(SnapshotProgress(
+                    table: table, rowsDone: state.tables[index].rowsDone, rowsEstimated: estimate,
+                    rowsThisRun: state.tables[index].rowsDone - rowsAtStart, elapsed: now - tableStarted))
             }
             if finished { break }
         }
         fetcher.stop()
         if usesCursor { try connection.execute("CLOSE sluice_snapshot") }
-    }
-
-    private func reportProgress(_ table: TableID, done: Int64, estimate: Int64, rowsThisRun: Int64, elapsed: Duration) {
-        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
-        let rate = Double(rowsThisRun) / seconds
-        let total = max(estimate, done)
-        let percent = Double(done) * 100 / Double(total)
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = String(format: "snapshot %@: %lld of ~%lld rows (%.0f%%), %.0f rows/s, ETA %.0fs\n",
-                          table.description, done, total, percent, rate, eta)
-        FileHandle.standardError.write(Data(line.utf8))
     }
 }
 
