@@ -46,7 +46,7 @@ enum ParquetReaders {
             .deletingLastPathComponent()
         let repositoryPython = repository.appendingPathComponent(".venv/bin/python").path
         if FileManager.default.isExecutableFile(atPath: repositoryPython) { return repositoryPython }
-        return "python3"
+        return repositoryPython
     }
 
     /// Reads every file with both readers (one Python process for all of them).

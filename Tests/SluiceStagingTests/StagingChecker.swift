@@ -14,7 +14,7 @@ enum StagingChecker {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let venv = repository.appendingPathComponent(".venv/bin/python").path
-        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
+        return venv
     }
 
     /// Runs the checker with a request object; returns its JSON answer.
