@@ -9,6 +9,9 @@ public struct ProcessResult: Sendable {
 
     /// True when it exited with status 0.
     public var succeeded: Bool { reason == .exit && status == 0 }
+
+    /// How it ended, for messages: `exit 3`, `signal 9`.
+    public var endDescription: String { reason == .exit ? "exit \(status)" : "signal \(status)" }
 }
 
 /// Runs a program to its end. Its stdout and stderr go to separate temporary files (never one pipe, and no pipe
@@ -20,8 +23,8 @@ public func runProcess(
 ) throws -> ProcessResult {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-process-\(UUID().uuidString)")
     let outPath = base.path + ".out", errPath = base.path + ".err", inPath = base.path + ".in"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer {
         for path in [outPath, errPath, inPath] where FileManager.default.fileExists(atPath: path) {
             try? FileManager.default.removeItem(atPath: path)  // a leftover temp file fails no test
@@ -41,7 +44,7 @@ public func runProcess(
     process.standardOutput = out
     process.standardError = err
     if let input {
-        FileManager.default.createFile(atPath: inPath, contents: Data(input.utf8))
+        _ = FileManager.default.createFile(atPath: inPath, contents: Data(input.utf8))
         process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
     } else {
         process.standardInput = FileHandle.nullDevice
@@ -114,5 +117,35 @@ public func waitUntilBlocking(
         if try condition() { return true }
         if Date() >= deadline { return false }
         Thread.sleep(forTimeInterval: interval)
+    }
+}
+
+/// Blocking work run on its own thread beside async code, which a test can wait for.
+public final class BackgroundThread: Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Starts `body` on a new thread.
+    public init(_ body: @escaping @Sendable () -> Void) {
+        let finished = self.finished
+        Thread {
+            body()
+            finished.signal()
+        }.start()
+    }
+
+    /// Blocks until `body` has returned.
+    public func join() {
+        finished.wait()
+        finished.signal()  // later joins return at once
+    }
+
+    /// Waits until `body` has returned without blocking a task's thread.
+    public func join() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.join()
+                continuation.resume()
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The independent readers' checkers in `Tests/SluiceTestSupport/Readers/` (pyarrow, duckdb, pyiceberg,
-/// deltalake), run with the venv's Python.
+/// deltalake, fastavro), run with the venv's Python.
 public enum ReaderScript: String, Sendable {
     /// One Parquet file read with pyarrow and duckdb, rendered (SluiceParquetTests).
     case parquetFile = "parquet_file.py"
@@ -11,6 +11,14 @@ public enum ReaderScript: String, Sendable {
     case icebergScan = "iceberg_scan.py"
     /// A PostgreSQL → Iceberg pipeline's tables checked against the source with pyiceberg.
     case icebergPipelineCheck = "iceberg_pipeline_check.py"
+    /// Iceberg manifest lists and manifests read with fastavro: schema names, field ids, entries.
+    case icebergManifests = "iceberg_manifests.py"
+    /// The namespaces and tables pyiceberg's SqlCatalog lists in a SQLite catalog.
+    case icebergCatalogTables = "iceberg_catalog_tables.py"
+    /// An Avro container of manifest entries read with fastavro (SluiceAvroTests).
+    case avroReadManifestEntries = "avro_read_manifest_entries.py"
+    /// An Avro container of rows written with fastavro, for our reader (SluiceAvroTests).
+    case avroWriteRows = "avro_write_rows.py"
     /// Staged Parquet and Delta tables checked with duckdb and deltalake (SluiceStagingTests).
     case stagingCheck = "staging_check.py"
     /// Real-source staging output checked with duckdb, deltalake and pyarrow (SluiceStagingTests).
@@ -34,11 +42,13 @@ public enum Python {
     static let missingPackageStatus: Int32 = 3
 
     /// Runs a reader script with `arguments`; returns its stdout.
+    @discardableResult
     public static func run(_ script: ReaderScript, _ arguments: [String]) throws -> String {
         try run(arguments: [script.path] + arguments, name: script.rawValue)
     }
 
     /// Runs inline code (`python -c code arguments…`); returns its stdout.
+    @discardableResult
     public static func run(code: String, _ arguments: [String], name: String = "inline script") throws -> String {
         try run(arguments: ["-c", code] + arguments, name: name)
     }
@@ -77,8 +87,8 @@ public enum Python {
                     + "scripts/install-deps.sh or set SLUICE_PYTHON to a Python with scripts/requirements-readers.txt")
         }
         guard result.succeeded else {
-            let end = result.reason == .exit ? "exit status \(result.status)" : "signal \(result.status)"
-            throw PythonFailure(description: "\(name) failed under \(python) (\(end)): \(result.err.suffix(3000))")
+            throw PythonFailure(
+                description: "\(name) failed under \(python) (\(result.endDescription)): \(result.err.suffix(3000))")
         }
         return result.out
     }

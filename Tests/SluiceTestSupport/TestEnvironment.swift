@@ -9,6 +9,12 @@ public struct TestSetupError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// A test's check or helper failed: says what went wrong.
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// Where the things the tests use are.
 public enum TestEnvironment {
     /// The repository's root folder (this file is `Tests/SluiceTestSupport/TestEnvironment.swift`).
