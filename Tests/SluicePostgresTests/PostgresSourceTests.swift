@@ -2,12 +2,13 @@ import Foundation
 import SluiceCore
 import SluicePostgres
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
-@Suite("PostgreSQL source against a real server", .enabled(if: TestServer.available, TestServer.skipMessage))
+@Suite("PostgreSQL source against a real server", .needsPostgres)
 struct PostgresSourceTests {
     private func names(_ base: String) -> (table: String, slot: String, publication: String) {
-        let name = TestServer.uniqueName(base)
+        let name = uniqueName(base)
         return (name, name + "_slot", name + "_pub")
     }
 
@@ -66,7 +67,7 @@ struct PostgresSourceTests {
 
     @Test("every type round-trips exactly, from the snapshot and from the stream")
     func typesRoundTrip() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("types")
         let suffix = n.table
         let columns = Self.typeColumns.map { column -> (name: String, type: String, expected: String) in
@@ -88,7 +89,7 @@ struct PostgresSourceTests {
         for (index, row) in Self.typeRows.enumerated() {
             try psql(url, "INSERT INTO \(n.table) (id, \(columnList)) VALUES (\(index + 1), \(row))")
         }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let context = log.context(url: url, config(n))
         try await runSource(context) {
             if log.events(of: n.table).count == 3 && (try? psql(url, "SELECT count(*) FROM \(n.table) WHERE id > 100")) == "0" {
@@ -124,7 +125,7 @@ struct PostgresSourceTests {
         }
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
         // The schema names each type and kind.
-        let schema = try #require(log.schemaList.last { $0.table.name == n.table })
+        let schema = try #require(log.schemas.last { $0.table.name == n.table })
         #expect(schema.columns.first { $0.name == "n2" }?.precision == 30)
         #expect(schema.columns.first { $0.name == "n2" }?.scale == 6)
         #expect(schema.columns.first { $0.name == "dom" }?.kind == .int)
@@ -137,7 +138,7 @@ struct PostgresSourceTests {
 
     @Test("a snapshot under concurrent writes, then streaming, equals the table; restart neither loses nor doubles")
     func snapshotConcurrentAndRestart() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("snap")
         try psql(url, """
             CREATE TABLE \(n.table) (id int PRIMARY KEY, v int NOT NULL, note text);
@@ -154,7 +155,7 @@ struct PostgresSourceTests {
                     """)
             }
         }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let context = log.context(url: url, config(n, ["snapshot_chunk_size": .int(1000)]))
         // First run: stop after part of the snapshot.
         try await runSource(context, until: { log.events(of: n.table).count >= 5000 })
@@ -179,14 +180,14 @@ struct PostgresSourceTests {
 
     @Test("a snapshot of a table with a text and uuid primary key resumes after a restart without losing or keeping stale rows")
     func snapshotTextKeyRestart() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("snaptext")
         try psql(url, """
             CREATE TABLE \(n.table) (k text, u uuid, v int NOT NULL, PRIMARY KEY (k, u));
             INSERT INTO \(n.table) SELECT 'key ' || (g % 37), md5(g::text)::uuid, g FROM generate_series(1, 30000) g;
             """)
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         // First run: stop after part of the snapshot.
         try await runSource(log.context(url: url, config(n, ["snapshot_chunk_size": .int(500)])), until: {
             log.events(of: n.table).count >= 3000
@@ -277,11 +278,11 @@ struct PostgresSourceTests {
 
     @Test("an UPDATE that leaves a TOASTed column unchanged carries the unchanged marker, never null")
     func toastUnchanged() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("toast")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY, v int, big text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), until: {
             if slotActive(url, n.slot), (try? psql(url, "SELECT count(*) FROM \(n.table)")) == "0" {
                 _ = try? psql(url, """
@@ -301,11 +302,11 @@ struct PostgresSourceTests {
 
     @Test("column add and drop mid-stream give new schema versions before the events that use them")
     func schemaChanges() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("ddl")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY, a text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let step = Box(0)
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), until: {
             let count = log.events(of: n.table).count
@@ -327,7 +328,7 @@ struct PostgresSourceTests {
         let events = log.events(of: n.table)
         #expect(events.map(\.op) == [.insert, .insert, .insert, .update, .truncate])
         #expect(events.map(\.schemaVersion) == [1, 2, 3, 4, 4])
-        let versions = log.schemaList.filter { $0.table.name == n.table }
+        let versions = log.schemas.filter { $0.table.name == n.table }
         #expect(versions.map(\.version) == [1, 2, 3, 4])
         #expect(versions.map { $0.columns.map(\.name) } == [["id", "a"], ["id", "a", "b"], ["id", "b"], ["id", "c"]])
         if events.count > 1 { #expect(events[1].after?["b"] == .decimal(ExactDecimal("1.50")!)) }
@@ -335,11 +336,11 @@ struct PostgresSourceTests {
 
     @Test("messages, transaction markers and order within a transaction")
     func messagesAndMarkers() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("msg")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let prefix = "outbox_\(n.table)"
         let sent = Box(false)
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never"),
@@ -352,9 +353,9 @@ struct PostgresSourceTests {
                     INSERT INTO \(n.table) VALUES (2); COMMIT;
                     """)
             }
-            return log.snapshotEvents.contains { $0.op == .commit }
+            return log.events.contains { $0.op == .commit }
         })
-        let events = log.snapshotEvents.filter { $0.table.name == n.table || $0.table.name == prefix || $0.op == .begin || $0.op == .commit }
+        let events = log.events.filter { $0.table.name == n.table || $0.table.name == prefix || $0.op == .begin || $0.op == .commit }
         #expect(events.map(\.op) == [.begin, .insert, .message, .insert, .commit])
         #expect(events.map { $0.orderInTransaction ?? -1 } == [0, 1, 2, 3, 4])
         #expect(Set(events.map { $0.transactionID ?? "" }).count == 1)
@@ -366,11 +367,11 @@ struct PostgresSourceTests {
 
     @Test("a 200k-row transaction streamed by the server stays within bounded memory")
     func largeTransaction() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("big")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY, pad text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let sent = Box(false)
         let rows = 200_000
         // A small server work_mem makes the server stream the transaction; a small buffer makes Sluice spill it.
@@ -399,12 +400,12 @@ struct PostgresSourceTests {
 
     @Test("50 MB written to an uncaptured table does not make the slot retain WAL")
     func uncapturedWritesAdvanceSlot() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("idle")
         let other = n.table + "_other"
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY); CREATE TABLE \(other) (id int, pad text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table, other]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let written = Box(false)
         let target = Box("")
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), timeout: 120, until: {
@@ -428,11 +429,11 @@ struct PostgresSourceTests {
 
     @Test("until caught up returns after the changes committed before the start")
     func untilCaughtUp() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("catchup")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         // First run creates the slot and snapshots (empty), then returns.
         try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
         try psql(url, "INSERT INTO \(n.table) SELECT generate_series(1, 500)")
@@ -445,11 +446,11 @@ struct PostgresSourceTests {
 
     @Test("setup errors say what to fix")
     func setupErrors() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("setup")
         try psql(url, "CREATE TABLE \(n.table) (v int)")  // no key, default replica identity
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         do {
             try await PostgresSource(context: log.context(url: url, config(n))).run()
             Issue.record("expected a replica identity error")
