@@ -1,20 +1,8 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 import Testing
 @testable import SluiceMySQL
-
-/// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`).
-func sluiceExecutable() throws -> URL {
-    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return URL(fileURLWithPath: path) }
-    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var dir = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-    while dir.path != "/" {
-        let candidate = dir.appendingPathComponent("sluice")
-        if FileManager.default.isExecutableFile(atPath: candidate.path), !candidate.hasDirectoryPath { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    throw SluiceError(.internal, "the sluice executable was not found next to the tests: run `swift build` first (or set SLUICE_BIN)")
-}
 
 /// A `sluice run` process of a mysql → jsonl pipeline in a temporary directory.
 struct PipelineDirectory {
@@ -50,7 +38,7 @@ struct PipelineDirectory {
     }
 
     func start(_ extra: [String] = [], stderr: URL? = nil) throws -> Child {
-        let arguments = [try sluiceExecutable().path, "run", "pipeline.yaml", "--log-level", "warning"] + extra
+        let arguments = [try TestEnvironment.sluiceExecutable().path, "run", "pipeline.yaml", "--log-level", "warning"] + extra
         return try Child.spawn(arguments, directory: url.path, stderr: stderr?.path ?? "/dev/null")
     }
 
@@ -163,7 +151,7 @@ extension LiveMariaDBTests {
     @Test func sigkillOfSluiceRunLosesAndDoublesNothing() throws {
         let db = try LiveServer.database("sluice_t_kill")
         try Workload.createTable(db, rows: 30_000)
-        let pipeline = try PipelineDirectory(name: "kill", mysqlURL: LiveServer.url!, database: "sluice_t_kill")
+        let pipeline = try PipelineDirectory(name: "kill", mysqlURL: try TestServers.mysql(), database: "sluice_t_kill")
         defer { try? FileManager.default.removeItem(at: pipeline.url) }
         let workload = try Workload(database: "sluice_t_kill", pause: 0.001)
         workload.start()
