@@ -98,8 +98,7 @@ final class DedicatedServer {
     let directory: String
     let url: String
     let env: [String: String]
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().resolvingSymlinksInPath()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/servers.sh").path
+    static let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/servers.sh").path
 
     init() throws {
         directory = "/tmp/sluice-my-\(UUID().uuidString.prefix(6))"

@@ -13,8 +13,8 @@ import Testing
 ///
 /// Servers: `SLUICE_TEST_PG_URL` and `SLUICE_TEST_MYSQL_URL` (`scripts/servers.sh start DIR`, then
 /// `eval "$(scripts/servers.sh env DIR)"`). Without one the test is skipped, unless `SLUICE_REQUIRE_SERVERS` is set.
-/// Tools: `psql` and `mariadb` (or `mysql`) on PATH, the `sluice` executable (`SLUICE_BIN` or next to the tests), and
-/// Python with duckdb, deltalake and pyarrow (`SLUICE_PYTHON`, else `.venv/bin/python`).
+/// Tools: `psql` and `mariadb` (or `mysql`) on PATH, the `sluice` executable (`TestEnvironment.sluiceExecutable()`),
+/// and Python with duckdb, deltalake and pyarrow (`TestEnvironment.python()`).
 struct RealSourceStagingTests {
     @Test(.needsPostgres, .timeLimit(.minutes(15)))
     func postgresWorkloadStagesAndMergesExactlyOnceAcrossKills() throws {
