@@ -31,8 +31,7 @@ extension LiveMariaDBTests {
         // twice on the way: the snapshot resumes after the last chunk in the log.
         // Let the writes go on a little past the snapshot while the live source streams them.
         #expect(try await workload.waitForChanges(moreThan: workload.changes + 20), "the writes stopped")
-        live.cancel()
-        _ = await live.result
+        try await stopSource(live)
         runtime.setSnapshotRequests(["sluice_t_incr.t"])
         for crashAfter in [4, 7] {
             try await runtime.runCrashing(after: crashAfter) { try await runtime.run(config) }

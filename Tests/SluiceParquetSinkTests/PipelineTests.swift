@@ -164,16 +164,8 @@ struct EveryKindSource: SourceConnector {
         var generator = SystemRandomNumberGenerator()
         var killsWithTemporaryFiles = 0
         for _ in 0..<8 {
-            let process = Process()
-            process.executableURL = try TestEnvironment.sluiceExecutable()
-            process.arguments = ["run", "pipeline.yaml", "--log-level", "error"]
-            process.currentDirectoryURL = folder
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // A random crash point, not a wait: the pipeline keeps writing until the kill.
-            Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.9, using: &generator))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: folder)
+            process.kill(after: Double.random(in: 0.1...0.9, using: &generator))  // a random crash point
             #expect(process.wasKilled(by: SIGKILL), "the run was not ended by the kill (\(process.endDescription))")
             if !SinkFixtures.hiddenFiles(in: folder.appendingPathComponent("out")).isEmpty {
                 killsWithTemporaryFiles += 1

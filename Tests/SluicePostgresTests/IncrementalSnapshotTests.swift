@@ -30,7 +30,11 @@ struct IncrementalSnapshotTests {
         let requested = Box(false)
         try await runSource(log.context(url: url, settings), timeout: 120, until: {
             if writer.value == nil && slotActive(url, slot) {
-                writer.value = try? startWriter(url, table: table, keys: keys, iterations: 4000, base: 1_000_000, sleep: 0)
+                let started = recordingFailure("starting the writer") {
+                    try startWriter(url, table: table, keys: keys, iterations: 4000, base: 1_000_000, sleep: 0)
+                }
+                guard let started else { return true }
+                writer.value = started
             }
             if writer.value != nil && !requested.value && log.events(of: table).count > 200 {
                 requested.value = true
@@ -42,7 +46,8 @@ struct IncrementalSnapshotTests {
         writer.value?.waitUntilExit()
         // Stream until the writer's last changes are in.
         try await runSource(log.context(url: url, settings), until: {
-            versions(log.events(of: table)) == (try? tableVersions(url, table))
+            guard let expected = recordingFailure("reading the table", { try tableVersions(url, table) }) else { return true }
+            return versions(log.events(of: table)) == expected
         })
         let events = log.events(of: table)
         let snapshotRows = events.filter { $0.op == .read }
@@ -75,18 +80,27 @@ struct IncrementalSnapshotTests {
         try await runSource(log.context(url: url, settings), timeout: 60, until: {
             if !created.value && slotActive(url, slot) {
                 created.value = true
-                _ = try? psql(url, """
-                    CREATE TABLE \(later) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
-                    INSERT INTO \(later) SELECT g, 1, 'old' FROM generate_series(1, 5000) g;
-                    INSERT INTO \(first) VALUES (1, 1, 'x');
-                    """)
+                let created = recordingFailure("creating the later table") {
+                    try psql(url, """
+                        CREATE TABLE \(later) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
+                        INSERT INTO \(later) SELECT g, 1, 'old' FROM generate_series(1, 5000) g;
+                        INSERT INTO \(first) VALUES (1, 1, 'x');
+                        """)
+                }
+                if created == nil { return true }
             }
             if created.value, log.state("auto-snapshot-requests").map({ String(decoding: $0, as: UTF8.self) }) == "[]" {
                 if !updated.value {
                     updated.value = true
-                    _ = try? psql(url, "UPDATE \(later) SET version = version + 1 WHERE id <= 10; INSERT INTO \(later) VALUES (9999, 1, 'new')")
+                    let changed = recordingFailure("changing the later table") {
+                        try psql(url, "UPDATE \(later) SET version = version + 1 WHERE id <= 10; INSERT INTO \(later) VALUES (9999, 1, 'new')")
+                    }
+                    if changed == nil { return true }
                 }
-                return versions(log.events(of: later)) == (try? tableVersions(url, later))
+                guard let expected = recordingFailure("reading the later table", { try tableVersions(url, later) }) else {
+                    return true
+                }
+                return versions(log.events(of: later)) == expected
             }
             return false
         })

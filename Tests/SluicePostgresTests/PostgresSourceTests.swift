@@ -92,8 +92,8 @@ struct PostgresSourceTests {
         let log = RecordingRuntime()
         let context = log.context(url: url, config(n))
         try await runSource(context) {
-            if log.events(of: n.table).count == 3 && (try? psql(url, "SELECT count(*) FROM \(n.table) WHERE id > 100")) == "0" {
-                _ = try? psql(url, "INSERT INTO \(n.table) SELECT id + 100, \(columnList) FROM \(n.table) WHERE id < 100")
+            if log.events(of: n.table).count == 3 && recordingFailure("counting rows", { try psql(url, "SELECT count(*) FROM \(n.table) WHERE id > 100") }) == "0" {
+                _ = recordingFailure("copying rows") { try psql(url, "INSERT INTO \(n.table) SELECT id + 100, \(columnList) FROM \(n.table) WHERE id < 100") }
             }
             return log.events(of: n.table).count >= 6
         }
@@ -163,13 +163,13 @@ struct PostgresSourceTests {
         // Second run: resumes the snapshot under a new exported snapshot, then streams.
         try psql(url, "INSERT INTO \(n.table) SELECT g, 1, 'late' FROM generate_series(200001, 200100) g")
         try await runSource(log.context(url: url, config(n, ["snapshot_chunk_size": .int(1000)])), until: {
-            self.replay(log.events(of: n.table)) == (try? self.tableState(url, n.table))
+            self.replay(log.events(of: n.table)) == recordingFailure("reading the table", { try self.tableState(url, n.table) })
         })
         // Third run after more writes: nothing missing, nothing doubled.
         let before = log.events(of: n.table).filter { !$0.isSnapshot }.count
         try psql(url, "UPDATE \(n.table) SET v = v + 10 WHERE id <= 50; DELETE FROM \(n.table) WHERE id BETWEEN 51 AND 60")
         try await runSource(log.context(url: url, config(n)), until: {
-            self.replay(log.events(of: n.table)) == (try? self.tableState(url, n.table))
+            self.replay(log.events(of: n.table)) == recordingFailure("reading the table", { try self.tableState(url, n.table) })
         })
         let streamed = log.events(of: n.table).filter { !$0.isSnapshot }
         #expect(streamed.count == before + 60)
@@ -204,7 +204,7 @@ struct PostgresSourceTests {
             INSERT INTO \(n.table) SELECT 'late ' || g, md5('late' || g)::uuid, g FROM generate_series(1, 100) g;
             """)
         try await runSource(log.context(url: url, config(n, ["snapshot_chunk_size": .int(500)])), until: {
-            self.replayText(log.events(of: n.table)) == (try? self.textTableState(url, n.table))
+            self.replayText(log.events(of: n.table)) == recordingFailure("reading the table", { try self.textTableState(url, n.table) })
         })
         let events = log.events(of: n.table)
         let resumed = events[firstRun.count...]
@@ -214,7 +214,7 @@ struct PostgresSourceTests {
         // Later changes stream through.
         try psql(url, "UPDATE \(n.table) SET v = v + 1000 WHERE k = 'key 3'; DELETE FROM \(n.table) WHERE k = 'key 4'")
         try await runSource(log.context(url: url, config(n)), until: {
-            self.replayText(log.events(of: n.table)) == (try? self.textTableState(url, n.table))
+            self.replayText(log.events(of: n.table)) == recordingFailure("reading the table", { try self.textTableState(url, n.table) })
         })
     }
 
@@ -284,11 +284,13 @@ struct PostgresSourceTests {
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
         let log = RecordingRuntime()
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), until: {
-            if slotActive(url, n.slot), (try? psql(url, "SELECT count(*) FROM \(n.table)")) == "0" {
-                _ = try? psql(url, """
-                    INSERT INTO \(n.table) VALUES (1, 1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g));
-                    UPDATE \(n.table) SET v = 2 WHERE id = 1;
-                    """)
+            if slotActive(url, n.slot), recordingFailure("counting rows", { try psql(url, "SELECT count(*) FROM \(n.table)") }) == "0" {
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        INSERT INTO \(n.table) VALUES (1, 1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g));
+                        UPDATE \(n.table) SET v = 2 WHERE id = 1;
+                        """)
+                }
             }
             return log.events(of: n.table).count >= 2
         })
@@ -312,16 +314,18 @@ struct PostgresSourceTests {
             let count = log.events(of: n.table).count
             if count == 0 && step.value == 0 && slotActive(url, n.slot) {
                 step.value = 1
-                _ = try? psql(url, """
-                    INSERT INTO \(n.table) VALUES (1, 'x');
-                    ALTER TABLE \(n.table) ADD COLUMN b numeric(10,2);
-                    INSERT INTO \(n.table) VALUES (2, 'y', 1.50);
-                    ALTER TABLE \(n.table) DROP COLUMN a;
-                    INSERT INTO \(n.table) VALUES (3, 2.25);
-                    ALTER TABLE \(n.table) RENAME COLUMN b TO c;
-                    UPDATE \(n.table) SET c = 3 WHERE id = 3;
-                    TRUNCATE \(n.table);
-                    """)
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        INSERT INTO \(n.table) VALUES (1, 'x');
+                        ALTER TABLE \(n.table) ADD COLUMN b numeric(10,2);
+                        INSERT INTO \(n.table) VALUES (2, 'y', 1.50);
+                        ALTER TABLE \(n.table) DROP COLUMN a;
+                        INSERT INTO \(n.table) VALUES (3, 2.25);
+                        ALTER TABLE \(n.table) RENAME COLUMN b TO c;
+                        UPDATE \(n.table) SET c = 3 WHERE id = 3;
+                        TRUNCATE \(n.table);
+                        """)
+                }
             }
             return count >= 5
         })
@@ -347,11 +351,13 @@ struct PostgresSourceTests {
                                                               "emit_transaction_markers": .bool(true)])), until: {
             if !sent.value && slotActive(url, n.slot) {
                 sent.value = true
-                _ = try? psql(url, """
-                    BEGIN; INSERT INTO \(n.table) VALUES (1);
-                    SELECT pg_logical_emit_message(true, '\(prefix)', '{"order": 1}');
-                    INSERT INTO \(n.table) VALUES (2); COMMIT;
-                    """)
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        BEGIN; INSERT INTO \(n.table) VALUES (1);
+                        SELECT pg_logical_emit_message(true, '\(prefix)', '{"order": 1}');
+                        INSERT INTO \(n.table) VALUES (2); COMMIT;
+                        """)
+                }
             }
             return log.events.contains { $0.op == .commit }
         })
@@ -381,12 +387,14 @@ struct PostgresSourceTests {
         ])), timeout: 180, until: {
             if !sent.value && slotActive(url, n.slot) {
                 sent.value = true
-                _ = try? psql(url, """
-                    BEGIN;
-                    INSERT INTO \(n.table) SELECT g, repeat('x', 20) FROM generate_series(1, \(rows)) g;
-                    SAVEPOINT s; INSERT INTO \(n.table) VALUES (-1, 'aborted'); ROLLBACK TO SAVEPOINT s;
-                    COMMIT;
-                    """)
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        BEGIN;
+                        INSERT INTO \(n.table) SELECT g, repeat('x', 20) FROM generate_series(1, \(rows)) g;
+                        SAVEPOINT s; INSERT INTO \(n.table) VALUES (-1, 'aborted'); ROLLBACK TO SAVEPOINT s;
+                        COMMIT;
+                        """)
+                }
             }
             return log.events(of: n.table).count >= rows
         })
@@ -411,12 +419,20 @@ struct PostgresSourceTests {
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), timeout: 120, until: {
             if !written.value && slotActive(url, n.slot) {
                 written.value = true
-                _ = try? psql(url, "INSERT INTO \(other) SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 170000) g")
-                target.value = (try? psql(url, "SELECT pg_current_wal_lsn()")) ?? ""
+                let filled = recordingFailure("writing WAL for another table") {
+                    try psql(url, "INSERT INTO \(other) SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 170000) g")
+                }
+                guard filled != nil,
+                    let lsn = recordingFailure("reading the WAL position", { try psql(url, "SELECT pg_current_wal_lsn()") })
+                else { return true }
+                target.value = lsn
             }
-            let caught = try? psql(url, """
-                SELECT confirmed_flush_lsn >= '\(target.value)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(n.slot)'
-                """)
+            guard !target.value.isEmpty else { return false }
+            let caught = recordingFailure("reading the slot's flush position") {
+                try psql(url, """
+                    SELECT confirmed_flush_lsn >= '\(target.value)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(n.slot)'
+                    """)
+            }
             return caught == "t"
         })
         let retained = try psql(url, """

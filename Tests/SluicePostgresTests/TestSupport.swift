@@ -39,12 +39,19 @@ func runSource(_ context: SourceContext, timeout: Double = 60, until: @escaping 
     let task = Task { try await source.run() }
     // The condition reads what the source recorded and, in some tests, the server: polled until the deadline.
     _ = try await waitUntil(timeout: timeout) { until() }
-    task.cancel()
-    do { try await task.value } catch is CancellationError {} catch let error as SluiceError {
-        // A source stopped by cancellation may report the cancellation as its error.
-        if !Task.isCancelled && !"\(error)".contains("cancel") { throw error }
-    }
+    try await stopSource(task)
     #expect(until(), "the source did not reach the expected state within \(timeout) s")
+}
+
+/// Runs `body` inside a polled condition, which cannot throw: a failure is recorded as the test's issue (never
+/// swallowed) and nil tells the condition to end the wait.
+func recordingFailure<T>(_ what: String, _ body: () throws -> T) -> T? {
+    do {
+        return try body()
+    } catch {
+        Issue.record("\(what) failed: \(error)")
+        return nil
+    }
 }
 
 /// Drops a test's slot (waiting until it is inactive), publication and tables. Best effort: a clean-up that

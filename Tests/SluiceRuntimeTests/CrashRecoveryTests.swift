@@ -49,16 +49,8 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
         try writePipeline(in: dir)
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<20 {
-            let process = Process()
-            process.executableURL = try TestEnvironment.sluiceExecutable()
-            process.arguments = ["run", "pipeline.yaml", "--log-level", "error"]
-            process.currentDirectoryURL = dir
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // A random crash point, not a wait: the pipeline keeps working until the kill.
-            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.6, using: &generator))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: dir)
+            process.kill(after: Double.random(in: 0.05...0.6, using: &generator))  // a random crash point
             #expect(process.wasKilled(by: SIGKILL), "the run was not ended by the kill (\(process.endDescription))")
         }
         let final = try runSluice(["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"], in: dir)

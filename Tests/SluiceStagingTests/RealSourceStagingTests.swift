@@ -262,9 +262,7 @@ final class RealSourceRun {
         for _ in 0..<count {
             let before = stagedChanges()
             let (process, _) = try startSluice(untilCaughtUp: false)
-            Thread.sleep(forTimeInterval: 0.3 + Double(random.next(below: 1200)) / 1000)
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.kill(after: 0.3 + Double(random.next(below: 1200)) / 1000)  // a random crash point
             record("SIGKILL at a random moment", process)
             let after = stagedChanges()
             if after > before && after < workload.expectedChanges.count { killedMidStream += 1 }
@@ -282,11 +280,7 @@ final class RealSourceRun {
         for step in steps {
             let (process, _) = try startSluice(
                 untilCaughtUp: false, environment: ["SLUICE_STAGING_CRASH_AT": step, "SLUICE_STAGING_CRASH_AFTER": "2"])
-            // The process SIGKILLs itself at the step; only that counts as reaching it.
-            let exited = process.waitForExit(timeout: 15)
-            if !exited { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            if exited && process.wasKilled(by: SIGKILL) { reached += 1 }
+            if process.waitForInjectedKill(timeout: 15) { reached += 1 }
             record("crash at \(step)", process)
         }
         return reached

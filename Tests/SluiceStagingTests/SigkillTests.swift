@@ -2,19 +2,6 @@ import Foundation
 import SluiceTestSupport
 import Testing
 
-/// Starts `sluice` with arguments in a directory.
-func startSluice(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try TestEnvironment.sluiceExecutable().path)
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    return process
-}
-
 /// A real pipeline process (generator → core log → jsonl, snowflake_stage and delta sinks) killed with SIGKILL at
 /// random moments and at each step of the sinks' commit protocols, then run to the end: the stage and the Delta
 /// tables hold every change exactly once and merge to the state the jsonl sink recorded.
@@ -62,11 +49,8 @@ func startSluice(_ arguments: [String], in directory: String, environment: [Stri
         var random = SystemRandomNumberGenerator()
         // Kills at random moments…
         for _ in 0..<6 {
-            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: directory)
-            // A random crash point, not a wait: the pipeline keeps working until the kill.
-            Thread.sleep(forTimeInterval: Double.random(in: 0.2...0.9, using: &random))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: URL(fileURLWithPath: directory))
+            process.kill(after: Double.random(in: 0.2...0.9, using: &random))
             #expect(process.wasKilled(by: SIGKILL), "the run was not ended by the kill (\(process.endDescription))")
         }
         // …and exactly between the steps of the commit protocols (the process kills itself there).
@@ -76,18 +60,14 @@ func startSluice(_ arguments: [String], in directory: String, environment: [Stri
         ]
         for step in steps {
             let process = try startSluice(
-                ["run", "pipeline.yaml", "--log-level", "error"], in: directory,
+                ["run", "pipeline.yaml", "--log-level", "error"], in: URL(fileURLWithPath: directory),
                 environment: ["SLUICE_STAGING_CRASH_AT": step, "SLUICE_STAGING_CRASH_AFTER": "2"])
-            // The process SIGKILLs itself at the step; any other end is a real failure.
-            let reachedStep = process.waitForExit(timeout: 30)
-            if !reachedStep { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            #expect(reachedStep && process.wasKilled(by: SIGKILL), "the process did not stop at \(step) (\(process.endDescription))")
+            #expect(process.waitForInjectedKill(timeout: 30), "the process did not stop at \(step) (\(process.endDescription))")
         }
         let final = try startSluice(
-            ["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"], in: directory)
+            ["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"], in: URL(fileURLWithPath: directory))
         final.waitUntilExit()
-        #expect(final.terminationStatus == 0)
+        #expect(final.exitedCleanly, "the final run failed (\(final.endDescription))")
 
         for table in Self.tables {
             let jsonl = directory + "/out/kill.generator.\(table).jsonl"

@@ -67,7 +67,41 @@ public func runTool(
                    input: input)
 }
 
+/// Starts `sluice arguments…` in `directory` in the background, its stdout and stderr discarded.
+public func startSluice(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws
+    -> Process
+{
+    let process = Process()
+    process.executableURL = try TestEnvironment.sluiceExecutable()
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 extension Process {
+    /// Lets the process work for `seconds` (a random crash point the caller picked, not a wait for an event),
+    /// then SIGKILLs it and waits for its end. Check `wasKilled(by: SIGKILL)` afterwards: it tells the kill
+    /// from a process that had already ended on its own.
+    public func kill(after seconds: TimeInterval) {
+        Thread.sleep(forTimeInterval: seconds)
+        Foundation.kill(processIdentifier, SIGKILL)
+        waitUntilExit()
+    }
+
+    /// Waits up to `timeout` seconds for a process that is to SIGKILL itself (a crash injected at a step, such
+    /// as `SLUICE_STAGING_CRASH_AT`); kills it when it is still running then. True only when it ended from
+    /// SIGKILL by itself, so neither a hang nor a crash of its own counts as reaching the step.
+    public func waitForInjectedKill(timeout: TimeInterval) -> Bool {
+        let ended = waitForExit(timeout: timeout)
+        if !ended { Foundation.kill(processIdentifier, SIGKILL) }
+        waitUntilExit()
+        return ended && wasKilled(by: SIGKILL)
+    }
+
     /// Waits until the process exits, at most `timeout` seconds; true when it exited. The wait is on the
     /// process's own exit (another thread blocks in `waitUntilExit` and signals), not a polling loop.
     public func waitForExit(timeout: TimeInterval) -> Bool {

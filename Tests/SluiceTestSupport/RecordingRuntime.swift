@@ -111,3 +111,15 @@ public final class RecordingRuntime: Sendable {
         batch.onDurable?()  // durable now: the source may acknowledge the position
     }
 }
+
+/// Cancels a source's running task and waits for it to end. The cancellation is the expected end, however the
+/// source reports it (`CancellationError`, or a `SluiceError` that says it was cancelled); any other failure of
+/// the source is rethrown, so a test does not mistake a real error for the stop it asked for.
+public func stopSource(_ task: Task<Void, any Error>) async throws {
+    task.cancel()
+    do {
+        try await task.value
+    } catch is CancellationError {
+    } catch let error as SluiceError where "\(error)".contains("cancel") {
+    }
+}
