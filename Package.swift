@@ -143,32 +143,33 @@ let package = Package(
         // Tests.
         .target(
             name: "SluiceTestSupport",
-            dependencies: ["SluiceCore", "SluiceConnectorKit"],
-            path: "Tests/SluiceTestSupport"
+            dependencies: ["SluiceCore", "SluiceConnectorKit", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SluiceTestSupport",
+            exclude: ["Readers"]
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
-        .testTarget(name: "SluiceLogTests", dependencies: ["SluiceCore", "SluiceLog"]),
-        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceTestSupport", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
-        .testTarget(name: "SluiceParquetTests", dependencies: ["SluiceCore", "SluiceParquet"]),
+        .testTarget(name: "SluiceLogTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceLog"]),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
+        .testTarget(name: "SluiceParquetTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceParquet"]),
         .testTarget(
             name: "SluicePostgresTests",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluicePostgres",
+                "SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluicePostgres",
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        .testTarget(name: "SluiceAvroTests", dependencies: ["SluiceAvro"]),
-        .testTarget(name: "SluiceIcebergTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceIceberg", "SluiceAvro", "SluiceParquet"]),
+        .testTarget(name: "SluiceAvroTests", dependencies: ["SluiceTestSupport", "SluiceAvro"]),
+        .testTarget(name: "SluiceIcebergTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceIceberg", "SluiceAvro", "SluiceParquet"]),
         .testTarget(
             name: "SluiceParquetSinkTests",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceParquetSink", "SluiceTestSupport"]
+            dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceParquetSink"]
         ),
         .testTarget(
             name: "SluiceStagingTests",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceObjectStore", "SluiceStaging", "SluiceSnowflake", "SluiceDatabricks"]
+            dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceParquet", "SluiceObjectStore", "SluiceStaging", "SluiceSnowflake", "SluiceDatabricks"]
         ),
-        .testTarget(name: "SluiceMCPTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMCP"]),
-        .testTarget(name: "SluiceMySQLTests", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMySQL"]),
+        .testTarget(name: "SluiceMCPTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMCP"]),
+        .testTarget(name: "SluiceMySQLTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMySQL"]),
     ],
     swiftLanguageModes: [.v6]
 )

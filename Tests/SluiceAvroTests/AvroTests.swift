@@ -1,44 +1,10 @@
 import Foundation
 import SluiceAvro
+import SluiceTestSupport
 import Testing
 
-/// Runs Python with fastavro: `SLUICE_PYTHON`, else the repository's `.venv`, else `python3`.
-enum PythonRunner {
-    static var python: String {
-        if let path = ProcessInfo.processInfo.environment["SLUICE_PYTHON"], !path.isEmpty { return path }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let venv = repo.appendingPathComponent(".venv/bin/python").path
-        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3"
-    }
-
-    static func run(_ script: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw AvroTestFailure(description: "python failed: " + String(decoding: errorData, as: UTF8.self))
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-struct AvroTestFailure: Error, CustomStringConvertible {
-    var description: String
-}
-
-func temporaryPath(_ name: String) -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-avro-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return directory.appendingPathComponent(name).path
+func temporaryPath(_ name: String) throws -> String {
+    try TestEnvironment.temporaryFolder("sluice-avro").appendingPathComponent(name).path
 }
 
 /// A schema shaped like Iceberg's manifest entries: nested records, optional unions, int-keyed maps as arrays.
@@ -194,29 +160,12 @@ func sampleRecord(_ i: Int) -> AvroValue {
 
     @Test(arguments: [AvroCodec.null, .deflate])
     func fastavroReadsOurFiles(codec: AvroCodec) throws {
-        let path = temporaryPath("ours.avro")
+        let path = try temporaryPath("ours.avro")
         var writer = try AvroContainerWriter(
             schema: sampleSchema, codec: codec, metadata: [("schema-id", "0")], recordsPerBlock: 5)
         for i in 0..<12 { try writer.append(sampleRecord(i)) }
         try Data(try writer.finish()).write(to: URL(fileURLWithPath: path))
-        let script = """
-            import sys, json, fastavro
-            with open(sys.argv[1], 'rb') as f:
-                reader = fastavro.reader(f)
-                records = list(reader)
-                schema = reader.writer_schema
-                print(json.dumps({"codec": reader.codec, "meta": reader.metadata.get("schema-id"),
-                    "count": len(records), "name": schema["name"],
-                    "fieldIds": [f.get("field-id") for f in schema["fields"]],
-                    "path": records[11]["data_file"]["file_path"],
-                    "snapshot": records[11]["snapshot_id"],
-                    "counts": records[11]["data_file"]["value_counts"],
-                    "bounds": records[11]["data_file"]["lower_bounds"][0]["value"].hex(),
-                    "offsets": records[11]["data_file"]["split_offsets"],
-                    "tags": records[11]["data_file"]["tags"]}))
-            """
-        let output = try PythonRunner.run(script, [path])
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        let json = try Python.jsonObject(.avroReadManifestEntries, [path])
         #expect(json["codec"] as? String == codec.rawValue)
         #expect(json["meta"] as? String == "0")
         #expect(json["count"] as? Int == 12)
@@ -232,21 +181,8 @@ func sampleRecord(_ i: Int) -> AvroValue {
     }
 
     @Test func weReadFastavroFiles() throws {
-        let path = temporaryPath("theirs.avro")
-        let script = """
-            import sys, fastavro
-            schema = {"type": "record", "name": "row", "fields": [
-                {"name": "id", "type": "long", "field-id": 1},
-                {"name": "name", "type": ["null", "string"], "field-id": 2},
-                {"name": "scores", "type": {"type": "array", "items": "double", "element-id": 4}, "field-id": 3},
-                {"name": "attrs", "type": {"type": "map", "values": "long"}, "field-id": 5}]}
-            rows = [{"id": i, "name": None if i % 3 == 0 else "n%d" % i, "scores": [i / 2.0] * (i % 4),
-                     "attrs": {"a": i}} for i in range(3000)]
-            with open(sys.argv[1], 'wb') as f:
-                fastavro.writer(f, fastavro.parse_schema(schema), rows, codec="deflate", sync_interval=1000,
-                                metadata={"k": "v"})
-            """
-        _ = try PythonRunner.run(script, [path])
+        let path = try temporaryPath("theirs.avro")
+        _ = try Python.run(.avroWriteRows, [path])
         let reader = try AvroContainerReader(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: path))))
         #expect(reader.codec == .deflate)
         #expect(reader.metadataString("k") == "v")

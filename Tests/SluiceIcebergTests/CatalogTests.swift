@@ -1,24 +1,10 @@
 import Foundation
 import SluiceAvro
 import SluiceCore
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceIceberg
-
-/// The PostgreSQL test server (scripts/servers.sh), for the PostgreSQL SQL catalog.
-enum CatalogTestServer {
-    static let url = ProcessInfo.processInfo.environment["SLUICE_TEST_PG_URL"]
-    static let required = ProcessInfo.processInfo.environment["SLUICE_REQUIRE_SERVERS"] != nil
-    static var available: Bool { url != nil || required }
-    static let skipMessage: Comment =
-        "PostgreSQL test server missing: set SLUICE_TEST_PG_URL (scripts/servers.sh start)"
-
-    static func requireURL() -> String? {
-        if let url { return url }
-        Issue.record("SLUICE_TEST_PG_URL is not set but SLUICE_REQUIRE_SERVERS is: start one with scripts/servers.sh")
-        return nil
-    }
-}
 
 @Suite struct CatalogTests {
     func emptyTable(_ catalog: any IcebergCatalog, name: String) throws -> IcebergTable {
@@ -56,7 +42,7 @@ enum CatalogTestServer {
     }
 
     @Test func filesystemCatalogCommitsAreAtomic() throws {
-        let warehouse = temporaryFolder("fs-race")
+        let warehouse = try temporaryFolder("fs-race")
         try checkOptimisticConcurrency { FileSystemCatalog(warehouse: warehouse) }
         let hint = try String(contentsOfFile: warehouse + "/shop/race/metadata/version-hint.text", encoding: .utf8)
         #expect(hint == "3")
@@ -69,29 +55,21 @@ enum CatalogTestServer {
     }
 
     @Test func sqliteCatalogCommitsByConditionalUpdate() throws {
-        let warehouse = temporaryFolder("sqlite-race")
+        let warehouse = try temporaryFolder("sqlite-race")
         try checkOptimisticConcurrency {
             try SQLCatalog(name: "sluice", uri: warehouse + "/catalog.db", warehouse: warehouse)
         }
         // pyiceberg's SqlCatalog lists the namespace and table.
-        let script = """
-            import sys, json
-            from pyiceberg.catalog.sql import SqlCatalog
-            c = SqlCatalog("sluice", uri="sqlite:///" + sys.argv[1], warehouse="file:///tmp")
-            t = c.load_table(("shop", "race"))
-            print(json.dumps({"namespaces": [list(n) for n in c.list_namespaces()],
-                              "tables": [list(x) for x in c.list_tables("shop")], "writer": t.properties.get("writer")}))
-            """
-        let result = try Python.json(script, [warehouse + "/catalog.db"])
+        let result = try Python.jsonObject(.icebergCatalogTables, [warehouse + "/catalog.db"])
         #expect(result["namespaces"] as? [[String]] == [["shop"]])
         #expect(result["tables"] as? [[String]] == [["shop", "race"]])
         #expect(result["writer"] as? String == "second")
     }
 
-    @Test(.enabled(if: CatalogTestServer.available, CatalogTestServer.skipMessage))
+    @Test(.needsPostgres)
     func postgresCatalogCommitsByConditionalUpdate() async throws {
-        guard let url = CatalogTestServer.requireURL() else { return }
-        let warehouse = temporaryFolder("pg-catalog")
+        let url = try TestServers.postgres()
+        let warehouse = try temporaryFolder("pg-catalog")
         let name = "c\(UInt32.random(in: 0...UInt32.max))"
         try checkOptimisticConcurrency { try SQLCatalog(name: name, uri: url, warehouse: warehouse) }
         // The sink on a PostgreSQL catalog: the table scans equal to the source in pyiceberg (by its metadata file).
@@ -105,8 +83,8 @@ enum CatalogTestServer {
         try await feed(sink, workload.batches())
         let catalog = try SQLCatalog(name: name, uri: url, warehouse: warehouse)
         let loaded = try #require(try catalog.loadTable(TableIdentifier(namespace: "shop", name: "orders")))
-        let scan = try Python.json(
-            Python.scanScript,
+        let scan = try Python.jsonObject(
+            .icebergScan,
             [
                 "static", LocalFiles.path(loaded.metadataLocation), OrdersWorkload.columns.joined(separator: ","),
             ])
@@ -117,14 +95,14 @@ enum CatalogTestServer {
 @Suite struct ConcurrentMaintenanceTests {
     /// Compaction and snapshot expiry run in a loop on another thread while the sink writes an upsert table.
     @Test func compactionWhileTheSinkWritesKeepsTheTableRight() async throws {
-        let warehouse = temporaryFolder("concurrent")
+        let warehouse = try temporaryFolder("concurrent")
         let workload = OrdersWorkload(count: 4000, keys: 300)
         let sink = try makeSink(warehouse, ["mode": .string("upsert"), "commit_rows": .int(150)])
         let batches = workload.batches(size: 50)
         try await feed(sink, Array(batches.prefix(10)))
         let stop = ManagedAtomicFlag()
         let compactions = ManagedCounter()
-        let maintenance = Thread {
+        let maintenance = BackgroundThread {
             let catalog = FileSystemCatalog(warehouse: warehouse)
             while !stop.isSet {
                 do {
@@ -139,17 +117,16 @@ enum CatalogTestServer {
                 } catch {
                     compactions.recordError("\(error)")
                 }
-                usleep(20_000)
+                usleep(20_000)  // pacing between maintenance rounds, not a wait for an event
             }
         }
-        maintenance.start()
         for batch in batches.dropFirst(10) {
             _ = try await sink.write(batch)
-            try await Task.sleep(for: .milliseconds(15))
+            try await Task.sleep(for: .milliseconds(15))  // pacing: commits interleave with the maintenance
         }
         _ = try await sink.flush()
         stop.set()
-        while !maintenance.isFinished { try await Task.sleep(for: .milliseconds(20)) }
+        await maintenance.join()
         #expect(compactions.value > 0, "compaction errors: \(compactions.errors.prefix(3))")
         let scan = try scanStatic(warehouse)
         #expect((scan["rows"] as? [String])?.sorted() == workload.expectedRows)

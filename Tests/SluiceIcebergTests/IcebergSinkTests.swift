@@ -3,13 +3,14 @@ import SluiceAvro
 import SluiceConnectorKit
 import SluiceCore
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceIceberg
 
 @Suite struct IcebergSinkTests {
     @Test func upsertTableScansEqualToTheSourceInPyiceberg() async throws {
-        let warehouse = temporaryFolder("upsert")
+        let warehouse = try temporaryFolder("upsert")
         let workload = OrdersWorkload(count: 3000, keys: 400)
         let sink = try makeSink(warehouse, ["mode": .string("upsert")])
         try await feed(sink, workload.batches())
@@ -27,12 +28,12 @@ import Testing
     }
 
     @Test func appendTableHoldsEveryChangeThroughTheSQLCatalog() async throws {
-        let warehouse = temporaryFolder("append")
+        let warehouse = try temporaryFolder("append")
         let workload = OrdersWorkload(count: 2000, keys: 300)
         let sink = try makeSink(warehouse, ["mode": .string("append"), "catalog": .string("sql")])
         try await feed(sink, workload.batches())
-        let scan = try Python.json(
-            Python.scanScript,
+        let scan = try Python.jsonObject(
+            .icebergScan,
             [
                 "sql", "sqlite:///\(warehouse)/catalog.db", "sluice", "shop", "orders", "_offset,_op,id,_tx_id",
             ])
@@ -49,7 +50,7 @@ import Testing
     }
 
     @Test func partitionedUpsertTableByDayScansEqualToTheSource() async throws {
-        let warehouse = temporaryFolder("partitioned")
+        let warehouse = try temporaryFolder("partitioned")
         let workload = OrdersWorkload(count: 1500, keys: 200)
         let sink = try makeSink(warehouse, ["mode": .string("upsert"), "partition_by": .string("day(updated_at)")])
         try await feed(sink, workload.batches())
@@ -63,7 +64,7 @@ import Testing
     }
 
     @Test func equalityDeletesAreWrittenOnlyWhenAsked() async throws {
-        let warehouse = temporaryFolder("equality")
+        let warehouse = try temporaryFolder("equality")
         let workload = OrdersWorkload(count: 600, keys: 100)
         let sink = try makeSink(warehouse, ["mode": .string("upsert"), "deletes": .string("equality")])
         try await feed(sink, workload.batches())
@@ -83,7 +84,7 @@ import Testing
     }
 
     @Test func schemaChangeMidStreamShowsInPyicebergSchema() async throws {
-        let warehouse = temporaryFolder("evolve")
+        let warehouse = try temporaryFolder("evolve")
         let workload = OrdersWorkload(count: 1200, keys: 150, schemaChangeAt: 700)
         let sink = try makeSink(warehouse, ["mode": .string("upsert")])
         try await feed(sink, workload.batches())
@@ -143,7 +144,7 @@ final class CrashSwitch: @unchecked Sendable {
 
     @Test(arguments: stages, ["upsert", "append"])
     func crashDuringACommitLosesAndDoublesNothing(stage: CommitStage, mode: String) async throws {
-        let warehouse = temporaryFolder("crash-\(stage.rawValue)-\(mode)")
+        let warehouse = try temporaryFolder("crash-\(stage.rawValue)-\(mode)")
         let workload = OrdersWorkload(count: 2000, keys: 250)
         let crash = CrashSwitch(stage: stage, atCommit: 2)
         let first = try makeSink(warehouse, ["mode": .string(mode)])
@@ -180,7 +181,7 @@ final class CrashSwitch: @unchecked Sendable {
 
 @Suite struct IcebergMaintenanceTests {
     @Test func compactExpireAndRemoveOrphansKeepTheTableEqual() async throws {
-        let warehouse = temporaryFolder("maintenance")
+        let warehouse = try temporaryFolder("maintenance")
         let workload = OrdersWorkload(count: 2500, keys: 300)
         let sink = try makeSink(warehouse, ["mode": .string("upsert"), "commit_rows": .int(200)])
         try await feed(sink, workload.batches(to: 2000))
@@ -215,7 +216,7 @@ final class CrashSwitch: @unchecked Sendable {
 
 @Suite struct UpsertEdgeCaseTests {
     @Test func truncateEmptiesTheTableAndLaterChangesApply() async throws {
-        let warehouse = temporaryFolder("truncate")
+        let warehouse = try temporaryFolder("truncate")
         var workload = OrdersWorkload(count: 600, keys: 80)
         var events = workload.events
         let truncate = ChangeEvent(
@@ -234,7 +235,7 @@ final class CrashSwitch: @unchecked Sendable {
     }
 
     @Test func unchangedValuesKeepWhatTheTableHolds() async throws {
-        let warehouse = temporaryFolder("unchanged")
+        let warehouse = try temporaryFolder("unchanged")
         let columns = OrdersWorkload.columns
         func event(_ n: Int, _ op: ChangeOperation, name: Value, version: Int64) -> ChangeEvent {
             let row = Row(
@@ -268,7 +269,7 @@ final class CrashSwitch: @unchecked Sendable {
 
 @Suite struct ManifestMergeTests {
     @Test func manyCommitsMergeManifests() async throws {
-        let warehouse = temporaryFolder("merge")
+        let warehouse = try temporaryFolder("merge")
         let workload = OrdersWorkload(count: 1300, keys: 120)
         let sink = try makeSink(warehouse, ["mode": .string("append"), "commit_rows": .int(10)])
         try await feed(sink, workload.batches(size: 10))

@@ -3,97 +3,14 @@ import Logging
 import SluiceConnectorKit
 import SluiceCore
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceIceberg
 
-/// Runs Python with pyiceberg and fastavro: `SLUICE_PYTHON`, else the repository's `.venv`, else `python3`.
-enum Python {
-    static var executable: String {
-        if let path = ProcessInfo.processInfo.environment["SLUICE_PYTHON"], !path.isEmpty { return path }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let venv = repo.appendingPathComponent(".venv/bin/python").path
-        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3"
-    }
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func run(_ script: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-c", script] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "python (\(executable)) failed: " + String(decoding: errorData, as: UTF8.self))
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    static func json(_ script: String, _ arguments: [String]) throws -> [String: Any] {
-        let text = try run(script, arguments)
-        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw Failure(description: "the script printed no JSON object: \(text.prefix(300))")
-        }
-        return object
-    }
-
-    /// Loads a table with pyiceberg (`static METADATA` or `sql URI CATALOG NAMESPACE TABLE`), scans it, and prints
-    /// its schema and rows (each row one line of `|`-joined rendered values of the requested columns).
-    static let scanScript = #"""
-        import sys, json, datetime, decimal
-        from pyiceberg.table import StaticTable
-        EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-        def render(v):
-            if v is None: return "null"
-            if isinstance(v, bool): return "true" if v else "false"
-            if isinstance(v, decimal.Decimal): return format(v, "f")
-            if isinstance(v, datetime.datetime):
-                if v.tzinfo is None: v = v.replace(tzinfo=datetime.timezone.utc)
-                return str((v - EPOCH) // datetime.timedelta(microseconds=1))
-            if isinstance(v, (bytes, bytearray)): return bytes(v).hex()
-            return str(v)
-        args = sys.argv[1:]
-        if args[0] == "static":
-            table = StaticTable.from_metadata(args[1]); cols = args[2].split(",")
-        else:
-            from pyiceberg.catalog.sql import SqlCatalog
-            catalog = SqlCatalog(args[2], uri=args[1], warehouse="file:///tmp")
-            table = catalog.load_table((args[3], args[4])); cols = args[5].split(",")
-        arrow = table.scan().to_arrow()
-        names = arrow.column_names
-        rows = arrow.to_pylist()
-        schema = table.schema()
-        snapshot = table.current_snapshot()
-        print(json.dumps({
-            "fields": [[f.field_id, f.name, str(f.field_type), f.required] for f in schema.fields],
-            "identifier": list(schema.identifier_field_ids),
-            "schemaId": schema.schema_id,
-            "rows": ["|".join(render(r.get(c)) for c in cols) for r in rows],
-            "count": len(rows),
-            "snapshots": len(table.metadata.snapshots),
-            "summary": dict(snapshot.summary.additional_properties) if snapshot else {},
-            "operation": str(snapshot.summary.operation) if snapshot else None,
-        }))
-        """#
-}
-
 /// A fresh temporary folder.
-func temporaryFolder(_ name: String) -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-        "sluice-iceberg-\(name)-\(UUID().uuidString.prefix(8))"
-    ).path
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+func temporaryFolder(_ name: String) throws -> String {
+    try TestEnvironment.temporaryFolder("sluice-iceberg-\(name)").path
 }
 
 /// A deterministic mixed workload on one table (inserts, updates, deletes) and the state it leaves.
@@ -250,12 +167,12 @@ func feed(_ sink: IcebergSink, _ batches: [SinkBatch], flush: Bool = true) async
 func currentMetadataPath(_ warehouse: String, namespace: String = "shop", table: String = "orders") throws -> String {
     let catalog = FileSystemCatalog(warehouse: warehouse)
     guard let loaded = try catalog.loadTable(TableIdentifier(namespace: namespace, name: table)) else {
-        throw Python.Failure(description: "no table \(namespace).\(table) in \(warehouse)")
+        throw TestFailure("no table \(namespace).\(table) in \(warehouse)")
     }
     return LocalFiles.path(loaded.metadataLocation)
 }
 
 /// Scans a filesystem-catalog table with pyiceberg's StaticTable.
 func scanStatic(_ warehouse: String, columns: [String] = OrdersWorkload.columns) throws -> [String: Any] {
-    try Python.json(Python.scanScript, ["static", try currentMetadataPath(warehouse), columns.joined(separator: ",")])
+    try Python.jsonObject(.icebergScan, ["static", try currentMetadataPath(warehouse), columns.joined(separator: ",")])
 }

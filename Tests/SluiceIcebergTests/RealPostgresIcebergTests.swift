@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceIceberg
@@ -13,24 +14,11 @@ import Testing
 ///
 /// Server: `SLUICE_TEST_PG_URL` (`scripts/servers.sh start DIR`, then `eval "$(scripts/servers.sh env DIR)"`); without
 /// it the test is skipped, unless `SLUICE_REQUIRE_SERVERS` is set. Tools: `psql` on PATH, the `sluice` executable
-/// (`SLUICE_BIN` or next to the tests), Python with pyiceberg (`SLUICE_PYTHON`, else `.venv/bin/python`).
+/// (`TestEnvironment.sluiceExecutable()`), Python with pyiceberg (`TestEnvironment.python()`).
 @Suite struct RealPostgresIcebergTests {
-    @Test(.timeLimit(.minutes(10)))
+    @Test(.needsPostgres, .timeLimit(.minutes(10)))
     func realPostgresWorkloadLandsInUpsertAndAppendTables() throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let url = environment["SLUICE_TEST_PG_URL"], !url.isEmpty else {
-            if let required = environment["SLUICE_REQUIRE_SERVERS"], !required.isEmpty {
-                let message =
-                    "SLUICE_TEST_PG_URL is not set but SLUICE_REQUIRE_SERVERS is: start the servers with "
-                    + "scripts/servers.sh start DIR and eval \"$(scripts/servers.sh env DIR)\""
-                Issue.record(Comment(rawValue: message))
-            } else {
-                print(
-                    "skipped RealPostgresIcebergTests: SLUICE_TEST_PG_URL is not set (start servers with "
-                        + "scripts/servers.sh start DIR; eval \"$(scripts/servers.sh env DIR)\")")
-            }
-            return
-        }
+        let url = try TestServers.postgres()
         let run = try RealPostgresIcebergRun(serverURL: url)
         defer { run.cleanUp() }
         try run.execute()
@@ -94,9 +82,7 @@ final class RealPostgresIcebergRun {
         process.standardError = FileHandle(forWritingAtPath: path(step + ".err"))
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if !process.waitForExit(timeout: timeout) { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         let status =
             process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
@@ -141,32 +127,6 @@ final class RealPostgresIcebergRun {
             }
         }
         return counts
-    }
-
-    var python: String {
-        if let path = ProcessInfo.processInfo.environment["SLUICE_PYTHON"], !path.isEmpty { return path }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let venv = repo.appendingPathComponent(".venv/bin/python").path
-        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3"
-    }
-
-    /// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`).
-    func sluiceExecutable() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"], !path.isEmpty { return path }
-        let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        var folder = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-        while folder.path != "/" {
-            let candidate = folder.appendingPathComponent("sluice")
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                FileManager.default.isExecutableFile(atPath: candidate.path)
-            {
-                return candidate.path
-            }
-            folder = folder.deletingLastPathComponent()
-        }
-        throw Failure(description: "the sluice executable was not found next to the tests: run `swift build` (or set SLUICE_BIN)")
     }
 
     // MARK: Pipeline
@@ -219,7 +179,7 @@ final class RealPostgresIcebergRun {
         sluiceRuns += 1
         let step = "sluice-\(sluiceRuns)"
         let result = try runTool(
-            try sluiceExecutable(), ["run", "pipeline.yaml", "--log-level", "warning", "--until-caught-up"], step: step,
+            try TestEnvironment.sluiceExecutable().path, ["run", "pipeline.yaml", "--log-level", "warning", "--until-caught-up"], step: step,
             timeout: 300)
         guard result.status == 0 else {
             throw Failure(
@@ -336,12 +296,11 @@ final class RealPostgresIcebergRun {
             "columns": ["id", "label", "amount", "at", "doc", "flag", "maybe"], "json_columns": ["doc"],
         ]
         try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: path("check-request.json")))
-        try write(Self.checkScript, "check.py")
-        let check = try runTool(python, [path("check.py"), path("check-request.json"), path("check-answer.json")], step: "check")
-        guard check.status == 0, let data = FileManager.default.contents(atPath: path("check-answer.json")),
+        try Python.run(.icebergPipelineCheck, [path("check-request.json"), path("check-answer.json")])
+        guard let data = FileManager.default.contents(atPath: path("check-answer.json")),
             let answer = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         else {
-            throw Failure(description: "the pyiceberg check failed (\(check.status), \(python)): \(check.errors.suffix(3000))")
+            throw Failure(description: "the pyiceberg check wrote no answer object to \(path("check-answer.json"))")
         }
         let problems = answer["problems"] as? [String] ?? ["the checker gave no problems list"]
         #expect(problems.isEmpty, "\(problems.count) problems:\n\(problems.prefix(30).joined(separator: "\n"))")
@@ -363,87 +322,4 @@ final class RealPostgresIcebergRun {
             try? FileManager.default.removeItem(atPath: directory)
         }
     }
-
-    static let checkScript = #"""
-        import sys, json, os, datetime, decimal
-
-        from pyiceberg.catalog.sql import SqlCatalog
-        from pyiceberg.table import StaticTable
-
-        EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-        def canonical(value):
-            if value is None or isinstance(value, (bool, int, float, str)):
-                return value
-            if isinstance(value, decimal.Decimal):
-                return format(value, "f")
-            if isinstance(value, datetime.datetime):
-                if value.tzinfo is None:
-                    value = value.replace(tzinfo=datetime.timezone.utc)
-                return (value - EPOCH) // datetime.timedelta(microseconds=1)
-            if isinstance(value, (bytes, bytearray)):
-                return bytes(value).hex()
-            return "unrendered:" + type(value).__name__
-
-        def normalise(row, request):
-            out = {}
-            for column in request["columns"]:
-                value = canonical(row.get(column))
-                if column in request["json_columns"] and isinstance(value, str):
-                    value = json.loads(value)
-                out[column] = value
-            return out
-
-        request = json.load(open(sys.argv[1]))
-        problems = []
-
-        expected = {}
-        for line in open(request["source_rows"], encoding="utf-8"):
-            line = line.strip()
-            if line:
-                row = normalise(json.loads(line), request)
-                expected[row["id"]] = row
-
-        catalog = SqlCatalog("sluice", uri=request["catalog_uri"], warehouse=request["warehouse"])
-        table = catalog.load_table((request["namespace"], request["table"]))
-        upsert_rows = table.scan().to_arrow().to_pylist()
-        actual = {}
-        for row in upsert_rows:
-            row = normalise(row, request)
-            if row["id"] in actual:
-                problems.append("upsert: key %s appears twice" % row["id"])
-            actual[row["id"]] = row
-        for key in sorted(set(actual) | set(expected)):
-            if key not in actual:
-                problems.append("upsert: key %s missing" % key)
-            elif key not in expected:
-                problems.append("upsert: key %s should not exist" % key)
-            elif actual[key] != expected[key]:
-                problems.append("upsert: key %s: %r, expected %r" % (key, actual[key], expected[key]))
-
-        changes = StaticTable.from_metadata(request["append_metadata"]).scan().to_arrow().to_pylist()
-        offsets = sorted(r["_offset"] for r in changes)
-        if offsets != list(range(len(offsets))):
-            problems.append("append: _offsets are not dense 0..n-1: %s" % offsets[:60])
-        ops = {}
-        for r in changes:
-            ops[r["_op"]] = ops.get(r["_op"], 0) + 1
-        # The last change of every source key (by offset) is its current row. (A key change is one row holding the
-        # after image only, so a full replay cannot remove the old key.)
-        last = {}
-        for r in sorted(changes, key=lambda r: r["_offset"]):
-            last[r["id"]] = r
-        for key, row in expected.items():
-            change = last.get(key)
-            if change is None:
-                problems.append("append: no change for source key %s" % key)
-            elif change["_op"] == "d":
-                problems.append("append: the last change of source key %s is a delete" % key)
-            elif normalise(change, request) != row:
-                problems.append("append: key %s last image %r, expected %r" % (key, normalise(change, request), row))
-
-        with open(sys.argv[2], "w") as out:
-            json.dump({"problems": problems, "source_rows": len(expected), "upsert_rows": len(upsert_rows),
-                       "append_rows": len(changes), "append_ops": ops, "distinct_offsets": len(set(offsets))}, out)
-        """#
 }

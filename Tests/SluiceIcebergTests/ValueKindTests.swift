@@ -2,6 +2,7 @@ import Foundation
 import SluiceConnectorKit
 import SluiceCore
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceIceberg
@@ -47,7 +48,7 @@ import Testing
     }
 
     @Test func everyValueKindReadsBackInPyiceberg() async throws {
-        let warehouse = temporaryFolder("kinds")
+        let warehouse = try temporaryFolder("kinds")
         let events = (1...6).map { id in
             ChangeEvent(
                 op: .insert, connector: "test", table: Self.table, schemaVersion: 1, before: nil,
@@ -65,7 +66,7 @@ import Testing
         try await feed(sink, [batch])
         let columns = Self.schema.columns.map(\.name)
         let metadata = try currentMetadataPath(warehouse, table: "kinds")
-        let scan = try Python.json(Python.scanScript, ["static", metadata, columns.joined(separator: ",")])
+        let scan = try Python.jsonObject(.icebergScan, ["static", metadata, columns.joined(separator: ",")])
         let fields = try #require(scan["fields"] as? [[Any]])
         #expect(
             fields.map { $0[2] as? String } == [

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceLog
+import SluiceTestSupport
 import Testing
 
 /// Kills a process that appends to the log (`LogBenchmark crash-writer`) at random moments, then checks the file.
@@ -76,14 +77,16 @@ import Testing
         process.arguments = ["crash-writer", logPath, "\(run)"]
         process.standardOutput = output
         try process.run()
-        let deadline = ContinuousClock.now + .seconds(20)
-        while try Data(contentsOf: outputURL).isEmpty && process.isRunning && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
+        // The writer is another process: its first acknowledgement shows up in the file.
+        let acknowledged = try await waitUntil(timeout: 20, interval: .milliseconds(5)) {
+            try !Data(contentsOf: outputURL).isEmpty || !process.isRunning
         }
+        #expect(acknowledged, "the writer acknowledged nothing within 20 s")
+        // A random crash point, not a wait: the writer keeps appending until the kill.
         try await Task.sleep(for: .milliseconds(Int.random(in: 10...400)))
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal, "the writer exited on its own")
+        #expect(process.wasKilled(by: SIGKILL), "the writer was not ended by the kill (\(process.endDescription))")
 
         // Only complete lines: the kill may cut the last one.
         let text = String(decoding: try Data(contentsOf: outputURL), as: UTF8.self)
@@ -99,18 +102,6 @@ import Testing
 
     /// The LogBenchmark executable, built next to the test binary.
     private func crashWriterExecutable() throws -> URL {
-        let testBinaries = [URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), Bundle.main.bundleURL]
-        for testBinary in testBinaries {
-            var directory = testBinary.deletingLastPathComponent()
-            for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent("LogBenchmark")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) {
-                    return candidate
-                }
-                directory.deleteLastPathComponent()
-            }
-        }
-        Issue.record("LogBenchmark is not built next to the tests; run `swift build --product LogBenchmark` first")
-        throw CancellationError()
+        try TestEnvironment.builtExecutable("LogBenchmark")
     }
 }

@@ -1,12 +1,12 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 
 /// A real PostgreSQL pipeline read through MCP by the official Python client: snapshot and streamed changes page by
 /// page, a masked column never in any output. Needs `SLUICE_TEST_PG_URL` (scripts/servers.sh) and `psql`.
 @Suite(
     .serialized,
-    .enabled(if: ProcessInfo.processInfo.environment["SLUICE_TEST_PG_URL"] != nil,
-             "set SLUICE_TEST_PG_URL (scripts/servers.sh start) to run the PostgreSQL pipeline test"),
+    .needsPostgres,
     .enabled(if: mcpPython != nil, "needs Python with the `mcp` package (scripts/install-deps.sh)"))
 struct PostgresPipelineTests {
     static let script = #"""
@@ -45,7 +45,7 @@ struct PostgresPipelineTests {
         """#
 
     @Test func pagesThroughARealPipelineWithMasks() throws {
-        let url = ProcessInfo.processInfo.environment["SLUICE_TEST_PG_URL"]!
+        let url = try TestServers.postgres()
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let table = "mcp_customers_\(suffix)"
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-mcp-pg-\(suffix)")

@@ -1,89 +1,24 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 
 /// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`).
-func sluiceExecutable() throws -> URL {
-    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return URL(fileURLWithPath: path) }
-    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var dir = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-    while dir.path != "/" {
-        let candidate = dir.appendingPathComponent("sluice")
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-            FileManager.default.isExecutableFile(atPath: candidate.path)
-        {
-            return candidate
-        }
-        dir = dir.deletingLastPathComponent()
-    }
-    throw TestFailure(
-        "the sluice executable was not found next to the tests: run `swift build` first (or set SLUICE_BIN)")
-}
+func sluiceExecutable() throws -> URL { try TestEnvironment.sluiceExecutable() }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// The Python with the official `mcp` SDK: `SLUICE_PYTHON`, the repo's `.venv`, or `python3`; nil when none has it.
+/// The readers' Python (`TestEnvironment.python()`, never the system python3) when it has the official `mcp` SDK;
+/// nil otherwise (the suites are then skipped with that reason).
 let mcpPython: String? = {
-    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    let candidates = [
-        ProcessInfo.processInfo.environment["SLUICE_PYTHON"], repo.appendingPathComponent(".venv/bin/python").path,
-        "/usr/bin/python3",
-    ].compactMap { $0 }
-    for python in candidates where FileManager.default.isExecutableFile(atPath: python) {
-        if let result = try? run(
-            python, ["-c", "import mcp.client, httpx2"], in: FileManager.default.temporaryDirectory),
-            result.status == 0
-        {
-            return python
-        }
-    }
-    return nil
+    guard let python = try? TestEnvironment.python() else { return nil }  // no venv: skipped, reason in the trait
+    let check = try? run(python, ["-c", "import mcp.client, httpx2"], in: FileManager.default.temporaryDirectory)
+    return check?.succeeded == true ? python : nil
 }()
 
-/// Runs a program; returns status, stdout and stderr.
+/// Runs a program in `directory`; returns how it ended and what it printed (stdout and stderr kept apart).
 @discardableResult
 func run(
     _ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:]
-) throws
-    -> (status: Int32, out: String, err: String)
-{
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.currentDirectoryURL = directory
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let errData = DataBox()
-    let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-    reader.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    while !errData.done { usleep(1000) }
-    return (
-        process.terminationStatus, String(decoding: outData, as: UTF8.self),
-        String(decoding: errData.data, as: UTF8.self)
-    )
-}
-
-/// Collects a pipe's data on another thread.
-final class DataBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = Data()
-    private var finished = false
-    func set(_ data: Data) {
-        lock.withLock {
-            value = data; finished = true
-        }
-    }
-    var done: Bool { lock.withLock { finished } }
-    var data: Data { lock.withLock { value } }
+) throws -> ProcessResult {
+    try runProcess(URL(fileURLWithPath: executable), arguments, in: directory, environment: environment)
 }
 
 /// Drives a pipeline's MCP surface with the official Python `mcp` client (stdio and Streamable HTTP).

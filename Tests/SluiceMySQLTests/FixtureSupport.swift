@@ -1,12 +1,11 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 @testable import SluiceMySQL
 
 /// The recorded binlog files in `../shared/fixtures/mysql-binlogs` (a sibling of the repository).
 enum Fixtures {
-    static let directory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/fixtures/mysql-binlogs")
+    static let directory = TestEnvironment.shared.appendingPathComponent("fixtures/mysql-binlogs")
 
     static var available: Bool { FileManager.default.fileExists(atPath: directory.path) }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 import Testing
 @testable import SluiceMySQL
 
@@ -16,32 +17,27 @@ extension LiveMariaDBTests {
             "max_batch_events": .int(250), "include": .list([.string("sluice_t_incr.*")]),
         ]
         var url = config
-        url["url"] = .string(LiveServer.url ?? "")
+        url["url"] = .string(try TestServers.mysql())
         let workload = try Workload(database: "sluice_t_incr")
         workload.start()
 
         // 1. A live source (never caught up) picks the request up while the writes go on.
-        runtime.snapshotRequests.withLock { $0 = ["sluice_t_incr.t"] }
+        runtime.setSnapshotRequests(["sluice_t_incr.t"])
         let live = Task { try await MySQLSource(context: runtime.context(url, untilCaughtUp: false)).run() }
-        let deadline = ContinuousClock.now + .seconds(90)
-        while !runtime.snapshotRequests.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(runtime.snapshotRequests.withLock { $0.isEmpty }, "the live source did not finish the snapshot in 90 s")
+        _ = try await waitUntil(timeout: 90) { runtime.pendingSnapshotRequests.isEmpty }
+        #expect(runtime.pendingSnapshotRequests.isEmpty, "the live source did not finish the snapshot in 90 s")
         let firstReads = runtime.events.filter { $0.op == .read }.count
         // 2. The same again with --until-caught-up (chunks that need newer events reopen the stream), crashing
         // twice on the way: the snapshot resumes after the last chunk in the log.
-        try await Task.sleep(for: .milliseconds(300))
-        live.cancel()
-        _ = await live.result
-        runtime.snapshotRequests.withLock { $0 = ["sluice_t_incr.t"] }
+        // Let the writes go on a little past the snapshot while the live source streams them.
+        #expect(try await workload.waitForChanges(moreThan: workload.changes + 20), "the writes stopped")
+        try await stopSource(live)
+        runtime.setSnapshotRequests(["sluice_t_incr.t"])
         for crashAfter in [4, 7] {
-            runtime.budget.withLock { $0 = crashAfter }
-            do { try await runtime.run(config) } catch {}
+            try await runtime.runCrashing(after: crashAfter) { try await runtime.run(config) }
         }
-        runtime.budget.withLock { $0 = nil }
         try await runtime.run(config)
-        #expect(runtime.snapshotRequests.withLock { $0.isEmpty })
+        #expect(runtime.pendingSnapshotRequests.isEmpty)
         try workload.stop()
         try await runtime.run(config)  // the rest of the stream
 
@@ -52,18 +48,18 @@ extension LiveMariaDBTests {
         #expect(firstReads >= 5_000, "\(firstReads) rows read by the live snapshot")
         let table = try db.query("SELECT id, v, s FROM t")
         ChangeChecker.check(events.map(CheckedChange.init), table: table, "incremental snapshots", incrementalReads: true)
-        #expect(runtime.stored.withLock { $0.state[MySQLIncrementalState.key] } == nil, "progress left after the end")
+        #expect(runtime.state(MySQLIncrementalState.key) == nil, "progress left after the end")
     }
 
     @Test func incrementalSnapshotOfAnUncapturedTableIsRefused() async throws {
         let db = try LiveServer.database("sluice_t_incr_refused")
         try Workload.createTable(db, rows: 10)
         let runtime = RecordingRuntime()
-        runtime.snapshotRequests.withLock { $0 = ["sluice_t_incr_refused.nope", "sluice_t_incr_refused.t"] }
+        runtime.setSnapshotRequests(["sluice_t_incr_refused.nope", "sluice_t_incr_refused.t"])
         try await runtime.run(["start_position": .string(try LiveServer.position(db)), "snapshot_mode": .string("never"),
                                "snapshot_chunk_size": .int(3), "include": .list([.string("sluice_t_incr_refused.t")])])
         // The request for a table this source does not capture is cleared without rows; the other one is done.
-        #expect(runtime.snapshotRequests.withLock { $0 }.isEmpty)
+        #expect(runtime.pendingSnapshotRequests.isEmpty)
         let reads = runtime.events.filter { $0.op == .read }
         #expect(reads.count == 10)
         // Four chunks put at the same point of a quiet binlog still get increasing positions.

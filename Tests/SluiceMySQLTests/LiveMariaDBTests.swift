@@ -1,11 +1,12 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 import Testing
 @testable import SluiceMySQL
 
 /// Live tests against a real MariaDB 10.11 (`SLUICE_TEST_MYSQL_URL`); skipped without one unless
 /// `SLUICE_REQUIRE_SERVERS` is set (CI), then they fail.
-@Suite(.enabled(if: LiveServer.enabled, "SLUICE_TEST_MYSQL_URL is not set (scripts/servers.sh start --mysql-only)"),
+@Suite(.needsMySQL,
        .serialized)
 struct LiveMariaDBTests {
     /// Column → SQL expression whose text is what `render` prints for the decoded value.
@@ -181,10 +182,8 @@ struct LiveMariaDBTests {
         // Crash after 1, 2, … batches; restart from the stored state each time.
         for crashAfter in [1, 3, 6] {
             let runtime = RecordingRuntime()
-            runtime.budget.withLock { $0 = crashAfter }
-            do { try await runtime.run(config) } catch {}
-            runtime.budget.withLock { $0 = nil }
-            try await runtime.run(config)
+            try await runtime.runCrashing(after: crashAfter) { try await runtime.run(config) }
+                try await runtime.run(config)
             let events = runtime.events
             #expect(events.count == all.count, "crash after \(crashAfter) batches")
             #expect(events.map(\.position) == all.map(\.position))

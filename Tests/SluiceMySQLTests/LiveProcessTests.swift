@@ -1,20 +1,8 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 import Testing
 @testable import SluiceMySQL
-
-/// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`).
-func sluiceExecutable() throws -> URL {
-    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return URL(fileURLWithPath: path) }
-    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var dir = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-    while dir.path != "/" {
-        let candidate = dir.appendingPathComponent("sluice")
-        if FileManager.default.isExecutableFile(atPath: candidate.path), !candidate.hasDirectoryPath { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    throw SluiceError(.internal, "the sluice executable was not found next to the tests: run `swift build` first (or set SLUICE_BIN)")
-}
 
 /// A `sluice run` process of a mysql → jsonl pipeline in a temporary directory.
 struct PipelineDirectory {
@@ -50,7 +38,7 @@ struct PipelineDirectory {
     }
 
     func start(_ extra: [String] = [], stderr: URL? = nil) throws -> Child {
-        let arguments = [try sluiceExecutable().path, "run", "pipeline.yaml", "--log-level", "warning"] + extra
+        let arguments = [try TestEnvironment.sluiceExecutable().path, "run", "pipeline.yaml", "--log-level", "warning"] + extra
         return try Child.spawn(arguments, directory: url.path, stderr: stderr?.path ?? "/dev/null")
     }
 
@@ -110,8 +98,7 @@ final class DedicatedServer {
     let directory: String
     let url: String
     let env: [String: String]
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().resolvingSymlinksInPath()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/servers.sh").path
+    static let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/servers.sh").path
 
     init() throws {
         directory = "/tmp/sluice-my-\(UUID().uuidString.prefix(6))"
@@ -133,13 +120,15 @@ final class DedicatedServer {
         let command = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")), as: UTF8.self)
             .split(separator: "\0").map(String.init)
         kill(pid, SIGTERM)
-        for _ in 0..<600 where kill(pid, 0) == 0 { usleep(100_000) }
-        _ = try Child.spawn(["/usr/bin/setsid"] + command, directory: "/", stderr: "/dev/null")
-        for _ in 0..<600 {
-            if (try? LiveServer.connect(url: url)) != nil { return }
-            usleep(100_000)
+        // The server is another process: its pid disappears once it has shut down.
+        guard waitUntilBlocking(timeout: 60, interval: 0.1, { kill(pid, 0) != 0 }) else {
+            throw SluiceError(.internal, "the MariaDB server (pid \(pid)) did not stop within 60 s of SIGTERM")
         }
-        throw SluiceError(.internal, "the restarted server did not come up")
+        _ = try Child.spawn(["/usr/bin/setsid"] + command, directory: "/", stderr: "/dev/null")
+        // A refused connection means "not up yet"; the deadline turns a server that never comes up into the error.
+        guard waitUntilBlocking(timeout: 60, interval: 0.1, { (try? LiveServer.connect(url: url)) != nil }) else {
+            throw SluiceError(.internal, "the restarted server did not come up within 60 s")
+        }
     }
 
     func stop() {
@@ -163,14 +152,14 @@ extension LiveMariaDBTests {
     @Test func sigkillOfSluiceRunLosesAndDoublesNothing() throws {
         let db = try LiveServer.database("sluice_t_kill")
         try Workload.createTable(db, rows: 30_000)
-        let pipeline = try PipelineDirectory(name: "kill", mysqlURL: LiveServer.url!, database: "sluice_t_kill")
+        let pipeline = try PipelineDirectory(name: "kill", mysqlURL: try TestServers.mysql(), database: "sluice_t_kill")
         defer { try? FileManager.default.removeItem(at: pipeline.url) }
         let workload = try Workload(database: "sluice_t_kill", pause: 0.001)
         workload.start()
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<8 {
             let process = try pipeline.start()
-            Thread.sleep(forTimeInterval: Double.random(in: 0.3...2.5, using: &rng))
+            Thread.sleep(forTimeInterval: Double.random(in: 0.3...2.5, using: &rng))  // a random crash point
             kill(process.pid, SIGKILL)
             let exit = process.wait()
             #expect(!exit.exited && exit.code == SIGKILL)
@@ -190,7 +179,7 @@ extension LiveMariaDBTests {
 
     /// The server restarts while `sluice run` streams: the source reconnects with backoff and resumes at the
     /// exact event.
-    @Test func serverRestartMidStreamReconnectsAndResumesExactly() throws {
+    @Test func serverRestartMidStreamReconnectsAndResumesExactly() async throws {
         let server = try DedicatedServer()
         defer { server.stop() }
         let db = try LiveServer.connect(url: server.url)
@@ -203,21 +192,25 @@ extension LiveMariaDBTests {
         workload.start()
         let errors = pipeline.url.appendingPathComponent("run.err")
         let process = try pipeline.start(stderr: errors)
-        Thread.sleep(forTimeInterval: 3)
+        // Restart once the pipeline streams: some of the writer's changes are in the sink.
+        let streaming = try await waitUntil(timeout: 60, interval: .milliseconds(100)) {
+            try pipeline.lines("srv.sluice_t_srvrestart.t").contains { !CheckedChange(json: $0).isSnapshot }
+        }
+        #expect(streaming, "the pipeline streamed nothing within 60 s")
         let before = try pipeline.lines("srv.sluice_t_srvrestart.t").count
         try server.restart()
-        Thread.sleep(forTimeInterval: 3)
+        // Writes after the restart (the writer reconnects), which the source has to resume and capture.
+        #expect(try await workload.waitForChanges(moreThan: workload.changes + 50, timeout: 60), "no writes after the restart")
         try workload.stop()
         // Wait until the running pipeline has caught up with the table (same process: it reconnected).
         let check = try LiveServer.connect(url: server.url)
         let table = try check.query("SELECT id, v, s FROM sluice_t_srvrestart.t")
         let endPosition = try LiveServer.position(check)
         var changes: [CheckedChange] = []
-        for _ in 0..<600 {
+        _ = try await waitUntil(timeout: 60, interval: .milliseconds(100)) {
             changes = try pipeline.lines("srv.sluice_t_srvrestart.t").map(CheckedChange.init(json:))
             let done = changes.last.map { position($0.position) >= position(endPosition) - 2_000 } ?? false
-            if done && replays(changes, to: table) { break }
-            Thread.sleep(forTimeInterval: 0.1)
+            return done && replays(changes, to: table)
         }
         #expect(process.isRunning, "the pipeline process exited: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")")
         kill(process.pid, SIGTERM)

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 import Testing
 @testable import SluiceMySQL
 
@@ -42,7 +43,8 @@ extension LiveMariaDBTests {
         let config: [String: ConfigValue] = ["snapshot_mode": .string("initial"), "snapshot_chunk_size": .int(500),
                                              "max_batch_events": .int(300), "include": .list([.string("sluice_t_snapconc.*")])]
         try await runtime.run(config)
-        try await Task.sleep(for: .milliseconds(300))
+        // The writes go on past the snapshot, so that the second run streams some.
+        #expect(try await workload.waitForChanges(moreThan: workload.changes + 20), "the writes stopped")
         try workload.stop()
         try await runtime.run(config)  // the rest of the stream
         let events = runtime.events
@@ -51,7 +53,7 @@ extension LiveMariaDBTests {
         #expect(workload.changes > 50, "the writes ran during the snapshot (\(workload.changes) changes)")
         let table = try db.query("SELECT id, v, s FROM t")
         ChangeChecker.check(events.map(CheckedChange.init), table: table, "snapshot then stream")
-        let state = try MySQLSnapshotState.decode(try #require(runtime.stored.withLock { $0.state[MySQLSnapshotState.key] }))
+        let state = try MySQLSnapshotState.decode(try #require(runtime.state(MySQLSnapshotState.key)))
         #expect(state.done && state.tables.count == 1 && state.tables[0].rowsDone == Int64(reads))
     }
 
@@ -64,15 +66,14 @@ extension LiveMariaDBTests {
         let config: [String: ConfigValue] = ["snapshot_mode": .string("initial"), "snapshot_chunk_size": .int(400),
                                              "include": .list([.string("sluice_t_snapresume.*")])]
         for crashAfter in [6, 9] {
-            runtime.budget.withLock { $0 = crashAfter }
-            do { try await runtime.run(config) } catch {}
-            try await Task.sleep(for: .milliseconds(200))
+            try await runtime.runCrashing(after: crashAfter) { try await runtime.run(config) }
+            // Writes between the crashes, so that each restart snapshots a changed table.
+            #expect(try await workload.waitForChanges(moreThan: workload.changes + 20), "the writes stopped")
         }
-        runtime.budget.withLock { $0 = nil }
         try await runtime.run(config)
         try workload.stop()
         try await runtime.run(config)
-        let state = try MySQLSnapshotState.decode(try #require(runtime.stored.withLock { $0.state[MySQLSnapshotState.key] }))
+        let state = try MySQLSnapshotState.decode(try #require(runtime.state(MySQLSnapshotState.key)))
         #expect(state.done && state.tables[0].segments.count == 3, "segments: \(state.tables[0].segments)")
         let events = runtime.events
         let table = try db.query("SELECT id, v, s FROM t")
@@ -86,13 +87,13 @@ extension LiveMariaDBTests {
         for id in 1...5 { try db.execute("INSERT INTO t VALUES (\(id))") }
         let runtime = RecordingRuntime()
         try await runtime.run(["start_position": .string(start), "tables": .list([.string("sluice_t_gtid.t")])])
-        let resume = try MySQLResumeState.decode(try #require(runtime.stored.withLock { $0.state[MySQLResumeState.key] }))
+        let resume = try MySQLResumeState.decode(try #require(runtime.state(MySQLResumeState.key)))
         let server = try db.query("SELECT @@gtid_binlog_pos")[0][0]
         #expect(resume.gtidState == server && resume.gtidState != nil, "stored \(resume.gtidState ?? "nil"), server \(server ?? "nil")")
         // A snapshot stores the GTID state of its consistent point.
         let snapshot = RecordingRuntime()
         try await snapshot.run(["snapshot_mode": .string("initial_only"), "tables": .list([.string("sluice_t_gtid.t")])])
-        let point = try MySQLResumeState.decode(try #require(snapshot.stored.withLock { $0.state[MySQLResumeState.key] }))
+        let point = try MySQLResumeState.decode(try #require(snapshot.state(MySQLResumeState.key)))
         #expect(point.gtidState == server)
     }
 

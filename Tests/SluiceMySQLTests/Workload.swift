@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import Synchronization
+import SluiceTestSupport
 import Testing
 @testable import SluiceMySQL
 
@@ -11,9 +12,10 @@ final class Workload: @unchecked Sendable {
     let connection: MySQLConnection
     let database: String
     private let stopFlag = Atomic<Bool>(false)
-    private let finished = Mutex<Bool>(false)
-    private(set) var changes = 0
-    private var thread: Thread?
+    private let committed = Atomic<Int>(0)
+    /// Changes committed so far (read while the writer runs).
+    var changes: Int { committed.load(ordering: .sequentiallyConsistent) }
+    private var thread: BackgroundThread?
     private var failure: (any Error)?
     let pause: Double
 
@@ -36,20 +38,22 @@ final class Workload: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in loop() }
-        self.thread = thread
-        thread.start()
+        thread = BackgroundThread { [self] in loop() }
+    }
+
+    /// Waits until the writer has committed more than `count` changes (at most `timeout` seconds); true if so.
+    func waitForChanges(moreThan count: Int, timeout: TimeInterval = 30) async throws -> Bool {
+        try await waitUntil(timeout: timeout, interval: .milliseconds(10)) { changes > count }
     }
 
     /// Stops the writes and waits for the thread; rethrows what the writer hit (a server restart is retried).
     func stop() throws {
         stopFlag.store(true, ordering: .sequentiallyConsistent)
-        while !finished.withLock({ $0 }) { usleep(1000) }
+        thread?.join()
         if let failure { throw failure }
     }
 
     private func loop() {
-        defer { finished.withLock { $0 = true } }
         var rng = SystemRandomNumberGenerator()
         var ids = Set((try? connection.query("SELECT id FROM t"))?.compactMap { $0[0].flatMap { Int($0) } } ?? [])
         var next = (ids.max() ?? 0) + 1_000_000
@@ -85,7 +89,7 @@ final class Workload: @unchecked Sendable {
                     try current.execute(statement)
                 }
                 ids = newIDs
-                changes += sql.count
+                committed.add(sql.count, ordering: .sequentiallyConsistent)
             } catch {
                 // The server is restarting: reconnect (the transaction did not commit; the ids are re-read).
                 var reconnected: MySQLConnection?
@@ -103,7 +107,7 @@ final class Workload: @unchecked Sendable {
                 current = reconnected
                 ids = Set((try? current.query("SELECT id FROM t"))?.compactMap { $0[0].flatMap { Int($0) } } ?? [])
             }
-            if pause > 0 { usleep(UInt32(pause * 1_000_000)) }
+            if pause > 0 { usleep(UInt32(pause * 1_000_000)) }  // the write rate, not a wait
         }
     }
 

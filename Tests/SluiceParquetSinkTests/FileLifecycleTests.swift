@@ -82,6 +82,7 @@ import Testing
         let sink = try F.sink(path: folder.path, ["max_file_age": .duration(0.2)])
         let events = Self.inserts(0..<4)
         #expect(try await sink.write(F.batch(Array(events[0..<2]), firstOffset: 0))[F.stream] == nil)
+        // The sink reads the real clock (ContinuousClock): the file's age has to pass, there is no event to wait for.
         try await Task.sleep(for: .milliseconds(250))
         #expect(try await sink.write(F.batch(Array(events[2..<4]), firstOffset: 2))[F.stream] == 4)
         #expect(F.publishedFiles(in: folder).map { ($0 as NSString).lastPathComponent } == [Self.name(0, 3)])

@@ -5,6 +5,7 @@ import SluiceCore
 import SluiceLog
 import SluiceParquetSink
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
 /// A source that emits the round-trip events (every `Value` kind and op) in a few batches.
@@ -23,23 +24,6 @@ struct EveryKindSource: SourceConnector {
         }
         try await context.waitUntilDurable()
     }
-}
-
-/// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`).
-func sluiceExecutable() throws -> URL {
-    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return URL(fileURLWithPath: path) }
-    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var folder = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-    while folder.path != "/" {
-        let candidate = folder.appendingPathComponent("sluice")
-        if FileManager.default.isExecutableFile(atPath: candidate.path), !candidate.hasDirectoryPath {
-            return candidate
-        }
-        folder.deleteLastPathComponent()
-    }
-    throw ParquetReaders.Failure(
-        description: "the sluice executable was not found next to the tests: run `swift build` first "
-            + "(or set SLUICE_BIN)")
 }
 
 /// Runs the pipelines end to end: the runtime's runner in process, and the `sluice` executable with the generator,
@@ -113,17 +97,10 @@ func sluiceExecutable() throws -> URL {
     }
 
     func runToCompletion(in folder: URL) throws {
-        let process = Process()
-        process.executableURL = try sluiceExecutable()
-        process.arguments = ["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"]
-        process.currentDirectoryURL = folder
-        let errorPath = folder.appendingPathComponent("final.stderr")
-        _ = FileManager.default.createFile(atPath: errorPath.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: errorPath)
-        try process.run()
-        process.waitUntilExit()
-        let errors = (try? String(contentsOf: errorPath, encoding: .utf8)) ?? ""
-        #expect(process.terminationStatus == 0, "the final run failed: \(errors)")
+        let final = try runProcess(
+            try TestEnvironment.sluiceExecutable(), ["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"],
+            in: folder)
+        #expect(final.succeeded, "the final run failed (\(final.endDescription)): \(final.err)")
     }
 
     /// Every generated change is in exactly one published file, per table the offsets are dense from 0, each
@@ -187,16 +164,9 @@ func sluiceExecutable() throws -> URL {
         var generator = SystemRandomNumberGenerator()
         var killsWithTemporaryFiles = 0
         for _ in 0..<8 {
-            let process = Process()
-            process.executableURL = try sluiceExecutable()
-            process.arguments = ["run", "pipeline.yaml", "--log-level", "error"]
-            process.currentDirectoryURL = folder
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.9, using: &generator))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal)
+            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: folder)
+            process.kill(after: Double.random(in: 0.1...0.9, using: &generator))  // a random crash point
+            #expect(process.wasKilled(by: SIGKILL), "the run was not ended by the kill (\(process.endDescription))")
             if !SinkFixtures.hiddenFiles(in: folder.appendingPathComponent("out")).isEmpty {
                 killsWithTemporaryFiles += 1
             }

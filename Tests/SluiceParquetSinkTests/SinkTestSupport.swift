@@ -5,6 +5,7 @@ import SluiceCore
 import SluiceParquet
 import SluiceParquetSink
 import SluiceRuntime
+import SluiceTestSupport
 
 /// Builders and expectations shared by the sink tests.
 enum SinkFixtures {
@@ -12,11 +13,7 @@ enum SinkFixtures {
     static let stream = "p.shop.everything"
 
     /// A scratch folder, removed by the caller.
-    static func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("pqsink-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static func temporaryFolder() throws -> URL { try TestEnvironment.temporaryFolder("pqsink") }
 
     /// A sink writing to `path` with the given settings over the spec's defaults.
     static func sink(path: String, pipeline: String = "p", _ settings: [String: ConfigValue] = [:]) throws

@@ -1,161 +1,20 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 
 /// Reads Parquet files with pyarrow and duckdb and renders every value as text, so tests can compare what those
 /// readers see with what was written.
 ///
-/// Python: `SLUICE_PYTHON` (scripts/test.sh sets it to the venv that scripts/install-deps.sh fills), else the
-/// repository's `.venv/bin/python`. Never the system `python3`: a fresh machine's has no pyarrow.
+/// The script is `Tests/SluiceTestSupport/Readers/parquet_file.py`, run with the readers' Python
+/// (`TestEnvironment.python()`).
 ///
 /// Rendering (the same for both readers): booleans `true`/`false`; integers in decimal; FLOAT and DOUBLE as the
 /// little-endian hex of the value's binary64 bits; strings and JSON as themselves; bytes and UUIDs as lowercase
 /// hex; decimals as plain text with the column's scale; DATE as days, TIME as microseconds since midnight,
 /// TIMESTAMP as microseconds since the epoch; lists as arrays; null as null.
 enum PythonParquetReaders {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// The interpreter with the readers installed.
-    static var python: String {
-        if let path = ProcessInfo.processInfo.environment["SLUICE_PYTHON"], !path.isEmpty { return path }
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        return repository.appendingPathComponent(".venv/bin/python").path
-    }
-
     /// The JSON the script prints for one file, decoded.
     static func read(_ path: String) throws -> [String: Any] {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw Failure(description: "no Python with the readers at \(python): run scripts/install-deps.sh "
-                + "or set SLUICE_PYTHON")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script, path]
-        let output = Pipe()
-        // stderr goes to a file so that a chatty reader cannot fill a pipe while stdout is being drained.
-        let errorPath = TemporaryFile.path(suffix: "stderr")
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: errorPath) }
-        process.standardOutput = output
-        process.standardError = FileHandle(forWritingAtPath: errorPath)
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let errorText = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        if process.terminationStatus == 3 {
-            throw Failure(
-                description: "\(python) lacks pyarrow or duckdb (\(errorText)); run scripts/install-deps.sh")
-        }
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "reading \(path) with pyarrow/duckdb failed: \(errorText)")
-        }
-        guard let json = try JSONSerialization.jsonObject(with: outputData) as? [String: Any] else {
-            throw Failure(description: "the reader script printed no JSON object")
-        }
-        return json
+        try Python.jsonObject(.parquetFile, [path])
     }
-
-    static let script = #"""
-import sys, json, struct, datetime, decimal, uuid
-try:
-    import pyarrow.parquet as pq
-    import pyarrow as pa
-    import duckdb
-except ImportError as error:
-    print(error, file=sys.stderr)
-    sys.exit(3)
-
-EPOCH = datetime.datetime(1970, 1, 1)
-EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-def render(value):
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return struct.pack("<d", value).hex()
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return value.hex
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is not None:
-            delta = value - EPOCH_UTC
-        else:
-            delta = value - EPOCH
-        return str(delta // datetime.timedelta(microseconds=1))
-    if isinstance(value, datetime.date):
-        return str((value - EPOCH.date()).days)
-    if isinstance(value, datetime.time):
-        return str(((value.hour * 60 + value.minute) * 60 + value.second) * 1000000 + value.microsecond)
-    if isinstance(value, (list, tuple)):
-        return [render(element) for element in value]
-    if isinstance(value, dict):
-        return {key: render(element) for key, element in value.items()}
-    return "unrendered:" + type(value).__name__ + ":" + str(value)
-
-path = sys.argv[1]
-result = {}
-
-parquet_file = pq.ParquetFile(path)
-table = parquet_file.read()
-metadata = parquet_file.metadata
-result["pyarrow_types"] = {field.name: str(field.type) for field in table.schema}
-result["pyarrow_values"] = {name: [render(v) for v in table.column(name).to_pylist()] for name in table.column_names}
-result["num_rows"] = metadata.num_rows
-result["num_row_groups"] = metadata.num_row_groups
-result["created_by"] = metadata.created_by
-result["key_value_metadata"] = {
-    key.decode(): value.decode() for key, value in (metadata.metadata or {}).items() if key != b"ARROW:schema"
-}
-result["field_ids"] = {}
-for field in parquet_file.schema_arrow:
-    field_metadata = field.metadata or {}
-    result["field_ids"][field.name] = int(field_metadata.get(b"PARQUET:field_id", b"-1"))
-    if pa.types.is_list(field.type):
-        element_metadata = field.type.value_field.metadata or {}
-        result["field_ids"][field.name + ".element"] = int(element_metadata.get(b"PARQUET:field_id", b"-1"))
-statistics = []
-for group_index in range(metadata.num_row_groups):
-    group = metadata.row_group(group_index)
-    columns = {}
-    for column_index in range(group.num_columns):
-        chunk = group.column(column_index)
-        stats = chunk.statistics
-        entry = {"compression": chunk.compression, "encodings": list(chunk.encodings),
-                 "has_dictionary_page": chunk.has_dictionary_page}
-        if stats is not None:
-            entry["null_count"] = stats.null_count
-            entry["has_min_max"] = stats.has_min_max
-            if stats.has_min_max:
-                entry["min"] = render(stats.min)
-                entry["max"] = render(stats.max)
-        columns[chunk.path_in_schema] = entry
-    statistics.append({"num_rows": group.num_rows, "columns": columns})
-result["row_groups"] = statistics
-
-connection = duckdb.connect()
-connection.execute("SET TimeZone = 'UTC'")
-cursor = connection.execute("SELECT * FROM read_parquet(?)", [path])
-names = [description[0] for description in cursor.description]
-rows = cursor.fetchall()
-result["duckdb_types"] = {
-    row[0]: row[1] for row in connection.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
-}
-result["duckdb_values"] = {name: [render(row[index]) for row in rows] for index, name in enumerate(names)}
-print(json.dumps(result))
-sys.stdout.flush()
-# Skip interpreter teardown: duckdb's native threads were seen to abort it after the answer was written.
-import os
-os._exit(0)
-"""#
 }

@@ -2,14 +2,15 @@ import Foundation
 import SluiceCore
 import SluicePostgres
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
-@Suite("Incremental snapshots (DBLog watermarks) against a real server", .enabled(if: TestServer.available, TestServer.skipMessage))
+@Suite("Incremental snapshots (DBLog watermarks) against a real server", .needsPostgres)
 struct IncrementalSnapshotTests {
     @Test("an incremental snapshot under concurrent writes: replaying the log (latest per key) equals the table")
     func incrementalSnapshotDuringWrites() async throws {
-        guard let url = TestServer.requireURL() else { return }
-        let table = TestServer.uniqueName("incr")
+        let url = try TestServers.postgres()
+        let table = uniqueName("incr")
         let slot = table + "_slot", publication = table + "_pub"
         let keys = 40_000
         try psql(url, """
@@ -17,7 +18,7 @@ struct IncrementalSnapshotTests {
             INSERT INTO \(table) SELECT g, 1, 'p' FROM generate_series(1, \(keys)) g;
             """)
         defer { cleanUp(url, slot: slot, publication: publication, tables: [table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let settings: [String: ConfigValue] = [
             "slot": .string(slot), "publication": .string(publication), "tables": .list([.string(table)]),
             "snapshot_mode": .string("never"), "snapshot_chunk_size": .int(2000), "status_interval": .duration(1),
@@ -29,26 +30,31 @@ struct IncrementalSnapshotTests {
         let requested = Box(false)
         try await runSource(log.context(url: url, settings), timeout: 120, until: {
             if writer.value == nil && slotActive(url, slot) {
-                writer.value = try? startWriter(url, table: table, keys: keys, iterations: 4000, base: 1_000_000, sleep: 0)
+                let started = recordingFailure("starting the writer") {
+                    try startWriter(url, table: table, keys: keys, iterations: 4000, base: 1_000_000, sleep: 0)
+                }
+                guard let started else { return true }
+                writer.value = started
             }
             if writer.value != nil && !requested.value && log.events(of: table).count > 200 {
                 requested.value = true
                 log.requestSnapshot(table)
             }
-            return requested.value && log.pendingRequests.isEmpty
+            return requested.value && log.pendingSnapshotRequests.isEmpty
         })
         let writerRunning = writer.value?.isRunning ?? false
         writer.value?.waitUntilExit()
         // Stream until the writer's last changes are in.
         try await runSource(log.context(url: url, settings), until: {
-            versions(log.events(of: table)) == (try? tableVersions(url, table))
+            guard let expected = recordingFailure("reading the table", { try tableVersions(url, table) }) else { return true }
+            return versions(log.events(of: table)) == expected
         })
         let events = log.events(of: table)
         let snapshotRows = events.filter { $0.op == .read }
         #expect(writerRunning, "the writer finished before the snapshot: no concurrency was tested")
         #expect(snapshotRows.count > keys * 9 / 10, "only \(snapshotRows.count) snapshot rows")
-        #expect(log.stateValue("incremental-snapshot") == nil, "progress not cleared")
-        #expect(log.pendingRequests.isEmpty)
+        #expect(log.state("incremental-snapshot") == nil, "progress not cleared")
+        #expect(log.pendingSnapshotRequests.isEmpty)
         let positions = events.map(\.position)
         #expect(zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 }, "positions must increase")
         let replayed = versions(events), expected = try tableVersions(url, table)
@@ -59,13 +65,13 @@ struct IncrementalSnapshotTests {
 
     @Test("a table created later that matches the include patterns is added to the publication and snapshotted")
     func newTableMatchingPatternIsPickedUp() async throws {
-        guard let url = TestServer.requireURL() else { return }
-        let base = TestServer.uniqueName("pat")
+        let url = try TestServers.postgres()
+        let base = uniqueName("pat")
         let first = base + "_a", later = base + "_b"
         let slot = base + "_slot", publication = base + "_pub"
         try psql(url, "CREATE TABLE \(first) (id bigint PRIMARY KEY, version int NOT NULL, pad text)")
         defer { cleanUp(url, slot: slot, publication: publication, tables: [first, later]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let settings: [String: ConfigValue] = [
             "slot": .string(slot), "publication": .string(publication), "include": .list([.string("public.\(base)_*")]),
             "publication_refresh_interval": .duration(1), "snapshot_chunk_size": .int(700), "status_interval": .duration(1),
@@ -74,18 +80,27 @@ struct IncrementalSnapshotTests {
         try await runSource(log.context(url: url, settings), timeout: 60, until: {
             if !created.value && slotActive(url, slot) {
                 created.value = true
-                _ = try? psql(url, """
-                    CREATE TABLE \(later) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
-                    INSERT INTO \(later) SELECT g, 1, 'old' FROM generate_series(1, 5000) g;
-                    INSERT INTO \(first) VALUES (1, 1, 'x');
-                    """)
+                let created = recordingFailure("creating the later table") {
+                    try psql(url, """
+                        CREATE TABLE \(later) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
+                        INSERT INTO \(later) SELECT g, 1, 'old' FROM generate_series(1, 5000) g;
+                        INSERT INTO \(first) VALUES (1, 1, 'x');
+                        """)
+                }
+                if created == nil { return true }
             }
-            if created.value, log.stateValue("auto-snapshot-requests").map({ String(decoding: $0, as: UTF8.self) }) == "[]" {
+            if created.value, log.state("auto-snapshot-requests").map({ String(decoding: $0, as: UTF8.self) }) == "[]" {
                 if !updated.value {
                     updated.value = true
-                    _ = try? psql(url, "UPDATE \(later) SET version = version + 1 WHERE id <= 10; INSERT INTO \(later) VALUES (9999, 1, 'new')")
+                    let changed = recordingFailure("changing the later table") {
+                        try psql(url, "UPDATE \(later) SET version = version + 1 WHERE id <= 10; INSERT INTO \(later) VALUES (9999, 1, 'new')")
+                    }
+                    if changed == nil { return true }
                 }
-                return versions(log.events(of: later)) == (try? tableVersions(url, later))
+                guard let expected = recordingFailure("reading the later table", { try tableVersions(url, later) }) else {
+                    return true
+                }
+                return versions(log.events(of: later)) == expected
             }
             return false
         })

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceLog
+import SluiceTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -11,21 +12,6 @@ import Glibc
 // server restart mid-stream. Each table row carries a `version` that every UPDATE increments; with
 // REPLICA IDENTITY FULL every event's images carry it, so the events of a key in the sink must form an
 // unbroken chain (nothing missing, nothing doubled), and replaying them must give the table.
-
-/// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`), as CrashRecoveryTests finds it.
-func pgSluiceExecutable() throws -> URL {
-    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return URL(fileURLWithPath: path) }
-    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var dir = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-    while dir.path != "/" {
-        let candidate = dir.appendingPathComponent("sluice")
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-           FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    throw TestFailure("the sluice executable was not found next to the tests: run `swift build` first (or set SLUICE_BIN)")
-}
 
 /// A pipeline directory: postgres source → jsonl sink, its log, and helpers to run and check it.
 struct PgPipelineDir {
@@ -74,14 +60,12 @@ struct PgPipelineDir {
     var sinkFile: URL { dir.appendingPathComponent("out/pgcrash.public.\(table).jsonl") }
 
     /// Bytes in the sink's file so far (0 before it exists).
-    func sinkFileSize() -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: sinkFile.path))?[.size] as? Int) ?? 0
-    }
+    func sinkFileSize() -> Int { fileSize(atPath: sinkFile.path) }
 
     /// Starts `sluice run` in the background; stderr goes to a file in the directory.
     func start(_ extra: [String] = [], logLevel: String = "warning") throws -> Process {
         let process = Process()
-        process.executableURL = try pgSluiceExecutable()
+        process.executableURL = try TestEnvironment.sluiceExecutable()
         process.arguments = ["run", "pipeline.yaml", "--log-level", logLevel] + extra
         process.currentDirectoryURL = dir
         let errPath = dir.appendingPathComponent("stderr-\(UUID().uuidString.prefix(6)).log").path
@@ -95,13 +79,12 @@ struct PgPipelineDir {
     /// Runs `sluice run --until-caught-up` to completion; returns its status and stderr.
     func runUntilCaughtUp(timeout: Double = 240) throws -> (Int32, String) {
         let process = try start(["--until-caught-up"])
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        if process.isRunning {
+        guard process.waitForExit(timeout: timeout) else {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             return (-1, "timed out after \(timeout) s")
         }
+        guard process.terminationReason == .exit else { return (-1, "\(process.endDescription): \(stderrText())") }
         return (process.terminationStatus, stderrText())
     }
 
@@ -224,12 +207,12 @@ func startWriter(_ url: String, table: String, keys: Int, iterations: Int, base:
     return process
 }
 
-@Suite("sluice run processes against PostgreSQL", .serialized, .enabled(if: TestServer.available, TestServer.skipMessage))
+@Suite("sluice run processes against PostgreSQL", .serialized, .needsPostgres)
 struct PostgresProcessTests {
     @Test("SIGKILL during the snapshot and during streaming, then --until-caught-up: nothing missing, nothing doubled")
     func sigkillDuringSnapshotAndStreaming() async throws {
-        guard let url = TestServer.requireURL() else { return }
-        let table = TestServer.uniqueName("kill")
+        let url = try TestServers.postgres()
+        let table = uniqueName("kill")
         let keys = 150_000
         try psql(url, """
             CREATE TABLE \(table) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
@@ -251,19 +234,19 @@ struct PostgresProcessTests {
             let sizeAtStart = pipeline.sinkFileSize()
             let process = try pipeline.start()
             if before == true {
+                // A random crash point while streaming, not a wait for an event.
                 try await Task.sleep(for: .seconds(Double.random(in: 0.8...2.5)))
             } else {
                 // Mid-snapshot kills must not depend on machine speed: wait until this run has delivered
                 // snapshot rows (startup and slot creation can take seconds under load), then kill soon after.
-                let deadline = Date().addingTimeInterval(30)
-                while pipeline.sinkFileSize() <= sizeAtStart && Date() < deadline && process.isRunning {
-                    try await Task.sleep(for: .milliseconds(20))
+                _ = try await waitUntil(timeout: 30, interval: .milliseconds(20)) {
+                    pipeline.sinkFileSize() > sizeAtStart || !process.isRunning
                 }
-                try await Task.sleep(for: .seconds(Double.random(in: 0...0.3)))
+                try await Task.sleep(for: .seconds(Double.random(in: 0...0.3)))  // a random crash point
             }
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal, "sluice exited by itself: \(pipeline.stderrText())")
+            #expect(process.wasKilled(by: SIGKILL), "sluice ended by itself (\(process.endDescription)): \(pipeline.stderrText())")
             let after = try await pipeline.snapshotDone()
             if after == true && before == true { duringStreaming += 1 } else if after != true { duringSnapshot += 1 }
         }
@@ -279,14 +262,11 @@ struct PostgresProcessTests {
 
     @Test("a server restart mid-stream: the source reconnects with backoff and loses or doubles nothing")
     func serverRestartMidStream() async throws {
-        guard TestServer.url != nil else { return }
-        guard let server = try? ThrowawayServer.start() else {
-            Issue.record("could not start a throwaway PostgreSQL with scripts/servers.sh")
-            return
-        }
+        _ = try TestServers.postgres()  // the suite's gate: servers can be started here
+        let server = try ThrowawayServer.start()
         defer { server.stop() }
         let url = server.url
-        let table = TestServer.uniqueName("restart")
+        let table = uniqueName("restart")
         let keys = 5_000
         try psql(url, """
             CREATE TABLE \(table) (id bigint PRIMARY KEY, version int NOT NULL, pad text);
@@ -299,21 +279,21 @@ struct PostgresProcessTests {
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         // Writers before, across and after the restart (a writer cut off by the restart just stops early).
         var writer = try startWriter(url, table: table, keys: keys, iterations: 100_000, base: 1_000_000, sleep: 0.002)
-        try await Task.sleep(for: .seconds(3))
         #expect(try await pipeline.snapshotDoneWhileRunning(server: url, slot: pipeline.slot))
+        // Restart only once changes of the writer are streaming into the sink.
+        let sizeAtStreaming = pipeline.sinkFileSize()
+        let streamed = try await waitUntil(timeout: 30) { pipeline.sinkFileSize() > sizeAtStreaming }
+        #expect(streamed, "no streamed change reached the sink within 30 s")
         try server.restart(downFor: 2)
         writer.waitUntilExit()
         writer = try startWriter(url, table: table, keys: keys, iterations: 300, base: 2_000_000, sleep: 0.002)
         writer.waitUntilExit()
         // The running source must have reconnected and caught up by itself.
         let target = try psql(url, "SELECT pg_current_wal_lsn()")
-        let deadline = Date().addingTimeInterval(60)
-        var caughtUp = false
-        while Date() < deadline && !caughtUp {
-            caughtUp = (try? psql(url, """
+        let caughtUp = try await waitUntil(timeout: 60, interval: .milliseconds(200)) {
+            try psql(url, """
                 SELECT confirmed_flush_lsn >= '\(target)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(pipeline.slot)'
-                """)) == "t"
-            if !caughtUp { try await Task.sleep(for: .milliseconds(200)) }
+                """) == "t"
         }
         #expect(caughtUp, "the source did not catch up after the restart")
         kill(process.processIdentifier, SIGTERM)
@@ -332,12 +312,7 @@ struct PostgresProcessTests {
 extension PgPipelineDir {
     /// True once the running source streams (its slot is active and no snapshot connection is reading).
     func snapshotDoneWhileRunning(server: String, slot: String) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if (try? psql(server, "SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'")) == "t" { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
+        try await waitUntil(timeout: 60, interval: .milliseconds(100)) { slotActive(server, slot) }
     }
 }
 
@@ -348,19 +323,8 @@ struct ThrowawayServer {
     let url: String
     let script: String
 
-    static func repositoryRoot() -> URL? {
-        if let root = ProcessInfo.processInfo.environment["SLUICE_REPO"] { return URL(fileURLWithPath: root) }
-        var dir = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        while dir.path != "/" {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("scripts/servers.sh").path) { return dir }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }
-
     static func start() throws -> ThrowawayServer {
-        guard let root = repositoryRoot() else { throw TestFailure("scripts/servers.sh not found (set SLUICE_REPO)") }
-        let script = root.appendingPathComponent("scripts/servers.sh").path
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/servers.sh").path
         let output = try shellOutput(script, ["start", "--postgres-only"])
         guard let dir = output.split(separator: "\n").last.map(String.init), !dir.isEmpty else {
             throw TestFailure("servers.sh printed no directory")
@@ -385,7 +349,7 @@ struct ThrowawayServer {
             }
         }
         try pgctl(["-D", data, "-m", "fast", "-w", "stop"])
-        Thread.sleep(forTimeInterval: downFor)
+        Thread.sleep(forTimeInterval: downFor)  // the outage itself: the server stays down this long
         try pgctl(["-D", data, "-w", "-l", dir + "/pg/server.log", "start"])
     }
 

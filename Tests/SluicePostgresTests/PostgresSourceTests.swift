@@ -2,12 +2,13 @@ import Foundation
 import SluiceCore
 import SluicePostgres
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
-@Suite("PostgreSQL source against a real server", .enabled(if: TestServer.available, TestServer.skipMessage))
+@Suite("PostgreSQL source against a real server", .needsPostgres)
 struct PostgresSourceTests {
     private func names(_ base: String) -> (table: String, slot: String, publication: String) {
-        let name = TestServer.uniqueName(base)
+        let name = uniqueName(base)
         return (name, name + "_slot", name + "_pub")
     }
 
@@ -66,7 +67,7 @@ struct PostgresSourceTests {
 
     @Test("every type round-trips exactly, from the snapshot and from the stream")
     func typesRoundTrip() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("types")
         let suffix = n.table
         let columns = Self.typeColumns.map { column -> (name: String, type: String, expected: String) in
@@ -88,11 +89,11 @@ struct PostgresSourceTests {
         for (index, row) in Self.typeRows.enumerated() {
             try psql(url, "INSERT INTO \(n.table) (id, \(columnList)) VALUES (\(index + 1), \(row))")
         }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let context = log.context(url: url, config(n))
         try await runSource(context) {
-            if log.events(of: n.table).count == 3 && (try? psql(url, "SELECT count(*) FROM \(n.table) WHERE id > 100")) == "0" {
-                _ = try? psql(url, "INSERT INTO \(n.table) SELECT id + 100, \(columnList) FROM \(n.table) WHERE id < 100")
+            if log.events(of: n.table).count == 3 && recordingFailure("counting rows", { try psql(url, "SELECT count(*) FROM \(n.table) WHERE id > 100") }) == "0" {
+                _ = recordingFailure("copying rows") { try psql(url, "INSERT INTO \(n.table) SELECT id + 100, \(columnList) FROM \(n.table) WHERE id < 100") }
             }
             return log.events(of: n.table).count >= 6
         }
@@ -124,7 +125,7 @@ struct PostgresSourceTests {
         }
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
         // The schema names each type and kind.
-        let schema = try #require(log.schemaList.last { $0.table.name == n.table })
+        let schema = try #require(log.schemas.last { $0.table.name == n.table })
         #expect(schema.columns.first { $0.name == "n2" }?.precision == 30)
         #expect(schema.columns.first { $0.name == "n2" }?.scale == 6)
         #expect(schema.columns.first { $0.name == "dom" }?.kind == .int)
@@ -137,7 +138,7 @@ struct PostgresSourceTests {
 
     @Test("a snapshot under concurrent writes, then streaming, equals the table; restart neither loses nor doubles")
     func snapshotConcurrentAndRestart() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("snap")
         try psql(url, """
             CREATE TABLE \(n.table) (id int PRIMARY KEY, v int NOT NULL, note text);
@@ -154,7 +155,7 @@ struct PostgresSourceTests {
                     """)
             }
         }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let context = log.context(url: url, config(n, ["snapshot_chunk_size": .int(1000)]))
         // First run: stop after part of the snapshot.
         try await runSource(context, until: { log.events(of: n.table).count >= 5000 })
@@ -162,13 +163,13 @@ struct PostgresSourceTests {
         // Second run: resumes the snapshot under a new exported snapshot, then streams.
         try psql(url, "INSERT INTO \(n.table) SELECT g, 1, 'late' FROM generate_series(200001, 200100) g")
         try await runSource(log.context(url: url, config(n, ["snapshot_chunk_size": .int(1000)])), until: {
-            self.replay(log.events(of: n.table)) == (try? self.tableState(url, n.table))
+            self.replay(log.events(of: n.table)) == recordingFailure("reading the table", { try self.tableState(url, n.table) })
         })
         // Third run after more writes: nothing missing, nothing doubled.
         let before = log.events(of: n.table).filter { !$0.isSnapshot }.count
         try psql(url, "UPDATE \(n.table) SET v = v + 10 WHERE id <= 50; DELETE FROM \(n.table) WHERE id BETWEEN 51 AND 60")
         try await runSource(log.context(url: url, config(n)), until: {
-            self.replay(log.events(of: n.table)) == (try? self.tableState(url, n.table))
+            self.replay(log.events(of: n.table)) == recordingFailure("reading the table", { try self.tableState(url, n.table) })
         })
         let streamed = log.events(of: n.table).filter { !$0.isSnapshot }
         #expect(streamed.count == before + 60)
@@ -179,14 +180,14 @@ struct PostgresSourceTests {
 
     @Test("a snapshot of a table with a text and uuid primary key resumes after a restart without losing or keeping stale rows")
     func snapshotTextKeyRestart() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("snaptext")
         try psql(url, """
             CREATE TABLE \(n.table) (k text, u uuid, v int NOT NULL, PRIMARY KEY (k, u));
             INSERT INTO \(n.table) SELECT 'key ' || (g % 37), md5(g::text)::uuid, g FROM generate_series(1, 30000) g;
             """)
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         // First run: stop after part of the snapshot.
         try await runSource(log.context(url: url, config(n, ["snapshot_chunk_size": .int(500)])), until: {
             log.events(of: n.table).count >= 3000
@@ -203,7 +204,7 @@ struct PostgresSourceTests {
             INSERT INTO \(n.table) SELECT 'late ' || g, md5('late' || g)::uuid, g FROM generate_series(1, 100) g;
             """)
         try await runSource(log.context(url: url, config(n, ["snapshot_chunk_size": .int(500)])), until: {
-            self.replayText(log.events(of: n.table)) == (try? self.textTableState(url, n.table))
+            self.replayText(log.events(of: n.table)) == recordingFailure("reading the table", { try self.textTableState(url, n.table) })
         })
         let events = log.events(of: n.table)
         let resumed = events[firstRun.count...]
@@ -213,7 +214,7 @@ struct PostgresSourceTests {
         // Later changes stream through.
         try psql(url, "UPDATE \(n.table) SET v = v + 1000 WHERE k = 'key 3'; DELETE FROM \(n.table) WHERE k = 'key 4'")
         try await runSource(log.context(url: url, config(n)), until: {
-            self.replayText(log.events(of: n.table)) == (try? self.textTableState(url, n.table))
+            self.replayText(log.events(of: n.table)) == recordingFailure("reading the table", { try self.textTableState(url, n.table) })
         })
     }
 
@@ -277,17 +278,19 @@ struct PostgresSourceTests {
 
     @Test("an UPDATE that leaves a TOASTed column unchanged carries the unchanged marker, never null")
     func toastUnchanged() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("toast")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY, v int, big text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), until: {
-            if slotActive(url, n.slot), (try? psql(url, "SELECT count(*) FROM \(n.table)")) == "0" {
-                _ = try? psql(url, """
-                    INSERT INTO \(n.table) VALUES (1, 1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g));
-                    UPDATE \(n.table) SET v = 2 WHERE id = 1;
-                    """)
+            if slotActive(url, n.slot), recordingFailure("counting rows", { try psql(url, "SELECT count(*) FROM \(n.table)") }) == "0" {
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        INSERT INTO \(n.table) VALUES (1, 1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g));
+                        UPDATE \(n.table) SET v = 2 WHERE id = 1;
+                        """)
+                }
             }
             return log.events(of: n.table).count >= 2
         })
@@ -301,33 +304,35 @@ struct PostgresSourceTests {
 
     @Test("column add and drop mid-stream give new schema versions before the events that use them")
     func schemaChanges() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("ddl")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY, a text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let step = Box(0)
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), until: {
             let count = log.events(of: n.table).count
             if count == 0 && step.value == 0 && slotActive(url, n.slot) {
                 step.value = 1
-                _ = try? psql(url, """
-                    INSERT INTO \(n.table) VALUES (1, 'x');
-                    ALTER TABLE \(n.table) ADD COLUMN b numeric(10,2);
-                    INSERT INTO \(n.table) VALUES (2, 'y', 1.50);
-                    ALTER TABLE \(n.table) DROP COLUMN a;
-                    INSERT INTO \(n.table) VALUES (3, 2.25);
-                    ALTER TABLE \(n.table) RENAME COLUMN b TO c;
-                    UPDATE \(n.table) SET c = 3 WHERE id = 3;
-                    TRUNCATE \(n.table);
-                    """)
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        INSERT INTO \(n.table) VALUES (1, 'x');
+                        ALTER TABLE \(n.table) ADD COLUMN b numeric(10,2);
+                        INSERT INTO \(n.table) VALUES (2, 'y', 1.50);
+                        ALTER TABLE \(n.table) DROP COLUMN a;
+                        INSERT INTO \(n.table) VALUES (3, 2.25);
+                        ALTER TABLE \(n.table) RENAME COLUMN b TO c;
+                        UPDATE \(n.table) SET c = 3 WHERE id = 3;
+                        TRUNCATE \(n.table);
+                        """)
+                }
             }
             return count >= 5
         })
         let events = log.events(of: n.table)
         #expect(events.map(\.op) == [.insert, .insert, .insert, .update, .truncate])
         #expect(events.map(\.schemaVersion) == [1, 2, 3, 4, 4])
-        let versions = log.schemaList.filter { $0.table.name == n.table }
+        let versions = log.schemas.filter { $0.table.name == n.table }
         #expect(versions.map(\.version) == [1, 2, 3, 4])
         #expect(versions.map { $0.columns.map(\.name) } == [["id", "a"], ["id", "a", "b"], ["id", "b"], ["id", "c"]])
         if events.count > 1 { #expect(events[1].after?["b"] == .decimal(ExactDecimal("1.50")!)) }
@@ -335,26 +340,28 @@ struct PostgresSourceTests {
 
     @Test("messages, transaction markers and order within a transaction")
     func messagesAndMarkers() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("msg")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let prefix = "outbox_\(n.table)"
         let sent = Box(false)
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never"),
                                                               "emit_transaction_markers": .bool(true)])), until: {
             if !sent.value && slotActive(url, n.slot) {
                 sent.value = true
-                _ = try? psql(url, """
-                    BEGIN; INSERT INTO \(n.table) VALUES (1);
-                    SELECT pg_logical_emit_message(true, '\(prefix)', '{"order": 1}');
-                    INSERT INTO \(n.table) VALUES (2); COMMIT;
-                    """)
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        BEGIN; INSERT INTO \(n.table) VALUES (1);
+                        SELECT pg_logical_emit_message(true, '\(prefix)', '{"order": 1}');
+                        INSERT INTO \(n.table) VALUES (2); COMMIT;
+                        """)
+                }
             }
-            return log.snapshotEvents.contains { $0.op == .commit }
+            return log.events.contains { $0.op == .commit }
         })
-        let events = log.snapshotEvents.filter { $0.table.name == n.table || $0.table.name == prefix || $0.op == .begin || $0.op == .commit }
+        let events = log.events.filter { $0.table.name == n.table || $0.table.name == prefix || $0.op == .begin || $0.op == .commit }
         #expect(events.map(\.op) == [.begin, .insert, .message, .insert, .commit])
         #expect(events.map { $0.orderInTransaction ?? -1 } == [0, 1, 2, 3, 4])
         #expect(Set(events.map { $0.transactionID ?? "" }).count == 1)
@@ -366,11 +373,11 @@ struct PostgresSourceTests {
 
     @Test("a 200k-row transaction streamed by the server stays within bounded memory")
     func largeTransaction() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("big")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY, pad text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let sent = Box(false)
         let rows = 200_000
         // A small server work_mem makes the server stream the transaction; a small buffer makes Sluice spill it.
@@ -380,12 +387,14 @@ struct PostgresSourceTests {
         ])), timeout: 180, until: {
             if !sent.value && slotActive(url, n.slot) {
                 sent.value = true
-                _ = try? psql(url, """
-                    BEGIN;
-                    INSERT INTO \(n.table) SELECT g, repeat('x', 20) FROM generate_series(1, \(rows)) g;
-                    SAVEPOINT s; INSERT INTO \(n.table) VALUES (-1, 'aborted'); ROLLBACK TO SAVEPOINT s;
-                    COMMIT;
-                    """)
+                _ = recordingFailure("writing the test changes") {
+                    try psql(url, """
+                        BEGIN;
+                        INSERT INTO \(n.table) SELECT g, repeat('x', 20) FROM generate_series(1, \(rows)) g;
+                        SAVEPOINT s; INSERT INTO \(n.table) VALUES (-1, 'aborted'); ROLLBACK TO SAVEPOINT s;
+                        COMMIT;
+                        """)
+                }
             }
             return log.events(of: n.table).count >= rows
         })
@@ -399,23 +408,31 @@ struct PostgresSourceTests {
 
     @Test("50 MB written to an uncaptured table does not make the slot retain WAL")
     func uncapturedWritesAdvanceSlot() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("idle")
         let other = n.table + "_other"
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY); CREATE TABLE \(other) (id int, pad text)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table, other]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         let written = Box(false)
         let target = Box("")
         try await runSource(log.context(url: url, config(n, ["snapshot_mode": .string("never")])), timeout: 120, until: {
             if !written.value && slotActive(url, n.slot) {
                 written.value = true
-                _ = try? psql(url, "INSERT INTO \(other) SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 170000) g")
-                target.value = (try? psql(url, "SELECT pg_current_wal_lsn()")) ?? ""
+                let filled = recordingFailure("writing WAL for another table") {
+                    try psql(url, "INSERT INTO \(other) SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 170000) g")
+                }
+                guard filled != nil,
+                    let lsn = recordingFailure("reading the WAL position", { try psql(url, "SELECT pg_current_wal_lsn()") })
+                else { return true }
+                target.value = lsn
             }
-            let caught = try? psql(url, """
-                SELECT confirmed_flush_lsn >= '\(target.value)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(n.slot)'
-                """)
+            guard !target.value.isEmpty else { return false }
+            let caught = recordingFailure("reading the slot's flush position") {
+                try psql(url, """
+                    SELECT confirmed_flush_lsn >= '\(target.value)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(n.slot)'
+                    """)
+            }
             return caught == "t"
         })
         let retained = try psql(url, """
@@ -428,11 +445,11 @@ struct PostgresSourceTests {
 
     @Test("until caught up returns after the changes committed before the start")
     func untilCaughtUp() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("catchup")
         try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY)")
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         // First run creates the slot and snapshots (empty), then returns.
         try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
         try psql(url, "INSERT INTO \(n.table) SELECT generate_series(1, 500)")
@@ -445,11 +462,11 @@ struct PostgresSourceTests {
 
     @Test("setup errors say what to fix")
     func setupErrors() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let n = names("setup")
         try psql(url, "CREATE TABLE \(n.table) (v int)")  // no key, default replica identity
         defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         do {
             try await PostgresSource(context: log.context(url: url, config(n))).run()
             Issue.record("expected a replica identity error")

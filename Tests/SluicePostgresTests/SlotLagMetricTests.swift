@@ -3,6 +3,7 @@ import Foundation
 import SluiceCore
 import SluicePostgres
 import SluiceRuntime
+import SluiceTestSupport
 import Testing
 
 /// Records the last value of each gauge by label (the only metrics factory of this test process).
@@ -39,17 +40,17 @@ final class GaugeRecorder: MetricsFactory, @unchecked Sendable {
     func destroyTimer(_ handler: TimerHandler) {}
 }
 
-@Suite("Slot lag metric", .enabled(if: TestServer.available, TestServer.skipMessage))
+@Suite("Slot lag metric", .needsPostgres)
 struct SlotLagMetricTests {
     @Test("sluice_pg_slot_lag_bytes reports the slot's retained WAL")
     func slotLagGauge() async throws {
-        guard let url = TestServer.requireURL() else { return }
+        let url = try TestServers.postgres()
         let recorder = GaugeRecorder.shared
-        let table = TestServer.uniqueName("lag")
+        let table = uniqueName("lag")
         let slot = table + "_slot", publication = table + "_pub"
         try psql(url, "CREATE TABLE \(table) (id int PRIMARY KEY)")
         defer { cleanUp(url, slot: slot, publication: publication, tables: [table]) }
-        let log = MemoryLog()
+        let log = RecordingRuntime()
         try await runSource(log.context(url: url, [
             "slot": .string(slot), "publication": .string(publication), "tables": .list([.string(table)]),
             "snapshot_mode": .string("never"), "status_interval": .duration(1),

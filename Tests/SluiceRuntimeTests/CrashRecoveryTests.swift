@@ -1,45 +1,11 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 
-/// The `sluice` executable built next to the test bundle (or `SLUICE_BIN`).
-func sluiceExecutable() throws -> URL {
-    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return URL(fileURLWithPath: path) }
-    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var dir = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-    while dir.path != "/" {
-        let candidate = dir.appendingPathComponent("sluice")
-        if FileManager.default.isExecutableFile(atPath: candidate.path), !candidate.hasDirectoryPath { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    throw CLIError("the sluice executable was not found next to the tests: run `swift build` first (or set SLUICE_BIN)")
-}
-
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-/// Runs sluice with arguments; returns exit status, stdout and stderr.
+/// Runs sluice with arguments in `directory`; returns how it ended and what it printed.
 @discardableResult
-func runSluice(_ arguments: [String], in directory: URL, timeout: Double = 120) throws -> (status: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = try sluiceExecutable()
-    process.arguments = arguments
-    process.currentDirectoryURL = directory
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+func runSluice(_ arguments: [String], in directory: URL) throws -> ProcessResult {
+    try runProcess(try TestEnvironment.sluiceExecutable(), arguments, in: directory)
 }
 
 /// Reads a JSON-lines file into objects.
@@ -78,21 +44,14 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
     }
 
     @Test func sigkillAtRandomMomentsLosesAndDoublesNothing() throws {
-        let dir = try temporaryDirectory()
+        let dir = try TestEnvironment.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         try writePipeline(in: dir)
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<20 {
-            let process = Process()
-            process.executableURL = try sluiceExecutable()
-            process.arguments = ["run", "pipeline.yaml", "--log-level", "error"]
-            process.currentDirectoryURL = dir
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.6, using: &generator))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal)
+            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: dir)
+            process.kill(after: Double.random(in: 0.05...0.6, using: &generator))  // a random crash point
+            #expect(process.wasKilled(by: SIGKILL), "the run was not ended by the kill (\(process.endDescription))")
         }
         let final = try runSluice(["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"], in: dir)
         #expect(final.status == 0, "final run failed: \(final.err)")
@@ -127,15 +86,20 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
     }
 
     @Test func sigtermDrainsAndCommits() throws {
-        let dir = try temporaryDirectory()
+        let dir = try TestEnvironment.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         try writePipeline(in: dir)
         let process = Process()
-        process.executableURL = try sluiceExecutable()
+        process.executableURL = try TestEnvironment.sluiceExecutable()
         process.arguments = ["run", "pipeline.yaml", "--log-level", "error"]
         process.currentDirectoryURL = dir
         try process.run()
-        Thread.sleep(forTimeInterval: 0.8)
+        // Stop it mid-stream: once the sink has published some output and before the source is done.
+        let out = dir.appendingPathComponent("out/crash.generator.orders.jsonl").path
+        let streaming = waitUntilBlocking(timeout: 30) {
+            fileSize(atPath: out) > 0 || !process.isRunning
+        }
+        #expect(streaming && process.isRunning, "the run published nothing within 30 s (\(process.isRunning ? "running" : process.endDescription))")
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
@@ -154,7 +118,7 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
 
 @Suite struct CLITests {
     @Test func validateExitsTwoAndNamesKeyAndLine() throws {
-        let dir = try temporaryDirectory()
+        let dir = try TestEnvironment.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let yaml = """
             name: cli
@@ -176,7 +140,7 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
     }
 
     @Test func connectorsDescribeComesFromSpec() throws {
-        let dir = try temporaryDirectory()
+        let dir = try TestEnvironment.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let list = try runSluice(["connectors"], in: dir)
         #expect(list.status == 0 && list.out.contains("generator") && list.out.contains("jsonl"))
@@ -186,7 +150,7 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
     }
 
     @Test func logReadFromOffsetAndSince() throws {
-        let dir = try temporaryDirectory()
+        let dir = try TestEnvironment.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let yaml = """
             name: reader

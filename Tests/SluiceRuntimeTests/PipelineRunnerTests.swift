@@ -4,6 +4,7 @@ import SluiceConnectorKit
 import SluiceCore
 import SluiceLog
 @testable import SluiceRuntime
+import SluiceTestSupport
 import Synchronization
 import Testing
 
@@ -49,23 +50,8 @@ struct CheckingSource: SourceConnector {
     }
 }
 
-/// A sink that records what it gets and reports everything durable at once.
-actor RecordingSink: SinkConnector {
-    static let spec = ConnectorSpec(name: "recording", role: .sink, summary: "test sink", fields: [])
-    static let received = Mutex<[Int64]>([])
-    init(context: SinkContext) throws {}
-
-    func write(_ batch: SinkBatch) async throws -> [String: Int64] {
-        Self.received.withLock { $0.append(contentsOf: batch.records.map(\.offset)) }
-        return [batch.stream: batch.nextOffset]
-    }
-
-    func flush() async throws -> [String: Int64] { [:] }
-}
-
 @Test func sourceIsAcknowledgedOnlyAfterTheBatchIsDurable() async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-runner-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let dir = try TestEnvironment.temporaryFolder("sluice-runner")
     defer { try? FileManager.default.removeItem(at: dir) }
     let logPath = dir.appendingPathComponent("p.sluicelog").path
     let yaml = """
@@ -83,7 +69,7 @@ actor RecordingSink: SinkConnector {
     let runner = PipelineRunner(config: config, registry: registry, log: log, logger: Logger(label: "test"), untilCaughtUp: true)
     try await runner.run()
     #expect(CheckingSource.violations.withLock { $0 } == [])
-    #expect(RecordingSink.received.withLock { $0 } == Array(0..<40))
+    #expect(RecordingSink.offsets(pipeline: "p") == Array(0..<40))
     #expect(try await log.consumerOffset(consumer: "sink.rec", stream: "p.s.t") == 40)
     let schemas = try await log.read(stream: SystemStream.schemas, from: 0, limit: 10)
     #expect(schemas.count == 1)
@@ -99,6 +85,11 @@ actor RecordingSink: SinkConnector {
             put.add(1, ordering: .sequentiallyConsistent)
         }
     }
+    let filled = try await waitUntil(timeout: 10, interval: .milliseconds(5)) {
+        put.load(ordering: .sequentiallyConsistent) >= 2
+    }
+    #expect(filled, "the producer did not queue two batches within 10 s")
+    // Proving that a third put waits needs a grace period, not an event: nothing signals a put that never happens.
     try await Task.sleep(for: .milliseconds(100))
     #expect(put.load(ordering: .sequentiallyConsistent) == 2, "the producer waits once two batches are queued")
     var taken = 0

@@ -1,38 +1,6 @@
 import Foundation
+import SluiceTestSupport
 import Testing
-
-/// The `sluice` executable: `SLUICE_BIN`, or next to the test bundle (`swift build` builds it).
-func sluiceExecutable() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] { return path }
-    let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var directory = URL(fileURLWithPath: selfPath).deletingLastPathComponent()
-    while directory.path != "/" {
-        let candidate = directory.appendingPathComponent("sluice").path
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-            FileManager.default.isExecutableFile(atPath: candidate)
-        {
-            return candidate
-        }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw StagingChecker.Failure(
-        description:
-            "the sluice executable was not found next to the tests: run `swift build` first (or set SLUICE_BIN)")
-}
-
-/// Starts `sluice` with arguments in a directory.
-func startSluice(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try sluiceExecutable())
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    return process
-}
 
 /// A real pipeline process (generator → core log → jsonl, snowflake_stage and delta sinks) killed with SIGKILL at
 /// random moments and at each step of the sinks' commit protocols, then run to the end: the stage and the Delta
@@ -81,10 +49,9 @@ func startSluice(_ arguments: [String], in directory: String, environment: [Stri
         var random = SystemRandomNumberGenerator()
         // Kills at random moments…
         for _ in 0..<6 {
-            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: directory)
-            Thread.sleep(forTimeInterval: Double.random(in: 0.2...0.9, using: &random))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let process = try startSluice(["run", "pipeline.yaml", "--log-level", "error"], in: URL(fileURLWithPath: directory))
+            process.kill(after: Double.random(in: 0.2...0.9, using: &random))
+            #expect(process.wasKilled(by: SIGKILL), "the run was not ended by the kill (\(process.endDescription))")
         }
         // …and exactly between the steps of the commit protocols (the process kills itself there).
         let steps = [
@@ -93,19 +60,14 @@ func startSluice(_ arguments: [String], in directory: String, environment: [Stri
         ]
         for step in steps {
             let process = try startSluice(
-                ["run", "pipeline.yaml", "--log-level", "error"], in: directory,
+                ["run", "pipeline.yaml", "--log-level", "error"], in: URL(fileURLWithPath: directory),
                 environment: ["SLUICE_STAGING_CRASH_AT": step, "SLUICE_STAGING_CRASH_AFTER": "2"])
-            let deadline = Date().addingTimeInterval(30)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-            let reachedStep = !process.isRunning
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            #expect(reachedStep && process.terminationReason == .uncaughtSignal, "the process did not stop at \(step)")
+            #expect(process.waitForInjectedKill(timeout: 30), "the process did not stop at \(step) (\(process.endDescription))")
         }
         let final = try startSluice(
-            ["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"], in: directory)
+            ["run", "pipeline.yaml", "--until-caught-up", "--log-level", "warning"], in: URL(fileURLWithPath: directory))
         final.waitUntilExit()
-        #expect(final.terminationStatus == 0)
+        #expect(final.exitedCleanly, "the final run failed (\(final.endDescription))")
 
         for table in Self.tables {
             let jsonl = directory + "/out/kill.generator.\(table).jsonl"

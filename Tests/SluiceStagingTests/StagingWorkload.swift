@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestSupport
 import Logging
 import SluiceConnectorKit
 import SluiceCore
@@ -181,9 +182,5 @@ func sinkContext(_ values: [String: ConfigValue], name: String = "staging") -> S
 }
 
 func temporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-        "sluice-staging-\(UUID().uuidString.prefix(8))"
-    ).path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    try TestEnvironment.temporaryFolder("sluice-staging").path
 }
