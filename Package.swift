@@ -31,11 +31,12 @@ let package = Package(
 
         // The platform.
         .target(name: "SluiceCore"),
+        .target(name: "SluiceSQLite", dependencies: ["CSQLite"]),
         .target(
             name: "SluiceConnectorKit",
             dependencies: ["SluiceCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "SluiceLog", dependencies: ["SluiceCore", "CSQLite", "CZstd"]),
+        .target(name: "SluiceLog", dependencies: ["SluiceCore", "SluiceSQLite", "CSQLite", "CZstd"]),
         .target(
             name: "SluiceRuntime",
             dependencies: [
@@ -48,7 +49,7 @@ let package = Package(
         .target(
             name: "SluiceMCP",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "CSQLite",
+                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceSQLite",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -83,7 +84,7 @@ let package = Package(
         .target(
             name: "SluiceIceberg",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceAvro", "CSQLite", "CLibPQ",
+                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceAvro", "SluiceSQLite", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/iceberg",

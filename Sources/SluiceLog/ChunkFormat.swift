@@ -1,6 +1,7 @@
 import CZstd
 import Foundation
 import SluiceCore
+import SluiceSQLite
 
 /// The encoding of a chunk's records: the `data` column of a `chunks` row.
 ///
