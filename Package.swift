@@ -32,11 +32,12 @@ let package = Package(
         // The platform.
         .target(name: "SluiceCore"),
         .target(name: "SluiceSQLite", dependencies: ["CSQLite"]),
+        .target(name: "SluiceCompression", dependencies: ["CZstd", "CZlib", "CSnappy"]),
         .target(
             name: "SluiceConnectorKit",
             dependencies: ["SluiceCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "SluiceLog", dependencies: ["SluiceCore", "SluiceSQLite", "CSQLite", "CZstd"]),
+        .target(name: "SluiceLog", dependencies: ["SluiceCore", "SluiceSQLite", "SluiceCompression"]),
         .target(
             name: "SluiceRuntime",
             dependencies: [
@@ -56,8 +57,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "SluiceAvro", dependencies: ["CZlib"]),
-        .target(name: "SluiceParquet", dependencies: ["SluiceCore", "CZstd", "CSnappy", "CZlib"]),
+        .target(name: "SluiceAvro", dependencies: ["SluiceCompression"]),
+        .target(name: "SluiceParquet", dependencies: ["SluiceCore", "SluiceCompression"]),
 
         // Connectors.
         .target(
@@ -77,14 +78,14 @@ let package = Package(
         ),
         .target(
             name: "SluiceMySQL",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "CMariaDB", "CZlib", "CZstd", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "CMariaDB", "SluiceCompression", .product(name: "Logging", package: "swift-log")],
             path: "connectors/mysql",
             exclude: ["README.md"]
         ),
         .target(
             name: "SluiceIceberg",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceAvro", "SluiceSQLite", "CLibPQ",
+                "SluiceCore", "SluiceConnectorKit", "SluiceParquet", "SluiceAvro", "SluiceSQLite", "SluiceCompression", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/iceberg",
