@@ -31,11 +31,13 @@ let package = Package(
 
         // The platform.
         .target(name: "SluiceCore"),
+        .target(name: "SluiceSQLite", dependencies: ["CSQLite"]),
+        .target(name: "SluiceCompression", dependencies: ["CZstd", "CZlib", "CSnappy"]),
         .target(
             name: "SluiceConnectorKit",
             dependencies: ["SluiceCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "SluiceLog", dependencies: ["SluiceCore", "CSQLite", "CZstd"]),
+        .target(name: "SluiceLog", dependencies: ["SluiceCore", "SluiceSQLite", "SluiceCompression"]),
         .target(
             name: "SluiceRuntime",
             dependencies: [
@@ -48,15 +50,15 @@ let package = Package(
         .target(
             name: "SluiceMCP",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "CSQLite",
+                "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceSQLite",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "SluiceAvro", dependencies: ["SluiceCore", "CZlib"]),
-        .target(name: "SluiceParquet", dependencies: ["SluiceCore", "CZstd", "CSnappy", "CZlib"]),
+        .target(name: "SluiceAvro", dependencies: ["SluiceCore", "SluiceCompression"]),
+        .target(name: "SluiceParquet", dependencies: ["SluiceCore", "SluiceCompression"]),
 
         // Connectors.
         .target(
@@ -76,14 +78,15 @@ let package = Package(
         ),
         .target(
             name: "SluiceMySQL",
-            dependencies: ["SluiceCore", "SluiceConnectorKit", "CMariaDB", "CZlib", "CZstd", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceConnectorKit", "CMariaDB", "SluiceCompression", .product(name: "Logging", package: "swift-log")],
             path: "connectors/mysql",
             exclude: ["README.md"]
         ),
         .target(
             name: "SluiceIceberg",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet", "SluiceAvro", "CSQLite", "CLibPQ",
+                "SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet", "SluiceAvro", "SluiceSQLite",
+                "SluiceCompression", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/iceberg",

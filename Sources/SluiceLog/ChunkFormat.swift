@@ -1,6 +1,7 @@
-import CZstd
 import Foundation
+import SluiceCompression
 import SluiceCore
+import SluiceSQLite
 
 /// The encoding of a chunk's records: the `data` column of a `chunks` row.
 ///
@@ -53,19 +54,19 @@ final class ChunkEncoder {
     /// The compressed form of the chunk (`stored()`), in a buffer reused like `storage`.
     private var compressed: UnsafeMutableRawPointer?
     private var compressedCapacity = 0
-    private let compressor: OpaquePointer?
+    /// nil when zstd could not allocate its context: chunks are then stored raw, which readers accept as well.
+    private let compressor: ZstdCompressor?
 
     init(initialCapacity: Int = 256 * 1024) {
         self.initialCapacity = max(initialCapacity, 64)
         capacity = self.initialCapacity
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        compressor = ZSTD_createCCtx()
+        compressor = try? ZstdCompressor(level: ChunkFormat.compressionLevel)
     }
 
     deinit {
         storage.deallocate()
         compressed?.deallocate()
-        ZSTD_freeCCtx(compressor)
     }
 
     /// Starts a new chunk (giving back memory a chunk of one huge record took).
@@ -100,24 +101,25 @@ final class ChunkEncoder {
     /// the encoder.
     func stored() -> UnsafeRawBufferPointer {
         guard byteCount >= ChunkFormat.minCompressedSize, let compressor else { return bytes }
-        let bound = 1 + ZSTD_compressBound(byteCount - 1)
+        let bound = 1 + Zstd.compressBound(byteCount - 1)
         if compressedCapacity < bound {
             compressed?.deallocate()
             compressedCapacity = max(bound, initialCapacity)
             compressed = UnsafeMutableRawPointer.allocate(byteCount: compressedCapacity, alignment: 16)
         }
         guard let compressed else { return bytes }
+        let destination = UnsafeMutableRawBufferPointer(start: compressed + 1, count: compressedCapacity - 1)
         // Incompressible data (already compressed or encrypted payloads) is told by a sample, not by compressing
-        // the whole chunk in vain.
+        // the whole chunk in vain. A chunk zstd fails on is stored raw, as an incompressible one is.
         let sample = ChunkFormat.sampleSize
         if byteCount - 1 > 2 * sample {
-            let sampled = ZSTD_compressCCtx(compressor, compressed + 1, compressedCapacity - 1, storage + 1, sample,
-                                            ChunkFormat.compressionLevel)
-            guard ZSTD_isError(sampled) == 0, sampled < sample - sample / 8 else { return bytes }
+            let sampled = try? compressor.compress(
+                UnsafeRawBufferPointer(start: storage + 1, count: sample), into: destination)
+            guard let sampled, sampled < sample - sample / 8 else { return bytes }
         }
-        let size = ZSTD_compressCCtx(
-            compressor, compressed + 1, compressedCapacity - 1, storage + 1, byteCount - 1, ChunkFormat.compressionLevel)
-        guard ZSTD_isError(size) == 0, 1 + size < byteCount else { return bytes }
+        let size = try? compressor.compress(
+            UnsafeRawBufferPointer(start: storage + 1, count: byteCount - 1), into: destination)
+        guard let size, 1 + size < byteCount else { return bytes }
         compressed.storeBytes(of: ChunkFormat.zstd, as: UInt8.self)
         return UnsafeRawBufferPointer(start: compressed, count: 1 + size)
     }
@@ -433,25 +435,14 @@ struct ChunkHeader {
 
     /// The content of a zstd frame (whose checksum matched).
     private func decompressed(_ frame: UnsafeRawBufferPointer, stream: String, path: String) throws -> [UInt8] {
-        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
-        guard size < UInt64(Int32.max) else {
+        guard let size = Zstd.frameContentSize(frame), size < Int(Int32.max) else {
             throw malformed(ChunkFormatError(reason: "a compressed chunk without a valid size"), stream: stream, path: path)
         }
-        var failure: String?
-        let records = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, count in
-            let written = ZSTD_decompress(buffer.baseAddress, buffer.count, frame.baseAddress, frame.count)
-            if ZSTD_isError(written) != 0 {
-                failure = String(cString: ZSTD_getErrorName(written))
-            } else if written != Int(size) {
-                failure = "\(written) bytes where the frame says \(size)"
-            } else {
-                count = written
-            }
+        do {
+            return try Zstd.decompress(frame, exactSize: size)
+        } catch {
+            throw malformed(ChunkFormatError(reason: error.reason), stream: stream, path: path)
         }
-        if let failure {
-            throw malformed(ChunkFormatError(reason: "decompressing: \(failure)"), stream: stream, path: path)
-        }
-        return records
     }
 
     /// The error for records whose checksum matched but whose encoding does not parse.

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceSQLite
 
 /// Read connections to a log file, opened on demand and kept for reuse.
 ///

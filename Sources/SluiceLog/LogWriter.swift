@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceSQLite
 
 /// A write waiting for the writer thread, with the continuation its caller awaits.
 enum WriteRequest {

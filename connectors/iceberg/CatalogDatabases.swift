@@ -1,65 +1,53 @@
 import CLibPQ
-import CSQLite
 import Foundation
+import SluiceSQLite
 
-/// The SQLite file of a SQL catalog. Owns the `sqlite3` handle; used under a lock (one statement at a time).
+/// The SQLite file of a SQL catalog; used under a lock (one statement at a time).
 final class SQLiteCatalogDatabase: CatalogDatabase, @unchecked Sendable {
-    private var handle: OpaquePointer?
+    // @unchecked Sendable: the connection is only touched while `lock` is held.
+    private let connection: SQLiteConnection
     private let lock = NSLock()
-    let path: String
+    var path: String { connection.path }
 
     init(path: String) throws {
-        self.path = path
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        guard
-            sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
-                == SQLITE_OK
-        else {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite3_close(handle)
-            throw IcebergError(
-                .io, "cannot open the SQLite catalog \(path): \(message)",
-                hint: "check the catalog_uri path and its permissions")
-        }
-        sqlite3_busy_timeout(handle, 10_000)
+        connection = try SQLiteConnection(path: path, mode: .readWriteCreate, makeError: Self.error(for:))
+        try connection.setBusyTimeout(milliseconds: 10_000)
     }
-
-    deinit { sqlite3_close(handle) }
 
     func placeholder(_ index: Int) -> String { "?" }
 
     func execute(_ sql: String, _ parameters: [String?]) throws -> (rows: [[String?]], changes: Int) {
         lock.lock()
         defer { lock.unlock() }
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
-            throw IcebergError(.io, "SQLite catalog \(path): \(String(cString: sqlite3_errmsg(handle)))")
-        }
-        defer { sqlite3_finalize(statement) }
-        for (index, parameter) in parameters.enumerated() {
-            if let parameter {
-                sqlite3_bind_text(statement, Int32(index + 1), parameter, -1, sluice_sqlite_transient())
-            } else {
-                sqlite3_bind_null(statement, Int32(index + 1))
+        let rows = try connection.withStatement(sql) { statement in
+            for (index, parameter) in parameters.enumerated() {
+                try statement.bind(parameter, at: Int32(index + 1))
             }
-        }
-        var rows: [[String?]] = []
-        while true {
-            let status = sqlite3_step(statement)
-            if status == SQLITE_DONE { break }
-            guard status == SQLITE_ROW else {
-                throw IcebergError(
-                    .io, "SQLite catalog \(path): \(String(cString: sqlite3_errmsg(handle)))",
-                    hint: "another process may hold the catalog locked; retry")
+            var rows: [[String?]] = []
+            while try statement.step() {
+                rows.append((0..<statement.columnCount).map { statement.text(at: $0) })
             }
-            let count = sqlite3_column_count(statement)
-            rows.append(
-                (0..<count).map { column in
-                    sqlite3_column_text(statement, column).map { String(cString: $0) }
-                })
+            return rows
         }
-        return (rows, Int(sqlite3_changes(handle)))
+        return (rows, Int(connection.changedRowCount))
+    }
+
+    /// The catalog's error for a failed SQLite call.
+    private static func error(for failure: SQLiteFailure) -> IcebergError {
+        switch failure.kind {
+        case .open:
+            IcebergError(
+                .io, "cannot open the SQLite catalog \(failure.path): \(failure.message)",
+                hint: "check the catalog_uri path and its permissions")
+        case .step:
+            IcebergError(
+                .io, "SQLite catalog \(failure.path): \(failure.message)",
+                hint: "another process may hold the catalog locked; retry")
+        case .closed, .prepare, .execute, .bind:
+            IcebergError(.io, "SQLite catalog \(failure.path): \(failure.activity) failed: \(failure.message)")
+        }
     }
 }
 

@@ -1,7 +1,5 @@
-import CSnappy
-import CZlib
-import CZstd
 import Foundation
+import SluiceCompression
 import SluiceParquet
 
 /// Reads Parquet data and delete files of an Iceberg table back into cells, matching columns by field id (so
@@ -324,58 +322,30 @@ struct DataFileReader {
         return out
     }
 
+    /// A page body decompressed to the `size` bytes its header promises (a page that decompresses to any other
+    /// size is damaged).
     static func decompress(
         _ data: [UInt8], codec: ParquetFormat.CompressionCodec, size: Int, path: String
     ) throws -> [UInt8] {
         switch codec {
         case .uncompressed:
             return data
-        case .zstd:
-            var out = [UInt8](repeating: 0, count: size)
-            let result = out.withUnsafeMutableBytes { target in
-                data.withUnsafeBytes { ZSTD_decompress(target.baseAddress, size, $0.baseAddress, data.count) }
-            }
-            guard ZSTD_isError(result) == 0, result == size else {
-                throw IcebergError(.corruptMetadata, "\(path): a zstd page does not decompress")
-            }
-            return out
-        case .snappy:
-            var out = [UInt8](repeating: 0, count: size)
-            var length = size
-            let status = out.withUnsafeMutableBytes { target in
-                data.withUnsafeBytes { source in
-                    snappy_uncompress(
-                        source.baseAddress?.assumingMemoryBound(to: CChar.self), data.count,
-                        target.baseAddress?.assumingMemoryBound(to: CChar.self), &length)
-                }
-            }
-            guard status == SNAPPY_OK, length == size else {
-                throw IcebergError(.corruptMetadata, "\(path): a snappy page does not decompress")
-            }
-            return out
-        case .gzip:
-            var stream = z_stream()
-            guard inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-                throw IcebergError(.corruptMetadata, "zlib could not start")
-            }
-            defer { inflateEnd(&stream) }
-            var out = [UInt8](repeating: 0, count: size)
-            var input = data
-            let status = input.withUnsafeMutableBufferPointer { source in
-                out.withUnsafeMutableBufferPointer { target in
-                    stream.next_in = source.baseAddress
-                    stream.avail_in = UInt32(source.count)
-                    stream.next_out = target.baseAddress
-                    stream.avail_out = UInt32(target.count)
-                    return inflate(&stream, Z_FINISH)
-                }
-            }
-            guard status == Z_STREAM_END else {
-                throw IcebergError(.corruptMetadata, "\(path): a gzip page does not decompress")
-            }
-            return out
+        case .zstd, .snappy, .gzip:
+            break
         default:
             throw IcebergError(.unsupported, "\(path) uses compression \(codec), which Sluice cannot read")
+        }
+        do {
+            return try data.withUnsafeBytes { page throws(CompressionError) in
+                switch codec {
+                case .zstd: try Zstd.decompress(page, exactSize: size)
+                case .snappy: try Snappy.decompress(page, exactSize: size)
+                default: try Inflater.decompress(page, format: .zlibOrGzip, exactSize: size)
+                }
+            }
+        } catch let error as CompressionError {
+            throw IcebergError(
+                .corruptMetadata, "\(path): a \(error.codec.rawValue) page does not decompress (\(error.reason))")
         }
     }
 }

@@ -1,5 +1,4 @@
-import CZlib
-import CZstd
+import SluiceCompression
 
 /// zlib and zstd for compressed binlog events, and the CRC32 of event checksums.
 enum BinlogCompression {
@@ -16,80 +15,49 @@ enum BinlogCompression {
         for i in 0..<lengthBytes { length = length << 8 | Int(bytes[start + 1 + i]) }
         guard length <= 1 << 30 else { throw BinlogFormatError("compressed block claims \(length) bytes") }
         if length == 0 { return [] }
-        var output = [UInt8](repeating: 0, count: length)
-        var outputLength = uLongf(length)
         let dataStart = start + 1 + lengthBytes
-        let status = output.withUnsafeMutableBufferPointer { out in
-            bytes.withUnsafeBufferPointer { input in
-                uncompress(out.baseAddress, &outputLength, input.baseAddress! + dataStart, uLong(end - dataStart))
+        do {
+            return try bytes.withUnsafeBytes { buffer throws(CompressionError) in
+                try Inflater.decompress(
+                    UnsafeRawBufferPointer(rebasing: buffer[dataStart..<end]), format: .zlib, exactSize: length)
             }
+        } catch {
+            throw BinlogFormatError("compressed block of \(length) bytes: \(error)")
         }
-        guard status == Z_OK, Int(outputLength) == length else {
-            throw BinlogFormatError("zlib inflate failed (status \(status), \(outputLength) of \(length) bytes)")
-        }
-        return output
     }
 
-    /// Decompresses a zstd frame of a TRANSACTION_PAYLOAD event.
+    /// The most bytes a TRANSACTION_PAYLOAD event may decompress to.
+    static let maxTransactionPayloadBytes = 1 << 32
+
+    /// Decompresses a zstd frame of a TRANSACTION_PAYLOAD event (of `expectedSize` bytes when the event says).
     static func zstd(_ bytes: [UInt8], from start: Int, to end: Int, expectedSize: Int?) throws -> [UInt8] {
-        var size = expectedSize ?? 0
-        if expectedSize == nil {
-            let frameSize = bytes.withUnsafeBufferPointer { ZSTD_getFrameContentSize($0.baseAddress! + start, end - start) }
-            guard frameSize < UInt64(1) << 40 else {
-                return try zstdStream(bytes, from: start, to: end)
-            }
-            size = Int(frameSize)
+        if let expectedSize, expectedSize > maxTransactionPayloadBytes {
+            throw BinlogFormatError("transaction payload claims \(expectedSize) bytes uncompressed")
         }
-        guard size <= 1 << 32 else { throw BinlogFormatError("transaction payload claims \(size) bytes uncompressed") }
-        var output = [UInt8](repeating: 0, count: max(size, 1))
-        let written = output.withUnsafeMutableBufferPointer { out in
-            bytes.withUnsafeBufferPointer { input in
-                ZSTD_decompress(out.baseAddress, size, input.baseAddress! + start, end - start)
-            }
-        }
-        if ZSTD_isError(written) != 0 {
-            throw BinlogFormatError("zstd decompression failed: \(String(cString: ZSTD_getErrorName(written)))")
-        }
-        output.removeLast(output.count - written)
-        return output
-    }
-
-    private static func zstdStream(_ bytes: [UInt8], from start: Int, to end: Int) throws -> [UInt8] {
-        guard let stream = ZSTD_createDStream() else { throw BinlogFormatError("zstd: out of memory") }
-        defer { ZSTD_freeDStream(stream) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        try bytes.withUnsafeBufferPointer { input in
-            var inBuffer = ZSTD_inBuffer(src: input.baseAddress! + start, size: end - start, pos: 0)
-            while true {
-                let (status, produced) = chunk.withUnsafeMutableBufferPointer { out -> (Int, Int) in
-                    var outBuffer = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
-                    let status = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
-                    return (status, outBuffer.pos)
+        do {
+            return try bytes.withUnsafeBytes { buffer throws(CompressionError) in
+                let frame = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+                if let expectedSize {
+                    return try Zstd.decompress(frame, exactSize: expectedSize)
                 }
-                if ZSTD_isError(status) != 0 {
-                    throw BinlogFormatError("zstd decompression failed: \(String(cString: ZSTD_getErrorName(status)))")
-                }
-                result.append(contentsOf: chunk[0..<produced])
-                if status == 0 || (inBuffer.pos == inBuffer.size && produced < chunk.count) { break }
+                return try Zstd.decompress(frame, limit: maxTransactionPayloadBytes)
             }
+        } catch {
+            throw BinlogFormatError("transaction payload: \(error)")
         }
-        return result
     }
 
     /// CRC32 (zlib polynomial) of `bytes[start..<end]`, optionally with the byte at `clearBitAt` having bit 0
     /// cleared (a format description written while its file was in use).
     static func crc32(_ bytes: [UInt8], from start: Int, to end: Int, clearingInUseFlagAt flagIndex: Int? = nil) -> UInt32 {
-        bytes.withUnsafeBufferPointer { buffer in
-            let base = buffer.baseAddress!
+        bytes.withUnsafeBytes { buffer in
             guard let flagIndex, flagIndex >= start, flagIndex < end else {
-                return UInt32(CZlib.crc32(0, base + start, uInt(end - start)))
+                return CRC32.update(0, UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
             }
-            var crc = CZlib.crc32(0, base + start, uInt(flagIndex - start))
-            var flag = bytes[flagIndex] & 0xFE
-            crc = CZlib.crc32(crc, &flag, 1)
-            crc = CZlib.crc32(crc, base + flagIndex + 1, uInt(end - flagIndex - 1))
-            return UInt32(crc)
+            var crc = CRC32.update(0, UnsafeRawBufferPointer(rebasing: buffer[start..<flagIndex]))
+            let flag = bytes[flagIndex] & 0xFE
+            crc = withUnsafeBytes(of: flag) { CRC32.update(crc, $0) }
+            return CRC32.update(crc, UnsafeRawBufferPointer(rebasing: buffer[(flagIndex + 1)..<end]))
         }
     }
 }
