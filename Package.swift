@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "SluiceCore"),
         .target(name: "SluiceSQLite", dependencies: ["CSQLite"]),
         .target(name: "SluiceCompression", dependencies: ["CZstd", "CZlib", "CSnappy"]),
+        .target(name: "SluicePostgresClient", dependencies: ["SluiceCore", "CLibPQ"]),
         .target(
             name: "SluiceConnectorKit",
             dependencies: ["SluiceCore", .product(name: "Logging", package: "swift-log")]
@@ -69,7 +70,7 @@ let package = Package(
         .target(
             name: "SluicePostgres",
             dependencies: [
-                "SluiceCore", "SluiceConnectorKit", "CLibPQ",
+                "SluiceCore", "SluiceConnectorKit", "SluicePostgresClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -86,7 +87,7 @@ let package = Package(
             name: "SluiceIceberg",
             dependencies: [
                 "SluiceCore", "SluiceConnectorKit", "SluiceObjectStore", "SluiceParquet", "SluiceAvro", "SluiceSQLite",
-                "SluiceCompression", "CLibPQ",
+                "SluiceCompression", "SluicePostgresClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "connectors/iceberg",

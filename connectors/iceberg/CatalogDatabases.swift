@@ -1,5 +1,5 @@
-import CLibPQ
 import Foundation
+import SluicePostgresClient
 import SluiceSQLite
 
 /// The SQLite file of a SQL catalog; used under a lock (one statement at a time).
@@ -51,53 +51,36 @@ final class SQLiteCatalogDatabase: CatalogDatabase, @unchecked Sendable {
     }
 }
 
-/// A PostgreSQL database holding a SQL catalog. Owns the libpq connection; used under a lock.
+/// A PostgreSQL database holding a SQL catalog, reached through the one libpq wrapper; used under a lock.
 final class PostgresCatalogDatabase: CatalogDatabase, @unchecked Sendable {
-    private let connection: OpaquePointer
+    // @unchecked Sendable: the connection is only touched while `lock` is held.
+    private let connection: PostgresConnection
     private let lock = NSLock()
 
     init(conninfo: String) throws {
-        guard let connection = PQconnectdb(conninfo) else {
-            throw IcebergError(.io, "libpq could not allocate a connection")
-        }
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
-            PQfinish(connection)
+        do {
+            connection = try PostgresConnection(.init(conninfo: conninfo, applicationName: "sluice-iceberg-catalog"),
+                                                replication: false)
+        } catch {
             throw IcebergError(
-                .io, "cannot connect to the PostgreSQL catalog: \(message)",
+                .io, "cannot connect to the PostgreSQL catalog: \(error)",
                 hint: "check catalog_uri (postgresql://user@host:port/db)")
         }
-        self.connection = connection
     }
-
-    deinit { PQfinish(connection) }
 
     func placeholder(_ index: Int) -> String { "$\(index)" }
 
     func execute(_ sql: String, _ parameters: [String?]) throws -> (rows: [[String?]], changes: Int) {
         lock.lock()
         defer { lock.unlock() }
-        if PQstatus(connection) != CONNECTION_OK { PQreset(connection) }
-        let copies: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.map { strdup($0) } ?? nil }
-        defer { copies.forEach { free($0) } }
-        let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { buffer in
-            PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+        connection.reconnectIfBroken()
+        do {
+            let result = try connection.execute(sql, parameters: parameters)
+            return (result.allRows, result.affectedRowCount)
+        } catch let error as PostgresQueryError {
+            throw IcebergError(.io, "PostgreSQL catalog: \(error.message) [\(error.sqlState)]")
+        } catch {
+            throw IcebergError(.io, "PostgreSQL catalog: \(error)")
         }
-        defer { PQclear(result) }
-        let status = PQresultStatus(result)
-        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
-            let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw IcebergError(.io, "PostgreSQL catalog: \(message)")
-        }
-        var rows: [[String?]] = []
-        let columns = PQnfields(result)
-        for row in 0..<PQntuples(result) {
-            rows.append(
-                (0..<columns).map { column in
-                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
-                })
-        }
-        let changes = Int(String(cString: PQcmdTuples(result))) ?? 0
-        return (rows, changes)
     }
 }

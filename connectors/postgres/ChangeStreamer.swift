@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import SluiceCore
+import SluicePostgresClient
 import SluiceConnectorKit
 
 /// Streams changes from the slot: decodes pgoutput, assembles transactions into batches, buffers streamed

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePostgresClient
 
 // Incremental snapshots while streaming (DBLog's watermark method, `sluice snapshot PIPELINE TABLE`).
 //

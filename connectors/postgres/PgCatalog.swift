@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePostgresClient
 
 /// Looks up types and table metadata on a regular (non-replication) connection, with caches.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePostgresClient
 
 /// How a PostgreSQL type's text form becomes a `Value` (domains already resolved to their base type).
 indirect enum PgValueType: Sendable, Hashable {

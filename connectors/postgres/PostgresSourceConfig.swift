@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePostgresClient
 
 extension PostgresSource {
     /// The configuration this connector declares (validation, `sluice connectors describe` and the README

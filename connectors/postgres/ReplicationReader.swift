@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePostgresClient
 import Synchronization
 
 #if canImport(Glibc)

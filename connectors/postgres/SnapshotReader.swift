@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluicePostgresClient
 import Synchronization
 import SluiceConnectorKit
 

@@ -1,25 +1,38 @@
+// SluicePostgresClient: the one libpq wrapper. The postgres source (queries, snapshots, the
+// replication stream) and the Iceberg SQL catalog on PostgreSQL both connect through it.
 import CLibPQ
 import Foundation
 import SluiceCore
 
-/// One libpq connection (`PGconn`): the only place in the connector that touches libpq pointers.
+/// One libpq connection (`PGconn`): the only place in Sluice that touches libpq pointers.
 ///
-/// A connection is used by one thread at a time (the source's task, or the replication reader thread);
-/// it is `@unchecked Sendable` so that it can be handed from one to the other.
-final class PostgresConnection: @unchecked Sendable {
+/// A connection is used by one thread at a time (the source's blocking executor, the replication
+/// reader thread, or a caller holding the catalog's lock).
+/// @unchecked Sendable: libpq connections may move between threads as long as only one uses them
+/// at a time, which every owner above guarantees; the class has no other mutable state.
+public final class PostgresConnection: @unchecked Sendable {
     /// How to reach the server; the password never appears in logs or errors.
-    struct Endpoint: Sendable {
+    public struct Endpoint: Sendable {
         /// A libpq URL or conninfo string (may hold a password: never log it).
-        var conninfo: String
+        public var conninfo: String
         /// A password given separately (overrides one inside `conninfo`).
-        var password: String?
-        var sslMode: String?
-        var applicationName: String = "sluice"
+        public var password: String?
+        public var sslMode: String?
+        public var applicationName: String = "sluice"
         /// Extra session settings (`-c name=value` pairs).
-        var settings: [(String, String)] = []
+        public var settings: [(String, String)] = []
+
+        public init(conninfo: String, password: String? = nil, sslMode: String? = nil,
+                    applicationName: String = "sluice", settings: [(String, String)] = []) {
+            self.conninfo = conninfo
+            self.password = password
+            self.sslMode = sslMode
+            self.applicationName = applicationName
+            self.settings = settings
+        }
 
         /// The session settings every Sluice connection uses, so that text values parse exactly.
-        static let exactTextSettings: [(String, String)] = [
+        public static let exactTextSettings: [(String, String)] = [
             ("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "iso_8601"),
             ("extra_float_digits", "3"), ("bytea_output", "hex"), ("lc_monetary", "C"),
         ]
@@ -27,10 +40,10 @@ final class PostgresConnection: @unchecked Sendable {
 
     private let handle: OpaquePointer
     /// `host:port/db` for messages (no user, no password).
-    let displayName: String
+    public let displayName: String
 
     /// Opens a connection; `replication` asks for a `replication=database` (walsender) session.
-    init(_ endpoint: Endpoint, replication: Bool) throws {
+    public init(_ endpoint: Endpoint, replication: Bool) throws {
         var keywords = ["dbname", "application_name"]
         var values = [endpoint.conninfo, endpoint.applicationName]
         if replication {
@@ -85,36 +98,43 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     /// The server version as an integer, e.g. 150018.
-    var serverVersion: Int { Int(PQserverVersion(handle)) }
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
 
     /// The connection's socket, for polling.
-    var socket: Int32 { PQsocket(handle) }
+    public var socket: Int32 { PQsocket(handle) }
 
     /// True while the connection is usable.
-    var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+    public var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Reconnects with the same parameters when the connection broke; true when it is usable again.
+    @discardableResult
+    public func reconnectIfBroken() -> Bool {
+        if !isOK { PQreset(handle) }
+        return isOK
+    }
 
     /// The last error libpq reported on this connection (server text; never contains the password).
-    var lastError: String { Self.trimmed(PQerrorMessage(handle)) }
+    public var lastError: String { Self.trimmed(PQerrorMessage(handle)) }
 
     // MARK: Queries
 
     /// Runs one or more SQL statements with the simple-query protocol (works on replication connections).
     @discardableResult
-    func execute(_ sql: String, context: @autoclosure () -> String = "") throws -> QueryResult {
+    public func execute(_ sql: String, context: @autoclosure () -> String = "") throws -> QueryResult {
         let result = PQexec(handle, sql)
         return try check(result, context: context())
     }
 
     /// Runs one statement with text parameters (not on replication connections).
     @discardableResult
-    func execute(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "") throws -> QueryResult {
+    public func execute(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "") throws -> QueryResult {
         try send(sql, parameters: parameters, context: context())
         return try receive(context: context())
     }
 
     /// Sends one statement with text parameters without waiting for it; `receive` then returns its result,
     /// so that the server can run it while the caller works on something else.
-    func send(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "") throws {
+    public func send(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "") throws {
         let cParams = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { cParams.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = cParams.map { $0.map { UnsafePointer($0) } }
@@ -129,7 +149,7 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Waits for the result of the statement `send` sent.
-    func receive(context: @autoclosure () -> String = "") throws -> QueryResult {
+    public func receive(context: @autoclosure () -> String = "") throws -> QueryResult {
         let result = PQgetResult(handle)
         while let extra = PQgetResult(handle) { PQclear(extra) }
         return try check(result, context: context())
@@ -155,19 +175,19 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Quotes an identifier (`"My Table"`).
-    func quoteIdentifier(_ name: String) -> String {
+    public func quoteIdentifier(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// Quotes a literal for the simple-query protocol (`'it''s'`); standard_conforming_strings is on.
-    func quoteLiteral(_ text: String) -> String {
+    public func quoteLiteral(_ text: String) -> String {
         "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
     // MARK: CopyBoth (replication stream)
 
     /// What `readCopyData` found.
-    enum CopyDataRead {
+    public enum CopyDataRead: Sendable {
         case message([UInt8])
         /// Nothing buffered yet: wait for the socket to become readable.
         case wouldBlock
@@ -176,10 +196,10 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Reads buffered input from the socket without blocking; false when the connection broke.
-    func consumeInput() -> Bool { PQconsumeInput(handle) == 1 }
+    public func consumeInput() -> Bool { PQconsumeInput(handle) == 1 }
 
     /// Takes one CopyData message that libpq has already received, without blocking.
-    func readCopyData() throws -> CopyDataRead {
+    public func readCopyData() throws -> CopyDataRead {
         var buffer: UnsafeMutablePointer<CChar>?
         let length = PQgetCopyData(handle, &buffer, 1)
         if length > 0, let buffer {
@@ -210,7 +230,7 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Sends one CopyData message and flushes it.
-    func writeCopyData(_ bytes: [UInt8]) throws {
+    public func writeCopyData(_ bytes: [UInt8]) throws {
         let sent = bytes.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
                 PQputCopyData(handle, $0, Int32(buffer.count))
@@ -229,7 +249,8 @@ final class PostgresConnection: @unchecked Sendable {
 }
 
 /// The rows of a query result, in text format. Owns the `PGresult`.
-final class QueryResult: @unchecked Sendable {
+/// @unchecked Sendable: a `PGresult` is immutable once returned, and libpq allows reading it from any thread.
+public final class QueryResult: @unchecked Sendable {
     private let result: OpaquePointer
 
     fileprivate init(_ result: OpaquePointer) {
@@ -240,24 +261,32 @@ final class QueryResult: @unchecked Sendable {
         PQclear(result)
     }
 
-    var rowCount: Int { Int(PQntuples(result)) }
-    var columnCount: Int { Int(PQnfields(result)) }
+    public var rowCount: Int { Int(PQntuples(result)) }
+    public var columnCount: Int { Int(PQnfields(result)) }
 
-    func columnName(_ column: Int) -> String { String(cString: PQfname(result, Int32(column))) }
+    /// The rows an INSERT, UPDATE or DELETE touched (0 for other statements).
+    public var affectedRowCount: Int { Int(String(cString: PQcmdTuples(result))) ?? 0 }
+
+    /// Every value as text (nil for SQL NULL), row by row.
+    public var allRows: [[String?]] {
+        (0..<rowCount).map { row in (0..<columnCount).map { string(row, $0) } }
+    }
+
+    public func columnName(_ column: Int) -> String { String(cString: PQfname(result, Int32(column))) }
 
     /// The type OID of a result column.
-    func columnType(_ column: Int) -> UInt32 { UInt32(PQftype(result, Int32(column))) }
+    public func columnType(_ column: Int) -> UInt32 { UInt32(PQftype(result, Int32(column))) }
 
-    func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(result, Int32(row), Int32(column)) == 1 }
+    public func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(result, Int32(row), Int32(column)) == 1 }
 
     /// A value as text, nil for SQL NULL.
-    func string(_ row: Int, _ column: Int) -> String? {
+    public func string(_ row: Int, _ column: Int) -> String? {
         if isNull(row, column) { return nil }
         return String(cString: PQgetvalue(result, Int32(row), Int32(column)))
     }
 
     /// Calls `body` with the value's text bytes (nil for SQL NULL), valid only inside the call.
-    func withBytes<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> T) rethrows -> T {
+    public func withBytes<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> T) rethrows -> T {
         if isNull(row, column) { return try body(nil) }
         let length = Int(PQgetlength(result, Int32(row), Int32(column)))
         let pointer = PQgetvalue(result, Int32(row), Int32(column))!
@@ -268,26 +297,27 @@ final class QueryResult: @unchecked Sendable {
 }
 
 /// A server or libpq message, kept apart so that errors can carry it as their cause.
-struct PostgresServerMessage: Error, Sendable, CustomStringConvertible {
-    var text: String
-    var description: String { text }
+public struct PostgresServerMessage: Error, Sendable, CustomStringConvertible {
+    public var text: String
+    public var description: String { text }
+    public init(text: String) { self.text = text }
 }
 
 /// A statement the server rejected.
-struct PostgresQueryError: Error, Sendable, CustomStringConvertible {
+public struct PostgresQueryError: Error, Sendable, CustomStringConvertible {
     /// SQLSTATE, e.g. `42501` for insufficient privilege.
-    var sqlState: String
-    var message: String
-    var context: String
+    public var sqlState: String
+    public var message: String
+    public var context: String
     /// True when the connection itself broke (worth retrying).
-    var connectionLost: Bool
+    public var connectionLost: Bool
 
-    var description: String {
+    public var description: String {
         context.isEmpty ? "\(message) [\(sqlState)]" : "\(context): \(message) [\(sqlState)]"
     }
 
     /// As a `SluiceError` with a hint.
-    func asSluiceError(hint: String? = nil) -> SluiceError {
+    public func asSluiceError(hint: String? = nil) -> SluiceError {
         SluiceError(connectionLost ? .connection : .sourceSetup, "PostgreSQL refused a statement",
                     location: context.isEmpty ? nil : context, hint: hint, isTransient: connectionLost,
                     underlying: self)
