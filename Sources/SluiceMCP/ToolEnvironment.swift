@@ -17,6 +17,8 @@ final class ToolEnvironment: Sendable {
     let catalog = SchemaCatalog()
     private let catalogNext = Mutex<Int64>(0)
     private let stateStore = Mutex<StateStore?>(nil)
+    /// The change streams as of a log data version (see `changeStreams()`).
+    private let streamsCache = Mutex<(version: Int64, streams: [ChangeStream])?>(nil)
 
     init(
         pipeline: PipelineConfig, settings: MCPSettings, log: any ChangeLog,
@@ -34,12 +36,20 @@ final class ToolEnvironment: Sendable {
     // MARK: Streams and schemas
 
     /// Change streams of the pipeline with their tables (from the schema catalog), refreshed from `_schemas`.
+    ///
+    /// The log is re-read only when its data version moved (`ChangeLog.dataVersion`: another process, such as
+    /// `sluice run`, committed), so agents' calls against an idle log read no stream at all.
     func changeStreams() async throws -> [ChangeStream] {
+        let version = try await log.dataVersion()
+        if let cached = streamsCache.withLock({ $0 }), cached.version == version { return cached.streams }
         try await refreshCatalog()
         let tables = Dictionary(catalog.tables.map { (pipeline.stream(for: $0), $0) }, uniquingKeysWith: { a, _ in a })
-        return try await log.streams().filter { pipeline.isChangeStream($0.name) }.map {
+        let streams = try await log.streams().filter { pipeline.isChangeStream($0.name) }.map {
             ChangeStream(info: $0, table: tables[$0.name])
         }
+        // `version` was read before the streams, so a commit in between moves the version and is read next time.
+        streamsCache.withLock { $0 = (version, streams) }
+        return streams
     }
 
     /// The change streams the principal may describe.
