@@ -105,7 +105,7 @@ struct Serve: AsyncParsableCommand {
         }
         var failure: (any Error)?
         if noPipeline {
-            while !stopper.stopped { try? await Task.sleep(for: .milliseconds(200)) }
+            await stopper.waitForStop()
         } else {
             status.withLock { $0 = RuntimeStatus(state: "running") }
             do {

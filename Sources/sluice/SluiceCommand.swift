@@ -67,7 +67,10 @@ struct Run: AsyncParsableCommand {
             while !stopper.stopped {
                 let next = schedule.next(after: Date())
                 logger.info("next run at \(ISO8601DateFormatter().string(from: next))")
-                while Date() < next && !stopper.stopped { try await Task.sleep(for: .milliseconds(250)) }
+                // Wakes at the tick or on a signal; at most a minute apart, so a changed wall clock is noticed.
+                while Date() < next && !stopper.stopped {
+                    await stopper.waitForStop(timeout: .seconds(min(60, max(0.001, next.timeIntervalSinceNow))))
+                }
                 if stopper.stopped { break }
                 try await runOnce(config, logger: logger, untilCaughtUp: true, stopper: stopper)
             }
@@ -92,10 +95,15 @@ struct Run: AsyncParsableCommand {
 }
 
 /// Turns SIGINT and SIGTERM into a graceful stop; a second signal exits at once.
+///
+/// @unchecked Sendable: the handler, the signal count and the waiters are only touched under `lock`; `sources` is
+/// written once in `init` and only kept alive afterwards.
 final class SignalStopper: @unchecked Sendable {
     private let lock = NSLock()
     private var handler: (@Sendable () -> Void)?
     private var signals = 0
+    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter = 0
     private var sources: [any DispatchSourceSignal] = []
 
     init() {
@@ -114,16 +122,46 @@ final class SignalStopper: @unchecked Sendable {
         lock.withLock { self.handler = handler }
     }
 
+    /// Returns once a stop was requested, or after `timeout` (nil: no limit), or when the task is cancelled.
+    func waitForStop(timeout: Duration? = nil) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.stopRequested() }
+            if let timeout { group.addTask { try? await Task.sleep(for: timeout) } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Suspends until the first signal (or cancellation), without polling.
+    private func stopRequested() async {
+        let id = lock.withLock { () -> Int in nextWaiter += 1; return nextWaiter }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = lock.withLock { () -> Bool in
+                    if signals > 0 || Task.isCancelled { return true }
+                    waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            lock.withLock { waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
     private func received(_ number: Int32) {
-        let (count, handler) = lock.withLock { () -> (Int, (@Sendable () -> Void)?) in
+        let (count, handler, waiting) = lock.withLock {
+            () -> (Int, (@Sendable () -> Void)?, [CheckedContinuation<Void, Never>]) in
             signals += 1
-            return (signals, self.handler)
+            defer { waiters.removeAll() }
+            return (signals, self.handler, Array(waiters.values))
         }
         if count > 1 {
             FileHandle.standardError.write(Data("sluice: second signal, exiting without draining\n".utf8))
             exit(130)
         }
         handler?()
+        waiting.forEach { $0.resume() }
     }
 }
 
