@@ -7,7 +7,7 @@
 // manifests and catalog commits; pyiceberg's covers `Table.append` of ready Arrow tables (building them is not
 // timed), with the same commit size.
 //
-// Python: SLUICE_PYTHON, else .venv/bin/python, else python3 (needs pyiceberg[sql-sqlite] and pyarrow).
+// Python: SLUICE_PYTHON, else .venv/bin/python (needs pyiceberg[sql-sqlite] and pyarrow; scripts/install-deps.sh).
 import Foundation
 import Logging
 import SluiceConnectorKit
@@ -114,10 +114,10 @@ let peerScript = #"""
     print(sorted(times)[len(times) // 2])
     """#
 
+/// The venv's Python (never the system python3, which lacks the readers).
 func python() -> String {
     if let path = ProcessInfo.processInfo.environment["SLUICE_PYTHON"], !path.isEmpty { return path }
-    if FileManager.default.isExecutableFile(atPath: ".venv/bin/python") { return ".venv/bin/python" }
-    return "/usr/bin/python3"
+    return ".venv/bin/python"
 }
 
 func runPeer() throws -> Double? {
