@@ -70,6 +70,10 @@ enum StateSchema {
 /// Effectively once: each batch is one SQLite transaction that also stores the stream's next offset, and
 /// `resumeOffsets` returns those offsets, so a replay after a crash skips what is already applied.
 public actor StateSink: SinkConnector {
+    /// The sink's own thread: its file, SQLite and compression calls block it, never the cooperative pool.
+    private let thread = ThreadExecutor(name: "state-sink")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
     public static let spec = ConnectorSpec(
         name: "state", role: .sink,
         summary: "Current rows of every table plus a per-key change index (SQLite), for the MCP query tools.",
@@ -310,6 +314,8 @@ public final class StateStore: Sendable {
 }
 
 /// One read connection of a state store and its statements.
+// @unchecked: a SQLite connection and its statements are not Sendable; each reader is used by one caller at a time
+// (checked out of the state store's pool), never concurrently.
 final class StateReader: @unchecked Sendable {
     private let database: StateDatabase
     private let selectStreams: StateStatement

@@ -1,3 +1,6 @@
+// SluiceSnowflake: the `snowflake_stage` sink: Parquet change files in a stage folder per table with a ledger,
+// and the COPY INTO + MERGE SQL (Snowflake and DuckDB dialects).
+
 import Foundation
 import Logging
 import SluiceCore
@@ -15,6 +18,10 @@ import SluiceStaging
 /// deletes files it does not record, and resumes after the last recorded offset, so a crash at any point neither
 /// loses nor doubles a change. A replayed range gets the same file name, so COPY INTO skips it.
 public actor SnowflakeStageSink: SinkConnector {
+    /// The sink's own thread: its file, SQLite and compression calls block it, never the cooperative pool.
+    private let thread = ThreadExecutor(name: "snowflake-sink")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
     public static let spec = ConnectorSpec(
         name: "snowflake_stage", role: .sink,
         summary: "Snowflake-style staging: Parquet change files per table, a ledger, and COPY INTO + MERGE SQL "
