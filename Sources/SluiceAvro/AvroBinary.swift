@@ -1,3 +1,6 @@
+// SluiceAvro: Avro's binary encoding, schemas and object container files (read and write), as Iceberg's
+// manifests and manifest lists need them.
+
 import SluiceCore
 
 /// Avro's binary encoding of data: zig-zag varints, little-endian floats, length-prefixed bytes.

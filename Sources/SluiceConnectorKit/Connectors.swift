@@ -1,3 +1,6 @@
+// SluiceConnectorKit: all a connector needs and nothing more: the source and sink protocols, their contexts and
+// batches, `ConnectorSpec` (declared settings) and the contract in connectors/README.md. No log, no YAML.
+
 import Logging
 import SluiceCore
 

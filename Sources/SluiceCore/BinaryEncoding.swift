@@ -1,3 +1,6 @@
+// SluiceCore: the change model (values, schemas, events, positions), its binary and JSON encodings, errors, and
+// the concurrency primitives (`BlockingExecutor`, `ThreadExecutor`, `BoundedChannel`) every other target builds on.
+
 import Foundation
 
 /// Appends the log's compact binary encoding to a byte buffer: LEB128 varints, zig-zag signed integers,
@@ -116,6 +119,8 @@ public struct BinaryWriter: Sendable {
 }
 
 /// The buffer of a `BinaryWriter`.
+// @unchecked: a `BinaryWriter` copies its storage before writing when the storage is shared (copy on write), so
+// a storage reachable from two threads is only ever read.
 private final class ByteStorage: @unchecked Sendable {
     var base: UnsafeMutablePointer<UInt8>
     var count = 0

@@ -275,6 +275,7 @@ public struct EncodedChanges: Sendable {
 
 /// What encoding a table version's rows needs, worked out once per schema version: the encoded column names,
 /// the key columns' positions, and the encoded connector and table names. Immutable.
+// @unchecked: every stored property is a `let`; the raw buffers are filled in `init` and only read afterwards.
 public final class EncodedRowLayout: @unchecked Sendable {
     public let table: TableID
     public let schemaVersion: Int

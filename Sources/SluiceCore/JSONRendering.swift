@@ -214,6 +214,7 @@ public struct JSONText: Sendable {
 }
 
 /// Floor division (rounds toward negative infinity), for splitting microseconds into days and seconds.
+@usableFromInline
 func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
@@ -224,6 +225,7 @@ public enum TemporalText {
     static let microsPerDay: Int64 = 86_400_000_000
 
     /// Year, month, day for days since 1970-01-01 (civil-from-days).
+    @inlinable
     public static func civil(fromDays days: Int64) -> (year: Int64, month: Int, day: Int) {
         let z = days + 719_468
         let era = floorDiv(z, 146_097)
@@ -237,6 +239,7 @@ public enum TemporalText {
     }
 
     /// Days since 1970-01-01 for a proleptic Gregorian date (days-from-civil).
+    @inlinable
     public static func days(year: Int64, month: Int, day: Int) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = floorDiv(y, 400)

@@ -1,3 +1,6 @@
+// SluiceLog: the core log, durable and replayable: the `ChangeLog` interface and its embedded SQLite backend
+// (one writer thread with group commit, pooled WAL readers, retention, append notifications).
+
 import SluiceCore
 
 /// One record to append to a stream: an encoded change (or schema, audit entry, …) and its metadata.

@@ -63,13 +63,13 @@ final class LogWriter: Sendable {
 
 /// The write connection and what the writer knows of the log; used only on the writer's thread.
 final class LogCommitter {
-    private let connection: SQLiteConnection
-    private let statements: WriterStatements
-    private var streams: [String: StreamState]
-    private let wallClockMicros: @Sendable () -> Int64
-    private let appended: AppendSignal
+    let connection: SQLiteConnection
+    let statements: WriterStatements
+    var streams: [String: StreamState]
+    let wallClockMicros: @Sendable () -> Int64
+    let appended: AppendSignal
     /// The chunk being encoded; its buffer is reused by every chunk the writer stores.
-    private let encoder = ChunkEncoder()
+    let encoder = ChunkEncoder()
 
     init(path: String, syncPolicy: SyncPolicy, appended: AppendSignal,
          wallClockMicros: @escaping @Sendable () -> Int64) throws {
@@ -425,7 +425,7 @@ final class LogCommitter {
 
     /// Binds the columns an encoded chunk (stored as `stored`) determines to parameters 2 to 10 (see `insertChunk`,
     /// `updateChunk`).
-    private func bindSummary(
+    func bindSummary(
         of encoder: ChunkEncoder, stored: UnsafeRawBufferPointer, appendedAt: Int64, maxPosition: [UInt8]?,
         to statement: SQLiteStatement
     ) throws {
@@ -450,7 +450,7 @@ final class LogCommitter {
         try updateStreamRow(state, named: name)
     }
 
-    private func updateStreamRow(_ state: StreamState, named name: String) throws {
+    func updateStreamRow(_ state: StreamState, named name: String) throws {
         let update = statements.updateStream
         try update.bind(state.id, at: 1)
         try update.bind(state.firstOffset, at: 2)
@@ -473,250 +473,6 @@ final class LogCommitter {
             try delete.bind(key, at: 1)
             try delete.run(while: "deleting connector state \(key)")
         }
-    }
-
-    // MARK: Retention
-
-    /// Applies `policy` to each stream in its own transaction (appends interleave between streams).
-    private func applyRetention(_ policy: RetentionPolicy, to names: [String]?) throws -> Int64 {
-        let now = wallClockMicros()
-        var removed: Int64 = 0
-        for name in names ?? streams.keys.sorted() {
-            guard var state = streams[name] else { continue }
-            try statements.begin.run(while: "starting retention of stream \(name)")
-            do {
-                removed += try applyRetention(policy, to: &state, named: name, now: now)
-                try updateStreamRow(state, named: name)
-                try statements.commit.run(while: "committing retention of stream \(name)")
-            } catch {
-                if connection.isInTransaction {
-                    try? statements.rollback.run(while: "rolling back retention of stream \(name)")
-                }
-                throw error
-            }
-            streams[name] = state
-        }
-        return removed
-    }
-
-    private func applyRetention(
-        _ policy: RetentionPolicy, to state: inout StreamState, named name: String, now: Int64
-    ) throws -> Int64 {
-        var removed: Int64 = 0
-        if policy.compactByKey {
-            removed += try compactByKey(&state, named: name)
-        }
-        if let maxAgeSeconds = policy.maxAgeSeconds {
-            let select = statements.selectFirstAppendedSince
-            try select.bind(state.id, at: 1)
-            try select.bind(now - maxAgeSeconds * 1_000_000, at: 2)
-            let boundary = try select.step() ? select.int64(at: 0) : state.nextOffset
-            select.reset()
-            removed += try removeRecords(before: boundary, from: &state, named: name)
-        }
-        if let maxBytes = policy.maxBytes, state.payloadBytes > maxBytes {
-            removed += try removeRecords(
-                before: try sizeBoundary(of: state, named: name, maxBytes: maxBytes), from: &state, named: name)
-        }
-        let selectFirst = statements.selectFirstOffset
-        try selectFirst.bind(state.id, at: 1)
-        defer { selectFirst.reset() }
-        state.firstOffset = try selectFirst.step() ? selectFirst.int64(at: 0) : state.nextOffset
-        return removed
-    }
-
-    /// Keeps only the newest record per key (records without a key stay), rewriting the chunks that lose records.
-    ///
-    /// Three passes over the stream's chunks: find each key's newest offset, find the chunks holding older
-    /// records, rewrite those (offsets stay; the rewritten chunks have gaps).
-    private func compactByKey(_ state: inout StreamState, named name: String) throws -> Int64 {
-        var newestOffsets: [[UInt8]: Int64] = [:]
-        try forEachRecord(ofStream: state.id, named: name) { _, record in
-            if let key = record.key {
-                newestOffsets[makeByteArray(key)] = record.offset
-            }
-            return true
-        }
-        var chunksToRewrite: [Int64] = []
-        try forEachRecord(ofStream: state.id, named: name) { chunkID, record in
-            if let key = record.key, newestOffsets[makeByteArray(key)] != record.offset {
-                chunksToRewrite.append(chunkID)
-                return false
-            }
-            return true
-        }
-        var removed: Int64 = 0
-        for chunkID in chunksToRewrite {
-            let (count, bytes) = try rewriteChunk(chunkID, ofStream: name) { record in
-                guard let key = record.key else { return true }
-                return newestOffsets[makeByteArray(key)] == record.offset
-            }
-            removed += count
-            state.recordCount -= count
-            state.payloadBytes -= bytes
-        }
-        return removed
-    }
-
-    /// Calls `body` with each record of a stream and the id of its chunk, in offset order; `body` returns false to
-    /// skip the rest of that chunk.
-    private func forEachRecord(
-        ofStream streamID: Int64, named name: String, _ body: (Int64, ChunkRecord) throws -> Bool
-    ) throws {
-        let select = statements.selectChunksOfStream
-        try select.bind(streamID, at: 1)
-        defer { select.reset() }
-        while try select.step() {
-            let header = ChunkHeader(select, from: 1)
-            let chunkID = select.int64(at: 0)
-            try select.withBlob(at: 6) { data in
-                try header.withVerifiedDecoder(of: data, stream: name, path: connection.path) { decoder in
-                    do {
-                        while let record = try decoder.next() {
-                            guard try body(chunkID, record) else { break }
-                        }
-                    } catch let error as ChunkFormatError {
-                        throw header.malformed(error, stream: name, path: connection.path)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Rewrites a chunk with the records `keep` accepts (deleting it when none is left); returns the records and
-    /// payload bytes removed. The chunk keeps its append time and seek maxima (still valid upper bounds).
-    private func rewriteChunk(
-        _ chunkID: Int64, ofStream name: String, keep: (ChunkRecord) -> Bool
-    ) throws -> (records: Int64, bytes: Int64) {
-        let select = statements.selectChunk
-        try select.bind(chunkID, at: 1)
-        defer { select.reset() }
-        guard try select.step() else { return (0, 0) }
-        let header = ChunkHeader(select, from: 1)
-        var removedBytes: Int64 = 0
-        encoder.reset()
-        try select.withBlob(at: 6) { data in
-            try header.withVerifiedDecoder(of: data, stream: name, path: connection.path) { decoder in
-                do {
-                    while let record = try decoder.next() {
-                        if keep(record) {
-                            encoder.append(record)
-                        } else {
-                            removedBytes += Int64(record.payload.count)
-                        }
-                    }
-                } catch let error as ChunkFormatError {
-                    throw header.malformed(error, stream: name, path: connection.path)
-                }
-            }
-        }
-        select.reset()
-        let removedRecords = header.recordCount - encoder.recordCount
-        guard removedRecords > 0 else { return (0, 0) }
-        let activity = "rewriting records \(header.baseOffset)...\(header.lastOffset) of stream \(name)"
-        if encoder.recordCount == 0 {
-            let delete = statements.deleteChunk
-            try delete.bind(chunkID, at: 1)
-            try delete.run(while: activity)
-        } else {
-            let stored = encoder.stored()
-            let update = statements.updateChunk
-            try update.bind(chunkID, at: 1)
-            try bindSummary(
-                of: encoder, stored: stored, appendedAt: header.appendedAt, maxPosition: encoder.maxPosition, to: update)
-            try update.withBlob(stored, at: 11) {
-                try update.run(while: activity)
-            }
-        }
-        return (removedRecords, removedBytes)
-    }
-
-    /// The first offset to keep so that the payload bytes kept are at most `maxBytes`.
-    ///
-    /// Whole chunks are summed from their `payload_bytes`; only the chunk the boundary falls in is decoded.
-    private func sizeBoundary(of state: StreamState, named name: String, maxBytes: Int64) throws -> Int64 {
-        let excess = state.payloadBytes - maxBytes
-        var dropped: Int64 = 0
-        var boundaryChunk: Int64?
-        do {
-            let select = statements.selectChunkSizes
-            try select.bind(state.id, at: 1)
-            defer { select.reset() }
-            while try select.step() {
-                if dropped >= excess {
-                    return select.int64(at: 1)
-                }
-                let bytes = select.int64(at: 2)
-                if dropped + bytes >= excess {
-                    boundaryChunk = select.int64(at: 0)
-                    break
-                }
-                dropped += bytes
-            }
-        }
-        guard let boundaryChunk else { return state.nextOffset }
-        var boundary: Int64?
-        let select = statements.selectChunk
-        try select.bind(boundaryChunk, at: 1)
-        defer { select.reset() }
-        guard try select.step() else { return state.nextOffset }
-        let header = ChunkHeader(select, from: 1)
-        try select.withBlob(at: 6) { data in
-            try header.withVerifiedDecoder(of: data, stream: name, path: connection.path) { decoder in
-                do {
-                    while let record = try decoder.next() {
-                        if dropped >= excess {
-                            boundary = record.offset
-                            return
-                        }
-                        dropped += Int64(record.payload.count)
-                    }
-                } catch let error as ChunkFormatError {
-                    throw header.malformed(error, stream: name, path: connection.path)
-                }
-            }
-        }
-        if let boundary {
-            return boundary
-        }
-        // The whole chunk goes: keep from the next chunk on.
-        return header.lastOffset + 1
-    }
-
-    /// Removes the records before `boundary`: the chunks that lie wholly before it, and the head of the chunk it
-    /// falls in (rewritten).
-    private func removeRecords(
-        before boundary: Int64, from state: inout StreamState, named name: String
-    ) throws -> Int64 {
-        let totals = statements.selectPrefixTotals
-        try totals.bind(state.id, at: 1)
-        try totals.bind(boundary, at: 2)
-        var count: Int64 = 0
-        var bytes: Int64 = 0
-        if try totals.step() {
-            count = totals.int64(at: 0)
-            bytes = totals.int64(at: 1)
-        }
-        totals.reset()
-        if count > 0 {
-            let delete = statements.deleteChunksBefore
-            try delete.bind(state.id, at: 1)
-            try delete.bind(boundary, at: 2)
-            try delete.run(while: "removing records before offset \(boundary) from stream \(name)")
-        }
-        let straddling = statements.selectChunkStraddling
-        try straddling.bind(state.id, at: 1)
-        try straddling.bind(boundary, at: 2)
-        let straddlingChunk = try straddling.step() ? straddling.int64(at: 0) : nil
-        straddling.reset()
-        if let straddlingChunk {
-            let trimmed = try rewriteChunk(straddlingChunk, ofStream: name) { $0.offset >= boundary }
-            count += trimmed.records
-            bytes += trimmed.bytes
-        }
-        state.recordCount -= count
-        state.payloadBytes -= bytes
-        return count
     }
 }
 
@@ -786,117 +542,5 @@ struct StreamState {
         if let chunkMaxPosition, maxPosition.map({ $0.lexicographicallyPrecedes(chunkMaxPosition) }) ?? true {
             maxPosition = chunkMaxPosition
         }
-    }
-}
-
-/// The writer connection's statements, prepared once.
-struct WriterStatements {
-    let begin: SQLiteStatement
-    let commit: SQLiteStatement
-    let rollback: SQLiteStatement
-    let savepoint: SQLiteStatement
-    let release: SQLiteStatement
-    let rollbackToSavepoint: SQLiteStatement
-    let selectStreams: SQLiteStatement
-    let insertStream: SQLiteStatement
-    let updateStream: SQLiteStatement
-    let insertChunk: SQLiteStatement
-    let upsertState: SQLiteStatement
-    let deleteState: SQLiteStatement
-    let upsertConsumerOffset: SQLiteStatement
-    let selectChunksOfStream: SQLiteStatement
-    let selectChunk: SQLiteStatement
-    let updateChunk: SQLiteStatement
-    let deleteChunk: SQLiteStatement
-    let selectFirstAppendedSince: SQLiteStatement
-    let selectChunkSizes: SQLiteStatement
-    let selectPrefixTotals: SQLiteStatement
-    let deleteChunksBefore: SQLiteStatement
-    let selectChunkStraddling: SQLiteStatement
-    let selectFirstOffset: SQLiteStatement
-
-    init(_ connection: SQLiteConnection) throws {
-        begin = try connection.prepare("BEGIN IMMEDIATE")
-        commit = try connection.prepare("COMMIT")
-        rollback = try connection.prepare("ROLLBACK")
-        savepoint = try connection.prepare("SAVEPOINT request")
-        release = try connection.prepare("RELEASE request")
-        rollbackToSavepoint = try connection.prepare("ROLLBACK TO request")
-        selectStreams = try connection.prepare(
-            """
-            SELECT id, name, first_offset, next_offset, record_count, payload_bytes, max_source_time, max_position
-            FROM streams
-            """
-        )
-        insertStream = try connection.prepare("INSERT INTO streams (name, created_at) VALUES (?1, ?2)")
-        updateStream = try connection.prepare(
-            """
-            UPDATE streams SET first_offset = ?2, next_offset = ?3, record_count = ?4, payload_bytes = ?5,
-                max_source_time = ?6, max_position = ?7
-            WHERE id = ?1
-            """
-        )
-        insertChunk = try connection.prepare(
-            """
-            INSERT INTO chunks (stream_id, base_offset, last_offset, record_count, appended_at, checksum,
-                payload_bytes, min_source_time, max_source_time, max_position, seek_time, seek_position, data)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-            """
-        )
-        upsertState = try connection.prepare(
-            """
-            INSERT INTO connector_state (key, value) VALUES (?1, ?2)
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value
-            """
-        )
-        deleteState = try connection.prepare("DELETE FROM connector_state WHERE key = ?1")
-        upsertConsumerOffset = try connection.prepare(
-            """
-            INSERT INTO consumer_offsets (consumer, stream, next_offset) VALUES (?1, ?2, ?3)
-            ON CONFLICT (consumer, stream) DO UPDATE SET next_offset = excluded.next_offset
-            """
-        )
-        selectChunksOfStream = try connection.prepare(
-            """
-            SELECT id, base_offset, last_offset, record_count, appended_at, checksum, data FROM chunks
-            WHERE stream_id = ?1 ORDER BY last_offset
-            """
-        )
-        selectChunk = try connection.prepare(
-            "SELECT id, base_offset, last_offset, record_count, appended_at, checksum, data FROM chunks WHERE id = ?1"
-        )
-        updateChunk = try connection.prepare(
-            """
-            UPDATE chunks SET base_offset = ?2, last_offset = ?3, record_count = ?4, appended_at = ?5, checksum = ?6,
-                payload_bytes = ?7, min_source_time = ?8, max_source_time = ?9, max_position = ?10, data = ?11
-            WHERE id = ?1
-            """
-        )
-        deleteChunk = try connection.prepare("DELETE FROM chunks WHERE id = ?1")
-        selectFirstAppendedSince = try connection.prepare(
-            """
-            SELECT base_offset FROM chunks WHERE stream_id = ?1 AND appended_at >= ?2
-            ORDER BY last_offset LIMIT 1
-            """
-        )
-        selectChunkSizes = try connection.prepare(
-            "SELECT id, base_offset, payload_bytes FROM chunks WHERE stream_id = ?1 ORDER BY last_offset"
-        )
-        selectPrefixTotals = try connection.prepare(
-            """
-            SELECT coalesce(sum(record_count), 0), coalesce(sum(payload_bytes), 0) FROM chunks
-            WHERE stream_id = ?1 AND last_offset < ?2
-            """
-        )
-        deleteChunksBefore = try connection.prepare("DELETE FROM chunks WHERE stream_id = ?1 AND last_offset < ?2")
-        selectChunkStraddling = try connection.prepare(
-            """
-            SELECT id FROM chunks WHERE stream_id = ?1 AND last_offset >= ?2 AND base_offset < ?2
-            ORDER BY last_offset LIMIT 1
-            """
-        )
-        selectFirstOffset = try connection.prepare(
-            "SELECT base_offset FROM chunks WHERE stream_id = ?1 ORDER BY last_offset LIMIT 1"
-        )
     }
 }

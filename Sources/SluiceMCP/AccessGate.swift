@@ -1,3 +1,6 @@
+// SluiceMCP: the MCP server agents use: tools declared once, governance (identities, policies, masking),
+// paging, the audit trail in the core log, and the state store that serves current rows.
+
 import Foundation
 import SluiceCore
 import SluiceLog

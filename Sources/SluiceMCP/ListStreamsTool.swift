@@ -10,18 +10,11 @@ extension ToolDeclaration {
         outputSchema: ToolSchema.output(
             [
                 "pipeline": ["type": "string"],
-                "streams": [
-                    "type": "array",
-                    "items": [
-                        "type": "object",
-                        "properties": .object(
-                            ToolSchema.streamOffsets.merging([
-                                "schema": ["type": "string"], "table": ["type": "string"],
-                                "operations": ["type": "array", "items": ["type": "string"]],
-                            ]) { a, _ in a }),
-                        "required": ["name", "first_offset", "next_offset", "count", "operations"],
-                    ],
-                ],
+                "streams": ToolSchema.streams(
+                    more: [
+                        "schema": ["type": "string"], "table": ["type": "string"],
+                        "operations": ["type": "array", "items": ["type": "string"]],
+                    ], required: ["name", "first_offset", "next_offset", "count", "operations"]),
             ], required: ["pipeline", "streams"]),
         handler: listStreams)
 

@@ -16,17 +16,9 @@ extension ToolDeclaration {
                     "type": "object", "properties": ["state": ["type": "string"], "error": ToolSchema.nullableString],
                 ],
                 "sources": ["type": "array", "items": ["type": "object"]],
-                "streams": [
-                    "type": "array",
-                    "items": [
-                        "type": "object",
-                        "properties": .object(
-                            ToolSchema.streamOffsets.merging([
-                                "sinks": ["type": "array", "items": ["type": "object"]]
-                            ]) { a, _ in a }),
-                        "required": ["name", "next_offset", "sinks"],
-                    ],
-                ],
+                "streams": ToolSchema.streams(
+                    more: ["sinks": ["type": "array", "items": ["type": "object"]]],
+                    required: ["name", "next_offset", "sinks"]),
             ], required: ["pipeline", "runtime", "sources", "streams"]),
         handler: pipelineStatus)
 

@@ -170,6 +170,18 @@ enum ToolSchema {
         "count": ["type": "integer"],
     ]
 
+    /// A list of streams: objects with a stream's offsets (`streamOffsets`) and `more` properties.
+    static func streams(more: [String: MCPValue], required: [String]) -> MCPValue {
+        [
+            "type": "array",
+            "items": [
+                "type": "object",
+                "properties": .object(streamOffsets.merging(more) { offsets, _ in offsets }),
+                "required": .array(required.map { .string($0) }),
+            ],
+        ]
+    }
+
     /// An output schema: an object with these properties.
     static func output(_ properties: [String: MCPValue], required: [String]) -> MCPValue {
         ["type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) })]

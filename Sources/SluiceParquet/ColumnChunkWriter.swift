@@ -1,3 +1,6 @@
+// SluiceParquet: a Parquet file writer: column chunks, dictionary and PLAIN encodings, statistics, compression,
+// and the Thrift metadata (which it can also read back, for footers and compaction).
+
 /// Writes one leaf column of the current row group: buffers its levels and values as pages (data page v1, each
 /// page body compressed whole), and at the end of the row group writes the dictionary page and the data pages.
 final class ColumnChunkWriter {

@@ -126,61 +126,36 @@ enum FixedWidthKind {
     }
 }
 
-/// One slot of an open-addressing hash table from a value's identity (or hash) to its dictionary index.
-struct DictionarySlot {
-    var key: UInt64
-    /// Dictionary index + 1; 0 marks an empty slot.
-    var indexPlusOne: Int32
-}
-
-/// Fibonacci hashing of a 64-bit key to a table of 2^(64 - shift) slots.
-@inline(__always)
-func slotIndex(for key: UInt64, shift: UInt64) -> Int {
-    Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
-}
-
 /// INT32, INT64, FLOAT and DOUBLE values. Not generic on purpose: the writer holds encoders as existentials,
 /// and generic witnesses would run unspecialized; the typed loops below are specialized per call site.
 struct FixedWidthEncoder: ColumnValueEncoder {
     private let options: ValueEncoderOptions
     private let kind: FixedWidthKind
-    private var usesDictionary: Bool
+    private var page: DictionaryPage
     /// Dictionary entries as identity bits.
     private var dictionary: [UInt64] = []
-    private var slots: [DictionarySlot] = []
-    private var slotShift: UInt64 = 64
-    private var pageIndices: [UInt32] = []
-    private var pagePlain: [UInt8] = []
-    private var dictionaryPagesWritten = false
+    private var table: DictionarySlotTable
     private var minimum: UInt64?
     private var maximum: UInt64?
 
     init(kind: FixedWidthKind, options: ValueEncoderOptions) {
         self.options = options
         self.kind = kind
-        self.usesDictionary = options.dictionaryEnabled
-        if usesDictionary {
-            resizeTable(to: 1024)
-        }
+        page = DictionaryPage(usesDictionary: options.dictionaryEnabled)
+        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
     }
 
-    var estimatedPageBytes: Int {
-        if usesDictionary {
-            let bitWidth = max(1, RLEBitPackedHybrid.bitWidth(forMaximum: UInt32(max(dictionary.count, 1) - 1)))
-            return pageIndices.count * bitWidth / 8 + 1
-        }
-        return pagePlain.count
-    }
+    var estimatedPageBytes: Int { page.estimatedBytes(dictionaryCount: dictionary.count) }
 
     var dictionaryPageBytes: Int { dictionary.count * kind.byteWidth }
 
     var isDictionaryFull: Bool {
-        usesDictionary && dictionaryPageBytes > options.dictionaryPageSizeLimit
+        page.usesDictionary && dictionaryPageBytes > options.dictionaryPageSizeLimit
     }
 
     mutating func fallBackToPlain() {
-        usesDictionary = false
-        slots = []
+        page.usesDictionary = false
+        table = DictionarySlotTable()
     }
 
     mutating func add(_ batch: ColumnValues, values range: Range<Int>) {
@@ -196,11 +171,11 @@ struct FixedWidthEncoder: ColumnValueEncoder {
     @inline(__always)
     private mutating func add<Value: FixedWidthPhysicalValue>(_ storage: [Value], _ range: Range<Int>) {
         storage.withUnsafeBufferPointer { buffer in
-            if usesDictionary {
+            if page.usesDictionary {
                 addToDictionary(buffer, range)
             } else {
                 observeMinMax(buffer, range)
-                pagePlain.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[range])))
+                page.plain.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[range])))
             }
         }
     }
@@ -217,49 +192,21 @@ struct FixedWidthEncoder: ColumnValueEncoder {
                 lastIndex = indexInserting(key)
                 lastKey = key
             }
-            pageIndices.append(lastIndex)
+            page.indexes.append(lastIndex)
         }
     }
 
     @inline(__always)
     private mutating func indexInserting(_ key: UInt64) -> UInt32 {
-        let mask = slots.count - 1
-        var slot = slotIndex(for: key, shift: slotShift)
-        while true {
-            let entry = slots[slot]
-            if entry.indexPlusOne == 0 {
-                break
-            }
-            if entry.key == key {
-                return UInt32(truncatingIfNeeded: entry.indexPlusOne - 1)
-            }
-            slot = (slot + 1) & mask
+        let found = table.find(key) { _ in true }
+        if let index = found.index {
+            return UInt32(truncatingIfNeeded: index)
         }
         let index = dictionary.count
         dictionary.append(key)
-        slots[slot] = DictionarySlot(key: key, indexPlusOne: Int32(index + 1))
+        table.insert(key: key, index: index, at: found.emptySlot)
         observe(key)
-        if dictionary.count * 2 > slots.count {
-            resizeTable(to: slots.count * 2)
-        }
         return UInt32(index)
-    }
-
-    private mutating func resizeTable(to capacity: Int) {
-        var resized = [DictionarySlot](repeating: DictionarySlot(key: 0, indexPlusOne: 0), count: capacity)
-        let shift = UInt64(64 - capacity.trailingZeroBitCount)
-        let mask = capacity - 1
-        resized.withUnsafeMutableBufferPointer { table in
-            for (index, key) in dictionary.enumerated() {
-                var slot = slotIndex(for: key, shift: shift)
-                while table[slot].indexPlusOne != 0 {
-                    slot = (slot + 1) & mask
-                }
-                table[slot] = DictionarySlot(key: key, indexPlusOne: Int32(index + 1))
-            }
-        }
-        slots = resized
-        slotShift = shift
     }
 
     private mutating func observe(_ bits: UInt64) {
@@ -320,23 +267,11 @@ struct FixedWidthEncoder: ColumnValueEncoder {
     }
 
     mutating func encodePage(into output: inout [UInt8]) -> ParquetFormat.Encoding {
-        if usesDictionary || !pageIndices.isEmpty {
-            let bitWidth = max(1, RLEBitPackedHybrid.bitWidth(forMaximum: UInt32(max(dictionary.count, 1) - 1)))
-            output.append(UInt8(bitWidth))
-            pageIndices.withUnsafeBufferPointer {
-                RLEBitPackedHybrid.encode($0, bitWidth: bitWidth, into: &output)
-            }
-            pageIndices.removeAll(keepingCapacity: true)
-            dictionaryPagesWritten = true
-            return .rleDictionary
-        }
-        output.append(contentsOf: pagePlain)
-        pagePlain.removeAll(keepingCapacity: true)
-        return .plain
+        page.encode(into: &output, dictionaryCount: dictionary.count)
     }
 
     func encodeDictionaryPage(into output: inout [UInt8]) -> Int? {
-        guard dictionaryPagesWritten else { return nil }
+        guard page.dictionaryPagesWritten else { return nil }
         if kind.byteWidth == 8 {
             dictionary.withUnsafeBytes { output.append(contentsOf: $0) }
         } else {
@@ -356,16 +291,11 @@ struct FixedWidthEncoder: ColumnValueEncoder {
     }
 
     mutating func startNextChunk() {
-        usesDictionary = options.dictionaryEnabled
+        page.reset(usesDictionary: options.dictionaryEnabled)
         dictionary.removeAll(keepingCapacity: true)
-        pageIndices.removeAll(keepingCapacity: true)
-        pagePlain.removeAll(keepingCapacity: true)
-        dictionaryPagesWritten = false
+        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
         minimum = nil
         maximum = nil
-        if usesDictionary {
-            resizeTable(to: 1024)
-        }
     }
 }
 
@@ -429,14 +359,11 @@ struct ByteArrayEncoder: ColumnValueEncoder {
     private let fixedLength: Int?
     private let isBigEndianSigned: Bool
     private let isUTF8: Bool
-    private var usesDictionary: Bool
+    private var page: DictionaryPage
     private var dictionaryBytes: [UInt8] = []
     private var dictionaryEnds: [Int] = []
-    private var slots: [DictionarySlot] = []
-    private var slotShift: UInt64 = 64
-    private var pageIndices: [UInt32] = []
-    private var pagePlain: [UInt8] = []
-    private var dictionaryPagesWritten = false
+    /// Keyed by `hashBytes` of the entry.
+    private var table: DictionarySlotTable
     private var minimum: [UInt8]?
     private var maximum: [UInt8]?
 
@@ -445,31 +372,23 @@ struct ByteArrayEncoder: ColumnValueEncoder {
         self.fixedLength = layout.physicalType == .fixedLenByteArray ? Int(layout.typeLength ?? 0) : nil
         self.isBigEndianSigned = layout.statisticsOrder == .bigEndianSigned
         self.isUTF8 = layout.isUTF8
-        self.usesDictionary = options.dictionaryEnabled
-        if usesDictionary {
-            resizeTable(to: 1024)
-        }
+        page = DictionaryPage(usesDictionary: options.dictionaryEnabled)
+        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
     }
 
-    var estimatedPageBytes: Int {
-        if usesDictionary {
-            let bitWidth = max(1, RLEBitPackedHybrid.bitWidth(forMaximum: UInt32(max(dictionaryEnds.count, 1) - 1)))
-            return pageIndices.count * bitWidth / 8 + 1
-        }
-        return pagePlain.count
-    }
+    var estimatedPageBytes: Int { page.estimatedBytes(dictionaryCount: dictionaryEnds.count) }
 
     var dictionaryPageBytes: Int {
         dictionaryBytes.count + (fixedLength == nil ? 4 * dictionaryEnds.count : 0)
     }
 
     var isDictionaryFull: Bool {
-        usesDictionary && dictionaryPageBytes > options.dictionaryPageSizeLimit
+        page.usesDictionary && dictionaryPageBytes > options.dictionaryPageSizeLimit
     }
 
     mutating func fallBackToPlain() {
-        usesDictionary = false
-        slots = []
+        page.usesDictionary = false
+        table = DictionarySlotTable()
     }
 
     mutating func add(_ batch: ColumnValues, values range: Range<Int>) {
@@ -479,10 +398,10 @@ struct ByteArrayEncoder: ColumnValueEncoder {
             batch.byteEnds.withUnsafeBufferPointer { ends in
                 var start = fixedLength > 0
                     ? range.lowerBound * fixedLength : (range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1])
-                if usesDictionary {
+                if page.usesDictionary {
                     for position in range {
                         let end = fixedLength > 0 ? start + fixedLength : ends[position]
-                        pageIndices.append(indexInserting(UnsafeRawBufferPointer(rebasing: storage[start..<end])))
+                        page.indexes.append(indexInserting(UnsafeRawBufferPointer(rebasing: storage[start..<end])))
                         start = end
                     }
                 } else {
@@ -491,9 +410,9 @@ struct ByteArrayEncoder: ColumnValueEncoder {
                         let value = UnsafeRawBufferPointer(rebasing: storage[start..<end])
                         observe(value)
                         if fixedLength == 0 {
-                            withUnsafeBytes(of: UInt32(value.count).littleEndian) { pagePlain.append(contentsOf: $0) }
+                            withUnsafeBytes(of: UInt32(value.count).littleEndian) { page.plain.append(contentsOf: $0) }
                         }
-                        pagePlain.append(contentsOf: value)
+                        page.plain.append(contentsOf: value)
                         start = end
                     }
                 }
@@ -509,50 +428,22 @@ struct ByteArrayEncoder: ColumnValueEncoder {
     @inline(__always)
     private mutating func indexInserting(_ value: UnsafeRawBufferPointer) -> UInt32 {
         let hash = hashBytes(value)
-        let mask = slots.count - 1
-        var slot = slotIndex(for: hash, shift: slotShift)
-        while true {
-            let entry = slots[slot]
-            if entry.indexPlusOne == 0 {
-                break
+        let found = dictionaryBytes.withUnsafeBytes { bytes in
+            table.find(hash) { index in
+                let existing = dictionaryEntry(index, bytes)
+                return existing.count == value.count
+                    && (value.isEmpty || memcmp(existing.baseAddress!, value.baseAddress!, value.count) == 0)
             }
-            if entry.key == hash {
-                let index = Int(entry.indexPlusOne - 1)
-                let matches = dictionaryBytes.withUnsafeBytes { bytes in
-                    let existing = dictionaryEntry(index, bytes)
-                    return existing.count == value.count
-                        && (value.isEmpty || memcmp(existing.baseAddress!, value.baseAddress!, value.count) == 0)
-                }
-                if matches {
-                    return UInt32(index)
-                }
-            }
-            slot = (slot + 1) & mask
+        }
+        if let index = found.index {
+            return UInt32(index)
         }
         let index = dictionaryEnds.count
         dictionaryBytes.append(contentsOf: value)
         dictionaryEnds.append(dictionaryBytes.count)
-        slots[slot] = DictionarySlot(key: hash, indexPlusOne: Int32(index + 1))
+        table.insert(key: hash, index: index, at: found.emptySlot)
         observe(value)
-        if dictionaryEnds.count * 2 > slots.count {
-            resizeTable(to: slots.count * 2)
-        }
         return UInt32(index)
-    }
-
-    private mutating func resizeTable(to capacity: Int) {
-        var resized = [DictionarySlot](repeating: DictionarySlot(key: 0, indexPlusOne: 0), count: capacity)
-        let shift = UInt64(64 - capacity.trailingZeroBitCount)
-        let mask = capacity - 1
-        for entry in slots where entry.indexPlusOne != 0 {
-            var slot = slotIndex(for: entry.key, shift: shift)
-            while resized[slot].indexPlusOne != 0 {
-                slot = (slot + 1) & mask
-            }
-            resized[slot] = entry
-        }
-        slots = resized
-        slotShift = shift
     }
 
     private mutating func observe(_ value: UnsafeRawBufferPointer) {
@@ -586,23 +477,11 @@ struct ByteArrayEncoder: ColumnValueEncoder {
     }
 
     mutating func encodePage(into output: inout [UInt8]) -> ParquetFormat.Encoding {
-        if usesDictionary || !pageIndices.isEmpty {
-            let bitWidth = max(1, RLEBitPackedHybrid.bitWidth(forMaximum: UInt32(max(dictionaryEnds.count, 1) - 1)))
-            output.append(UInt8(bitWidth))
-            pageIndices.withUnsafeBufferPointer {
-                RLEBitPackedHybrid.encode($0, bitWidth: bitWidth, into: &output)
-            }
-            pageIndices.removeAll(keepingCapacity: true)
-            dictionaryPagesWritten = true
-            return .rleDictionary
-        }
-        output.append(contentsOf: pagePlain)
-        pagePlain.removeAll(keepingCapacity: true)
-        return .plain
+        page.encode(into: &output, dictionaryCount: dictionaryEnds.count)
     }
 
     func encodeDictionaryPage(into output: inout [UInt8]) -> Int? {
-        guard dictionaryPagesWritten else { return nil }
+        guard page.dictionaryPagesWritten else { return nil }
         output.reserveCapacity(output.count + dictionaryPageBytes)
         dictionaryBytes.withUnsafeBytes { bytes in
             for index in dictionaryEnds.indices {
@@ -656,44 +535,11 @@ struct ByteArrayEncoder: ColumnValueEncoder {
     }
 
     mutating func startNextChunk() {
-        usesDictionary = options.dictionaryEnabled
+        page.reset(usesDictionary: options.dictionaryEnabled)
         dictionaryBytes.removeAll(keepingCapacity: true)
         dictionaryEnds.removeAll(keepingCapacity: true)
-        pageIndices.removeAll(keepingCapacity: true)
-        pagePlain.removeAll(keepingCapacity: true)
-        dictionaryPagesWritten = false
+        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
         minimum = nil
         maximum = nil
-        slots = []
-        if usesDictionary {
-            resizeTable(to: 1024)
-        }
     }
-}
-
-/// A fast non-cryptographic hash of a byte string (8 bytes per step, multiply-xorshift mixing).
-@inline(__always)
-func hashBytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-    var hash: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(bytes.count)
-    var offset = 0
-    let count = bytes.count
-    while offset + 8 <= count {
-        let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-        hash = (hash ^ word) &* 0x9FB2_1C65_1E98_DF25
-        hash ^= hash >> 29
-        offset += 8
-    }
-    if offset < count {
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < count {
-            tail |= UInt64(bytes[offset]) << shift
-            shift += 8
-            offset += 1
-        }
-        hash = (hash ^ tail) &* 0x9FB2_1C65_1E98_DF25
-        hash ^= hash >> 29
-    }
-    hash = (hash ^ (hash >> 32)) &* 0xD6E8_FEB8_6659_FD93
-    return hash ^ (hash >> 32)
 }

@@ -1,3 +1,6 @@
+// SluiceRuntime: runs a pipeline: parses and validates its YAML, starts sources and sinks, appends batches to the
+// log, feeds sinks from it, commits offsets only once durable, and retries transient failures.
+
 import SluiceConnectorKit
 import SluiceCore
 

@@ -1,3 +1,6 @@
+// sluice: the command line (`run`, `validate`, `log`, `mcp`, `serve`, `audit`, `snapshot`, `iceberg`, `connectors`)
+// and the registry of connectors it is built with.
+
 import ArgumentParser
 import Foundation
 import SluiceCore

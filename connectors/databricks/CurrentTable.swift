@@ -1,3 +1,6 @@
+// SluiceDatabricks: the `delta` sink: a Delta Lake changes table and a merged current table per source table,
+// with Databricks SQL to load and merge them.
+
 import Foundation
 import SluiceCore
 import SluiceParquet

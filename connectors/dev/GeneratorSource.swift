@@ -1,3 +1,6 @@
+// SluiceDevConnectors: connectors that need no database: the `generator` source (synthetic changes) and the
+// `jsonl` sink (the smallest real sink, the worked example in connectors/README.md).
+
 import Foundation
 import SluiceCore
 import SluiceConnectorKit

@@ -1,3 +1,6 @@
+// SluiceIceberg: the `iceberg` sink and its table format: schemas, manifests, snapshots, catalogs (SQL on SQLite
+// or PostgreSQL), upserts with position deletes, and table maintenance.
+
 import Foundation
 import SluiceAvro
 

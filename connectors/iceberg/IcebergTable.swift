@@ -29,6 +29,8 @@ public struct LiveFile: Sendable, Hashable {
 
 /// Reads and commits one Iceberg table through its catalog: manifests, manifest lists, snapshots, optimistic
 /// concurrency (a lost commit reloads the table and retries).
+// @unchecked: `loaded` and the manifest caches are mutated only by the table's owner (the Iceberg sink actor, or
+// one CLI command), which never shares a table between concurrent tasks.
 public final class IcebergTable: @unchecked Sendable {
     public let catalog: any IcebergCatalog
     public private(set) var loaded: LoadedTable
@@ -139,25 +141,13 @@ public final class IcebergTable: @unchecked Sendable {
 
     /// Commits a metadata change without a snapshot (`make` returns nil for no change); retries lost commits.
     public func updateMetadata(_ make: (TableMetadata) throws -> TableMetadata?) throws {
-        for _ in 0..<50 {
-            guard var next = try make(metadata) else { return }
-            next.lastUpdatedMs = max(Int64(Date().timeIntervalSince1970 * 1000), metadata.lastUpdatedMs)
-            do {
-                loaded = try catalog.commit(base: loaded, metadata: next)
-                return
-            } catch let error as IcebergError where error.code == .commitConflict {
-                try refresh()
-            }
-        }
-        throw IcebergError(
-            .commitConflict, "table \(identifier): the metadata change lost 50 commits in a row",
-            hint: "another writer commits continuously; retry later")
+        try commitMetadata(describedAs: "metadata change", make)
     }
 
     /// Changes the table's schema (a new schema id becomes current); no snapshot. Retries lost commits.
     public func updateSchema(_ make: (TableMetadata) throws -> IcebergSchema?) throws {
-        for _ in 0..<20 {
-            guard let schema = try make(metadata) else { return }
+        try commitMetadata(describedAs: "schema change") { metadata in
+            guard let schema = try make(metadata) else { return nil }
             var next = metadata
             var newSchema = schema
             if let existing = next.schemas.first(where: {
@@ -170,7 +160,16 @@ public final class IcebergTable: @unchecked Sendable {
                 next.currentSchemaId = newSchema.schemaId
             }
             next.lastColumnId = max(next.lastColumnId, newSchema.highestFieldId)
-            next.lastUpdatedMs = Int64(Date().timeIntervalSince1970 * 1000)
+            return next
+        }
+    }
+
+    /// Commits what `make` derives from the current metadata, re-deriving it from the fresh table after each lost
+    /// commit, 50 times at most.
+    private func commitMetadata(describedAs change: String, _ make: (TableMetadata) throws -> TableMetadata?) throws {
+        for _ in 0..<50 {
+            guard var next = try make(metadata) else { return }
+            next.lastUpdatedMs = max(Int64(Date().timeIntervalSince1970 * 1000), metadata.lastUpdatedMs)
             do {
                 loaded = try catalog.commit(base: loaded, metadata: next)
                 return
@@ -179,7 +178,7 @@ public final class IcebergTable: @unchecked Sendable {
             }
         }
         throw IcebergError(
-            .commitConflict, "table \(identifier): the schema change lost 20 commits in a row",
+            .commitConflict, "table \(identifier): the \(change) lost 50 commits in a row",
             hint: "another writer commits continuously; retry later")
     }
 
@@ -205,6 +204,8 @@ public final class IcebergTable: @unchecked Sendable {
             } catch let error as IcebergError where error.code == .commitConflict && attempt < 50 {
                 for path in written { unlink(LocalFiles.path(path)) }
                 try refresh()
+                // Jittered backoff before the retry against another writer. It blocks the calling thread: the
+                // Iceberg sink's own thread (`ThreadExecutor`) or a one-shot CLI command, never the cooperative pool.
                 usleep(UInt32.random(in: 1_000...20_000) * UInt32(min(attempt, 10)))
             } catch {
                 // The files may be referenced if the catalog did commit (a lost reply); leave them to remove-orphans.
@@ -298,25 +299,15 @@ public final class IcebergTable: @unchecked Sendable {
 
         // New files first in the manifest list: readers plan newest first.
         var added: [ManifestFile] = []
-        if !change.addedDataFiles.isEmpty {
+        for (files, content) in [(change.addedDataFiles, FileContent.data), (change.addedDeleteFiles, .positionDeletes)]
+        where !files.isEmpty {
+            let entries = files.map {
+                ManifestEntry(
+                    status: .added, snapshotId: snapshotId, sequenceNumber: nil, fileSequenceNumber: nil, file: $0)
+            }
             added.append(
                 try writeManifest(
-                    change.addedDataFiles.map {
-                        ManifestEntry(
-                            status: .added, snapshotId: snapshotId, sequenceNumber: nil, fileSequenceNumber: nil,
-                            file: $0)
-                    }, spec: spec, schema: schema, content: .data, snapshotId: snapshotId,
-                    sequenceNumber: sequenceNumber,
-                    written: &written))
-        }
-        if !change.addedDeleteFiles.isEmpty {
-            added.append(
-                try writeManifest(
-                    change.addedDeleteFiles.map {
-                        ManifestEntry(
-                            status: .added, snapshotId: snapshotId, sequenceNumber: nil, fileSequenceNumber: nil,
-                            file: $0)
-                    }, spec: spec, schema: schema, content: .positionDeletes, snapshotId: snapshotId,
+                    entries, spec: spec, schema: schema, content: content, snapshotId: snapshotId,
                     sequenceNumber: sequenceNumber, written: &written))
         }
         manifests = added + manifests

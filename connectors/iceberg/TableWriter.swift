@@ -14,50 +14,6 @@ public enum CommitStage: String, Sendable {
     case afterCatalogCommit
 }
 
-/// Where a live row of an upsert table is: data file and position.
-struct RowLocation: Hashable {
-    var file: Int32
-    var position: Int64
-}
-
-/// A primary key: a single integer key (the common case) without an array allocation, or the key's cells.
-enum RowKey: Hashable {
-    case long(Int64)
-    case cells([Cell])
-
-    init(_ cells: [Cell]) {
-        if cells.count == 1, case .long(let value) = cells[0] {
-            self = .long(value)
-        } else {
-            self = .cells(cells)
-        }
-    }
-
-    var cells: [Cell] {
-        switch self {
-        case .long(let value): return [.long(value)]
-        case .cells(let cells): return cells
-        }
-    }
-}
-
-/// The upsert key index: primary key → where the row is in the table's current snapshot.
-struct KeyIndex {
-    var files: [String] = []
-    var fileIds: [String: Int32] = [:]
-    var partitions: [String: [AvroValue]] = [:]
-    var locations: [RowKey: RowLocation] = [:]
-
-    mutating func fileId(_ path: String, partition: [AvroValue]) -> Int32 {
-        if let id = fileIds[path] { return id }
-        let id = Int32(files.count)
-        files.append(path)
-        fileIds[path] = id
-        partitions[path] = partition
-        return id
-    }
-}
-
 /// Buffers one stream's changes and commits them to its Iceberg table, effectively once.
 final class TableWriter {
     /// Where a key's newest buffered change left it.
@@ -121,72 +77,6 @@ final class TableWriter {
     var pendingCount: Int { pendingChanges }
 
     // MARK: Schemas
-
-    /// The table schema for a source schema version, evolved from `current` (nil: a new table).
-    static func evolvedSchema(
-        current: IcebergSchema?, lastColumnId: Int, source: TableSchema, mode: IcebergSinkConfiguration.Mode
-    ) throws -> IcebergSchema {
-        var fields = current?.fields ?? []
-        var nextId = max(lastColumnId, current?.highestFieldId ?? 0) + 1
-        let isNew = current == nil
-        let keys = Set(mode == .upsert ? source.primaryKey : [])
-        for column in source.columns {
-            var probeId = nextId
-            let wanted = IcebergTypeMapping.icebergType(for: column, nextId: &probeId)
-            if let index = fields.firstIndex(where: { $0.name == column.name }) {
-                let existing = fields[index].type
-                if existing == wanted || wanted.canWiden(to: existing) {
-                    // Same type, or the source narrowed: keep the table's wider type.
-                } else if existing.canWiden(to: wanted) {
-                    fields[index].type = wanted
-                } else if case .list(let elementId, let oldElement, let required) = existing,
-                    case .list(_, let newElement, _) = wanted, oldElement.canWiden(to: newElement)
-                {
-                    fields[index].type = .list(elementId: elementId, element: newElement, elementRequired: required)
-                } else {
-                    throw IcebergError(
-                        .incompatibleSchema,
-                        "column \(column.name) of \(source.table) changed from \(existing) to \(wanted), "
-                            + "which Iceberg cannot promote",
-                        hint: "write to a new table (change the sink's table template) or rewrite the table")
-                }
-                if fields[index].required && !keys.contains(column.name) { fields[index].required = false }
-            } else {
-                let id = nextId
-                nextId += 1
-                var type = wanted
-                if case .list(_, let element, let required) = wanted {
-                    type = .list(elementId: nextId, element: element, elementRequired: required)
-                    nextId += 1
-                }
-                fields.append(
-                    IcebergField(
-                        id: id, name: column.name, required: isNew && keys.contains(column.name), type: type))
-            }
-        }
-        let sourceNames = Set(source.columns.map(\.name))
-        for index in fields.indices where !sourceNames.contains(fields[index].name) {
-            if mode == .append && changelogColumns.contains(fields[index].name) { continue }
-            if fields[index].required { fields[index].required = false }
-        }
-        if mode == .append && isNew {
-            let extra: [(String, IcebergType, Bool)] = [
-                ("_op", .string, true), ("_position", .string, false), ("_commit_ts", .timestamptz, false),
-                ("_tx_id", .string, false), ("_offset", .long, true),
-            ]
-            for (name, type, required) in extra where !fields.contains(where: { $0.name == name }) {
-                fields.append(IcebergField(id: nextId, name: name, required: required, type: type))
-                nextId += 1
-            }
-        }
-        let identifiers =
-            mode == .upsert
-            ? source.primaryKey.compactMap { name in fields.first { $0.name == name && $0.required }?.id }
-            : []
-        return IcebergSchema(
-            schemaId: current?.schemaId ?? 0, fields: fields,
-            identifierFieldIds: identifiers.count == source.primaryKey.count ? identifiers : [])
-    }
 
     /// Makes the table's schema fit a source schema version (committing buffered rows first).
     func useSourceSchema(_ source: TableSchema) throws {

@@ -1,3 +1,6 @@
+// SluiceMySQL: the `mysql` source for MySQL and MariaDB: binlog events decoded in Swift from the packets
+// libmariadb moves, snapshots, GTIDs and incremental snapshots.
+
 import Foundation
 import SluiceCore
 

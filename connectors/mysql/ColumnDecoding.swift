@@ -449,26 +449,17 @@ enum ColumnValueDecoder {
         return negative ? -micros : micros
     }
 
-    /// Days since 1970-01-01 of a proleptic Gregorian date.
-    static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
 
     /// A DATE; zero dates and dates with a zero month or day (which MySQL allows) become null.
     static func date(year: Int, month: Int, day: Int) -> Value {
         guard month >= 1, month <= 12, day >= 1, day <= 31 else { return .null }
-        return .date(Int32(daysSinceEpoch(year: year, month: month, day: day)))
+        return .date(Int32(TemporalText.days(year: Int64(year), month: month, day: day)))
     }
 
     /// A DATETIME as wall-clock microseconds; zero dates become null.
     static func datetime(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, micros: Int64) -> Value {
         guard month >= 1, month <= 12, day >= 1, day <= 31 else { return .null }
-        let days = Int64(daysSinceEpoch(year: year, month: month, day: day))
+        let days = TemporalText.days(year: Int64(year), month: month, day: day)
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second)
         return .timestamp(Timestamp(micros: seconds * 1_000_000 + micros, isUTC: false))
     }

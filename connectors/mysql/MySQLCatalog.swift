@@ -101,3 +101,34 @@ struct MySQLCatalog {
         return values
     }
 }
+
+/// Names of binlog types for schemas when the catalog does not describe the column.
+enum MySQLTypeNames {
+    static func name(_ column: BinlogColumn) -> String {
+        switch MySQLColumnType(rawValue: column.realType) {
+        case .tiny: return column.isUnsigned == true ? "tinyint unsigned" : "tinyint"
+        case .short: return column.isUnsigned == true ? "smallint unsigned" : "smallint"
+        case .int24: return column.isUnsigned == true ? "mediumint unsigned" : "mediumint"
+        case .long: return column.isUnsigned == true ? "int unsigned" : "int"
+        case .longlong: return column.isUnsigned == true ? "bigint unsigned" : "bigint"
+        case .float: return "float"
+        case .double: return "double"
+        case .newdecimal: return "decimal(\(column.meta1),\(column.meta2))"
+        case .date, .newdate: return "date"
+        case .time, .time2: return column.meta1 > 0 ? "time(\(column.meta1))" : "time"
+        case .datetime, .datetime2: return column.meta1 > 0 ? "datetime(\(column.meta1))" : "datetime"
+        case .timestamp, .timestamp2: return column.meta1 > 0 ? "timestamp(\(column.meta1))" : "timestamp"
+        case .year: return "year"
+        case .bit: return "bit(\(column.meta1 * 8 + column.meta2))"
+        case .enumeration: return "enum"
+        case .set: return "set"
+        case .varchar, .varString: return column.collation == 63 ? "varbinary" : "varchar"
+        case .string: return column.collation == 63 ? "binary" : "char"
+        case .tinyBlob, .mediumBlob, .longBlob, .blob: return column.collation == 63 ? "blob" : "text"
+        case .json: return "json"
+        case .geometry: return "geometry"
+        case .vector: return "vector"
+        default: return "type\(column.realType)"
+        }
+    }
+}

@@ -157,61 +157,6 @@ public struct MySQLSource: SourceConnector {
     }
 }
 
-/// Server settings read (and checked) at start.
-struct ServerSettings: Sendable {
-    var version: String
-    var isMariaDB: Bool
-    var checksum: String
-    var rowMetadata: String
-
-    static func check(_ connection: MySQLConnection, logger: Logger) throws -> ServerSettings {
-        let version = connection.serverVersion
-        let isMariaDB = version.contains("MariaDB")
-        func variable(_ name: String) -> String? {
-            (try? connection.query("SELECT @@global.\(name)"))?.first?.first ?? nil
-        }
-        guard variable("log_bin") == "1" else {
-            throw SluiceError(.sourceSetup, "binary logging is off on \(connection.endpoint.description)",
-                              hint: "start the server with log_bin (e.g. --log-bin=binlog) and a server_id")
-        }
-        let format = variable("binlog_format") ?? ""
-        guard format.uppercased() == "ROW" else {
-            throw SluiceError(.sourceSetup, "binlog_format is \(format), change capture needs ROW",
-                              hint: "set binlog_format=ROW in the server configuration (SET GLOBAL binlog_format=ROW "
-                                  + "affects new sessions only)")
-        }
-        let image = variable("binlog_row_image") ?? "FULL"
-        guard image.uppercased() == "FULL" else {
-            throw SluiceError(.sourceSetup, "binlog_row_image is \(image), change capture needs FULL row images",
-                              hint: "set binlog_row_image=FULL in the server configuration")
-        }
-        let metadata = variable("binlog_row_metadata") ?? "MINIMAL"
-        if metadata.uppercased() != "FULL" {
-            logger.warning("""
-                binlog_row_metadata is \(metadata): column names and keys come from information_schema at start plus \
-                tracked DDL; set binlog_row_metadata=FULL so that old binlog decodes with the schema of its time
-                """)
-        }
-        do {
-            _ = try connection.query("SHOW MASTER STATUS")
-        } catch let error as SluiceError {
-            throw SluiceError(.sourceSetup, "the capture user cannot read the binlog position", hint: error.hint
-                                ?? "grant REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and REPLICATION SLAVE",
-                              underlying: error)
-        }
-        return ServerSettings(version: version, isMariaDB: isMariaDB, checksum: variable("binlog_checksum") ?? "NONE",
-                              rowMetadata: metadata)
-    }
-
-    func currentPosition(_ connection: MySQLConnection) throws -> (file: String, position: UInt64) {
-        guard let row = try connection.query("SHOW MASTER STATUS").first, let file = row[0], let text = row[1],
-              let position = UInt64(text) else {
-            throw SluiceError(.sourceSetup, "SHOW MASTER STATUS returned nothing", hint: "enable log_bin on the server")
-        }
-        return (file, position)
-    }
-}
-
 /// The running binlog stream of one source: decoder, schemas, batching and positions.
 struct BinlogStreamState {
     let settings: MySQLSourceSettings
@@ -590,37 +535,6 @@ struct BinlogStreamState {
         lastStoredState = resume
         lastStateEmit = .now
         try await context.emit(out)
-    }
-}
-
-/// Names of binlog types for schemas when the catalog does not describe the column.
-enum MySQLTypeNames {
-    static func name(_ column: BinlogColumn) -> String {
-        switch MySQLColumnType(rawValue: column.realType) {
-        case .tiny: return column.isUnsigned == true ? "tinyint unsigned" : "tinyint"
-        case .short: return column.isUnsigned == true ? "smallint unsigned" : "smallint"
-        case .int24: return column.isUnsigned == true ? "mediumint unsigned" : "mediumint"
-        case .long: return column.isUnsigned == true ? "int unsigned" : "int"
-        case .longlong: return column.isUnsigned == true ? "bigint unsigned" : "bigint"
-        case .float: return "float"
-        case .double: return "double"
-        case .newdecimal: return "decimal(\(column.meta1),\(column.meta2))"
-        case .date, .newdate: return "date"
-        case .time, .time2: return column.meta1 > 0 ? "time(\(column.meta1))" : "time"
-        case .datetime, .datetime2: return column.meta1 > 0 ? "datetime(\(column.meta1))" : "datetime"
-        case .timestamp, .timestamp2: return column.meta1 > 0 ? "timestamp(\(column.meta1))" : "timestamp"
-        case .year: return "year"
-        case .bit: return "bit(\(column.meta1 * 8 + column.meta2))"
-        case .enumeration: return "enum"
-        case .set: return "set"
-        case .varchar, .varString: return column.collation == 63 ? "varbinary" : "varchar"
-        case .string: return column.collation == 63 ? "binary" : "char"
-        case .tinyBlob, .mediumBlob, .longBlob, .blob: return column.collation == 63 ? "blob" : "text"
-        case .json: return "json"
-        case .geometry: return "geometry"
-        case .vector: return "vector"
-        default: return "type\(column.realType)"
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceCore
 
 extension MySQLSource {
@@ -160,5 +161,60 @@ struct MySQLResumeState: Codable, Sendable, Equatable {
     func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
     static func decode(_ bytes: [UInt8]) throws -> MySQLResumeState {
         try JSONDecoder().decode(MySQLResumeState.self, from: Data(bytes))
+    }
+}
+
+/// Server settings read (and checked) at start.
+struct ServerSettings: Sendable {
+    var version: String
+    var isMariaDB: Bool
+    var checksum: String
+    var rowMetadata: String
+
+    static func check(_ connection: MySQLConnection, logger: Logger) throws -> ServerSettings {
+        let version = connection.serverVersion
+        let isMariaDB = version.contains("MariaDB")
+        func variable(_ name: String) -> String? {
+            (try? connection.query("SELECT @@global.\(name)"))?.first?.first ?? nil
+        }
+        guard variable("log_bin") == "1" else {
+            throw SluiceError(.sourceSetup, "binary logging is off on \(connection.endpoint.description)",
+                              hint: "start the server with log_bin (e.g. --log-bin=binlog) and a server_id")
+        }
+        let format = variable("binlog_format") ?? ""
+        guard format.uppercased() == "ROW" else {
+            throw SluiceError(.sourceSetup, "binlog_format is \(format), change capture needs ROW",
+                              hint: "set binlog_format=ROW in the server configuration (SET GLOBAL binlog_format=ROW "
+                                  + "affects new sessions only)")
+        }
+        let image = variable("binlog_row_image") ?? "FULL"
+        guard image.uppercased() == "FULL" else {
+            throw SluiceError(.sourceSetup, "binlog_row_image is \(image), change capture needs FULL row images",
+                              hint: "set binlog_row_image=FULL in the server configuration")
+        }
+        let metadata = variable("binlog_row_metadata") ?? "MINIMAL"
+        if metadata.uppercased() != "FULL" {
+            logger.warning("""
+                binlog_row_metadata is \(metadata): column names and keys come from information_schema at start plus \
+                tracked DDL; set binlog_row_metadata=FULL so that old binlog decodes with the schema of its time
+                """)
+        }
+        do {
+            _ = try connection.query("SHOW MASTER STATUS")
+        } catch let error as SluiceError {
+            throw SluiceError(.sourceSetup, "the capture user cannot read the binlog position", hint: error.hint
+                                ?? "grant REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and REPLICATION SLAVE",
+                              underlying: error)
+        }
+        return ServerSettings(version: version, isMariaDB: isMariaDB, checksum: variable("binlog_checksum") ?? "NONE",
+                              rowMetadata: metadata)
+    }
+
+    func currentPosition(_ connection: MySQLConnection) throws -> (file: String, position: UInt64) {
+        guard let row = try connection.query("SHOW MASTER STATUS").first, let file = row[0], let text = row[1],
+              let position = UInt64(text) else {
+            throw SluiceError(.sourceSetup, "SHOW MASTER STATUS returned nothing", hint: "enable log_bin on the server")
+        }
+        return (file, position)
     }
 }

@@ -1,3 +1,6 @@
+// SluiceParquetSink: the `parquet` sink: change files per table, rolled by size and time, named by their offset
+// range so a replay rewrites the same files.
+
 import SluiceCore
 import SluiceParquet
 import SluiceConnectorKit

@@ -1,3 +1,6 @@
+// SluicePostgres: the `postgres` source: pgoutput logical replication, exported-snapshot initial loads,
+// incremental snapshots by watermarks, and exact decoding of PostgreSQL's text values.
+
 import Foundation
 import Logging
 import Metrics
@@ -17,7 +20,7 @@ final class ChangeStreamer {
         var captured: Bool
     }
 
-    private struct OpenTransaction {
+    struct OpenTransaction {
         var xid: UInt32
         var xidText: String
         var commitLSN: LSN
@@ -31,7 +34,7 @@ final class ChangeStreamer {
         var beginWritten = false
     }
 
-    private struct PendingBatch {
+    struct PendingBatch {
         var schemas: [TableSchema] = []
         var events: [ChangeEvent] = []
         var position: StreamPositionState?
@@ -40,15 +43,15 @@ final class ChangeStreamer {
         var isEmpty: Bool { schemas.isEmpty && events.isEmpty && position == nil && state.isEmpty }
     }
 
-    private let session: PostgresSourceSession
-    private let settings: PostgresSourceSettings
-    private var logger: Logger
+    let session: PostgresSourceSession
+    let settings: PostgresSourceSettings
+    var logger: Logger
     private var decoder = PgOutputDecoder()
     private var relations: [UInt32: RelationEntry] = [:]
     /// Relations of the streamed transaction being replayed (nil when not replaying).
     private var replayRelations: [UInt32: RelationEntry]?
-    private var batch = PendingBatch()
-    private var transaction: OpenTransaction?
+    var batch = PendingBatch()
+    var transaction: OpenTransaction?
     private let resumeAfter: StreamPositionState?
     private var snapshotFilter: SnapshotFilter?
     private let untilLSN: LSN?
@@ -57,25 +60,25 @@ final class ChangeStreamer {
     private let streamed: StreamedTransactionBuffer
     private var caughtUp = false
     private var lastHeartbeat = ContinuousClock.now
-    private let database: String
+    let database: String
 
     /// Events skipped because an earlier run already put them in the log.
     private(set) var skippedAsDuplicates = 0
 
     // Incremental snapshots (see IncrementalSnapshot.swift).
-    private var incremental: IncrementalSnapshotJob?
-    private var lastRequestPoll = ContinuousClock.now - .seconds(3600)
-    private var refusedRequests: Set<String> = []
+    var incremental: IncrementalSnapshotJob?
+    var lastRequestPoll = ContinuousClock.now - .seconds(3600)
+    var refusedRequests: Set<String> = []
     /// A finished incremental snapshot whose request is cleared once its last chunk is durable.
-    private var completedRequest: String?
-    private var recentCommits = RecentCommits(capacity: 4096)
-    private let runID = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-    private var supportsMessages = true
+    var completedRequest: String?
+    var recentCommits = RecentCommits(capacity: 4096)
+    let runID = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    var supportsMessages = true
     /// `sluice_pg_slot_lag_bytes`: WAL the slot retains beyond its confirmed position (server's view).
     private let slotLag: Gauge
     private var lastLagSample = ContinuousClock.now - .seconds(3600)
     /// Incremental snapshots the source asked for itself (tables added to the publication), kept in state.
-    private var autoRequests: [String] = []
+    var autoRequests: [String] = []
     private var lastPublicationRefresh = ContinuousClock.now
     private var publicationRefreshDisabled = false
     private var skippedNewTables: Set<String> = []
@@ -405,7 +408,7 @@ final class ChangeStreamer {
         commit.value > stored.commitLSN || (commit.value == stored.commitLSN && order > stored.order)
     }
 
-    private func append(_ event: ChangeEvent, commit: LSN, order: Int) {
+    func append(_ event: ChangeEvent, commit: LSN, order: Int) {
         if batch.startedAt == nil { batch.startedAt = .now }
         if var tx = transaction, let beginOrder = tx.pendingBeginOrder, commit == tx.commitLSN {
             tx.pendingBeginOrder = nil
@@ -483,205 +486,6 @@ final class ChangeStreamer {
         let out = SourceBatch(schemas: batch.schemas, events: batch.events, state: state)
         batch = PendingBatch()
         try await session.emit(out, acknowledge: lastCommitEnd)
-    }
-}
-
-// MARK: Incremental snapshots
-
-extension ChangeStreamer {
-    /// The primary-key values of a row image, when it carries them all.
-    fileprivate static func key(of row: Row, _ primaryKey: [String]) -> [Value]? {
-        guard !primaryKey.isEmpty else { return nil }
-        var key: [Value] = []
-        key.reserveCapacity(primaryKey.count)
-        for column in primaryKey {
-            guard let value = row[column], value != .unchanged else { return nil }
-            key.append(value)
-        }
-        return key
-    }
-
-    /// Picks up requests (about once a second), resumes stored progress, and starts the next chunk read.
-    fileprivate func driveIncrementalSnapshot() async throws {
-        if incremental == nil, ContinuousClock.now - lastRequestPoll >= .seconds(1) {
-            lastRequestPoll = .now
-            var requests = try await session.context.pendingSnapshotRequests()
-            for request in autoRequests where !requests.contains(request) { requests.append(request) }
-            requests = requests.filter { !refusedRequests.contains($0) }
-            if let stored = try await session.loadJSON(IncrementalSnapshotState.self, key: IncrementalSnapshotState.key),
-               requests.contains(stored.request) {
-                try await startIncrementalSnapshot(stored)
-            } else if let request = requests.first {
-                let name = PostgresSourceSettings.normalizedTable(request)
-                let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
-                try await startIncrementalSnapshot(IncrementalSnapshotState(request: request, schema: parts[0], name: parts[1]))
-            }
-        }
-        guard let job = incremental, !job.chunkInFlight, completedRequest == nil else {
-            if let job = incremental, job.chunkInFlight, let error = job.reader.failure {
-                throw SluiceError(.connection, "reading an incremental snapshot chunk of \(job.table) failed",
-                                  hint: "Sluice reconnects and continues after the last chunk in the log", isTransient: true,
-                                  underlying: error)
-            }
-            return
-        }
-        if job.schemaChanged {
-            guard let (schema, types) = try await currentSchema(job.table, oid: job.oid) else {
-                try await finishIncrementalSnapshot(job, reason: "the table was dropped")
-                return
-            }
-            job.schema = schema
-            job.types = types
-            job.schemaChanged = false
-        }
-        let connection = session.catalog.connection
-        let names = job.schema.columns.map(\.name)
-        job.chunk += 1
-        job.chunkInFlight = true
-        let tag = "\(settings.slot):\(runID):\(job.chunk)"
-        job.reader.start(WatermarkChunkRequest(
-            qualifiedTable: connection.quoteIdentifier(job.table.schema) + "." + connection.quoteIdentifier(job.table.name),
-            selectList: names.map(connection.quoteIdentifier).joined(separator: ", "),
-            keyList: job.schema.primaryKey.map(connection.quoteIdentifier).joined(separator: ", "),
-            types: job.types, names: names, keyIndexes: job.schema.primaryKey.compactMap { names.firstIndex(of: $0) },
-            lastKey: job.state.lastKey, chunkSize: settings.snapshotChunkSize,
-            lowWatermark: tag + ":low", highWatermark: tag + ":high"))
-    }
-
-    /// The table's current schema from the catalog (a new version goes into the pending batch).
-    private func currentSchema(_ table: TableID, oid: UInt32) async throws -> (TableSchema, [PgValueType])? {
-        let connection = session.catalog.connection
-        let attributes = try connection.execute(
-            "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
-                + "AND NOT attisdropped ORDER BY attnum", parameters: [String(oid)], context: "reading columns of \(table)")
-        guard attributes.rowCount > 0 else { return nil }
-        let info = try session.catalog.tableInfo(oid: oid)
-        let columns = (0..<attributes.rowCount).map { r in
-            RelationColumn(isKey: info.primaryKey.contains(attributes.string(r, 0) ?? ""), name: attributes.string(r, 0) ?? "",
-                           typeOID: UInt32(attributes.string(r, 1) ?? "0") ?? 0,
-                           typeModifier: Int32(attributes.string(r, 2) ?? "-1") ?? -1)
-        }
-        let (schema, types, isNew) = try await session.schemas.schema(
-            for: .init(table: table, relationOID: oid, columns: columns), position: nil)
-        if isNew { batch.schemas.append(schema) }
-        return (schema, types)
-    }
-
-    private func startIncrementalSnapshot(_ state: IncrementalSnapshotState) async throws {
-        let request = state.request
-        func refuse(_ why: String) async throws {
-            logger.error("incremental snapshot of \(request) refused: \(why)")
-            refusedRequests.insert(request)
-            if let index = autoRequests.firstIndex(of: request) {
-                autoRequests.remove(at: index)
-                batch.state[Self.autoRequestsKey] = PostgresSourceSession.encodeJSON(autoRequests)
-                if batch.startedAt == nil { batch.startedAt = .now }
-            }
-            try await session.context.completeSnapshotRequest(request)
-        }
-        guard supportsMessages else {
-            logger.error("incremental snapshots need PostgreSQL 14 or newer (logical messages in pgoutput)")
-            refusedRequests.insert(request)
-            return
-        }
-        guard settings.captures(schema: state.schema, name: state.name) else {
-            return try await refuse("the table is not captured by this source (tables/include/exclude)")
-        }
-        let connection = session.catalog.connection
-        let located = try connection.execute(
-            """
-            SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_publication_tables p ON p.schemaname = n.nspname AND p.tablename = c.relname AND p.pubname = $3
-            WHERE n.nspname = $1 AND c.relname = $2
-            """, parameters: [state.schema, state.name, settings.publication], context: "locating \(request)")
-        guard located.rowCount > 0, let oid = UInt32(located.string(0, 0) ?? "") else {
-            return try await refuse("no such table in publication \(settings.publication)")
-        }
-        let table = TableID(database: database, schema: state.schema, name: state.name)
-        guard let (schema, types) = try await currentSchema(table, oid: oid) else {
-            return try await refuse("the table has no columns")
-        }
-        guard !schema.primaryKey.isEmpty else {
-            return try await refuse("the table has no primary key (chunks and de-duplication need one)")
-        }
-        incremental = IncrementalSnapshotJob(state: state, table: table, oid: oid, schema: schema, types: types,
-                                             reader: WatermarkChunkReader(endpoint: settings.endpoint))
-        logger.info(state.lastKey == nil ? "incremental snapshot started" : "incremental snapshot resumed",
-                    metadata: ["sluice.table": .string(table.description), "sluice.rows": .stringConvertible(state.rowsDone)])
-    }
-
-    /// A watermark message `slot:run:chunk:low|high` (other slots', runs' and chunks' are ignored).
-    fileprivate func watermark(_ text: String) async throws {
-        let parts = text.split(separator: ":")
-        guard parts.count == 4, parts[0] == settings.slot, parts[1] == runID, let job = incremental, job.chunkInFlight,
-              Int(parts[2]) == job.chunk else { return }
-        if parts[3] == "low" {
-            job.windowOpen = true
-            job.windowKeys = []
-            job.windowTruncated = false
-            job.committedBeforeLow = recentCommits.all
-            return
-        }
-        guard parts[3] == "high" else { return }
-        let windowWasOpen = job.windowOpen
-        job.windowOpen = false
-        let read: WatermarkChunk?
-        do {
-            read = try await job.reader.wait()
-        } catch {
-            throw SluiceError(.connection, "reading an incremental snapshot chunk of \(job.table) failed",
-                              hint: "Sluice reconnects and continues after the last chunk in the log", isTransient: true,
-                              underlying: error)
-        }
-        job.chunkInFlight = false
-        guard let chunk = read else { return }
-        let late = !chunk.inProgress.isDisjoint(with: job.committedBeforeLow)
-        if !windowWasOpen || job.windowTruncated || job.schemaChanged || late {
-            // Read the same chunk again (a TRUNCATE or DDL in the window, or a late-visible commit before it).
-            job.rereads += 1
-            return
-        }
-        guard var tx = transaction else { return }
-        let names = job.schema.columns.map(\.name)
-        var emitted = 0
-        for (index, values) in chunk.rows.enumerated() where !job.windowKeys.contains(chunk.keys[index]) {
-            let order = tx.order
-            tx.order += 1
-            transaction = tx
-            append(ChangeEvent(
-                op: .read, connector: "postgres", table: job.table, schemaVersion: job.schema.version, before: nil,
-                after: Row(columns: names, values: values), position: LSN.position(commit: tx.commitLSN, order: order),
-                commitTimeMicros: tx.commitTimeMicros, isSnapshot: true), commit: tx.commitLSN, order: order)
-            emitted += 1
-            tx = transaction ?? tx
-        }
-        transaction = tx
-        job.state.rowsDone += Int64(emitted)
-        job.state.chunks += 1
-        if let lastKey = chunk.lastKey { job.state.lastKey = lastKey }
-        if chunk.finished {
-            try await finishIncrementalSnapshot(job, reason: nil)
-        } else {
-            batch.state[IncrementalSnapshotState.key] = PostgresSourceSession.encodeJSON(job.state)
-            if batch.startedAt == nil { batch.startedAt = .now }
-        }
-    }
-
-    private func finishIncrementalSnapshot(_ job: IncrementalSnapshotJob, reason: String?) async throws {
-        batch.state[IncrementalSnapshotState.key] = .some(nil)
-        if let index = autoRequests.firstIndex(of: job.state.request) {
-            autoRequests.remove(at: index)
-            batch.state[Self.autoRequestsKey] = PostgresSourceSession.encodeJSON(autoRequests)
-        }
-        if batch.startedAt == nil { batch.startedAt = .now }
-        completedRequest = job.state.request
-        incremental = nil
-        await job.reader.close()
-        let elapsed = ContinuousClock.now - job.started
-        logger.info("incremental snapshot finished\(reason.map { " (\($0))" } ?? "")", metadata: [
-            "sluice.table": .string(job.table.description), "sluice.rows": .stringConvertible(job.state.rowsDone),
-            "sluice.chunks": .stringConvertible(job.state.chunks), "sluice.rereads": .stringConvertible(job.rereads),
-            "sluice.seconds": .stringConvertible(elapsed.components.seconds)])
     }
 }
 

@@ -5,6 +5,8 @@ import SluicePostgresClient
 ///
 /// Resolves domains to their base types, arrays to their element types and composites to their
 /// attributes, so that every column gets an exact `PgValueType`.
+// @unchecked: the caches and the connection are used by the source's one task at a time (see
+// `PostgresSourceSession`); no other thread reaches the catalog.
 final class PgCatalog: @unchecked Sendable {
     let connection: PostgresConnection
     private var types: [UInt32: PgValueType] = [:]
@@ -107,6 +109,21 @@ final class PgCatalog: @unchecked Sendable {
     struct TableInfo: Sendable {
         var notNull: Set<String>
         var primaryKey: [String]
+    }
+
+    /// The live columns of table `oid` as a relation message describes them (none when the table is gone), keys
+    /// marked from `info` (read when not given).
+    func relationColumns(oid: UInt32, table: TableID, info: TableInfo? = nil) throws -> [RelationColumn] {
+        let attributes = try connection.execute(
+            "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
+                + "AND NOT attisdropped ORDER BY attnum", parameters: [String(oid)], context: "reading columns of \(table)")
+        guard attributes.rowCount > 0 else { return [] }
+        let primaryKey = try (info ?? tableInfo(oid: oid)).primaryKey
+        return (0..<attributes.rowCount).map { r in
+            RelationColumn(isKey: primaryKey.contains(attributes.string(r, 0) ?? ""), name: attributes.string(r, 0) ?? "",
+                           typeOID: UInt32(attributes.string(r, 1) ?? "0") ?? 0,
+                           typeModifier: Int32(attributes.string(r, 2) ?? "-1") ?? -1)
+        }
     }
 
     func tableInfo(oid: UInt32) throws -> TableInfo {

@@ -258,15 +258,6 @@ enum PgTextValue {
         return text.elementsEqual(expected)
     }
 
-    /// Days since 1970-01-01 of a proleptic Gregorian date (astronomical year numbering).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146097 + dayOfEra - 719468
-    }
 
     /// Reads digits at `index`; returns the number and advances.
     private static func digits(_ text: Slice<UnsafeBufferPointer<UInt8>>, _ index: inout Int) -> Int64? {
@@ -308,7 +299,7 @@ enum PgTextValue {
         var index = body.startIndex
         guard let parts = datePart(body, &index), index == body.endIndex else { return nil }
         let year = bc ? 1 - parts.year : parts.year
-        return Int32(exactly: daysFromCivil(year: year, month: parts.month, day: parts.day))
+        return Int32(exactly: TemporalText.days(year: year, month: Int(parts.month), day: Int(parts.day)))
     }
 
     /// `HH:MM:SS[.ffffff]` at `index` → microseconds.
@@ -382,7 +373,7 @@ enum PgTextValue {
             offset = parsed
         }
         let year = bc ? 1 - date.year : date.year
-        let days = daysFromCivil(year: year, month: date.month, day: date.day)
+        let days = TemporalText.days(year: year, month: Int(date.month), day: Int(date.day))
         // The last microseconds of PostgreSQL's range (year 294276) do not fit µs since 1970 in 64 bits.
         let (dayMicros, o1) = days.multipliedReportingOverflow(by: 86_400_000_000)
         let (withTime, o2) = dayMicros.addingReportingOverflow(time - Int64(offset) * 1_000_000)

@@ -187,15 +187,8 @@ final class SnapshotReader {
             return
         }
         let estimate = max(Int64(located.string(0, 1) ?? "0") ?? 0, 1)
-        let attributes = try connection.execute(
-            "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
-                + "AND NOT attisdropped ORDER BY attnum", parameters: [String(oid)], context: "reading columns of \(table)")
         let info = try session.catalog.tableInfo(oid: oid)
-        let columns = (0..<attributes.rowCount).map { r in
-            RelationColumn(isKey: info.primaryKey.contains(attributes.string(r, 0) ?? ""), name: attributes.string(r, 0) ?? "",
-                           typeOID: UInt32(attributes.string(r, 1) ?? "0") ?? 0,
-                           typeModifier: Int32(attributes.string(r, 2) ?? "-1") ?? -1)
-        }
+        let columns = try session.catalog.relationColumns(oid: oid, table: table, info: info)
         let (schema, types, isNew) = try await session.schemas.schema(
             for: .init(table: table, relationOID: oid, columns: columns), position: nil)
         var pendingSchemas = isNew ? [schema] : []
