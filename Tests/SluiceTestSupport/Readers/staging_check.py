@@ -1,32 +1,11 @@
-import sys, json, os, shutil, datetime, decimal, uuid
+import json, os, shutil, datetime
+from _common import missing_package, canonical, load_request, exit_without_teardown
 try:
     import duckdb
     import pyarrow
     from deltalake import DeltaTable
 except ImportError as error:
-    print(error, file=sys.stderr)
-    sys.exit(3)
-
-EPOCH = datetime.datetime(1970, 1, 1)
-EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-def canonical(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime.datetime):
-        delta = value - (EPOCH_UTC if value.tzinfo is not None else EPOCH)
-        return delta // datetime.timedelta(microseconds=1)
-    if isinstance(value, datetime.date):
-        return (value - EPOCH.date()).days
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    return "unrendered:" + type(value).__name__
+    missing_package(error)
 
 def compare(actual_rows, expected_rows, columns):
     problems = []
@@ -156,12 +135,9 @@ def load_expected(request):
         return expected_from_jsonl(request["jsonl"])
     return json.load(open(request["expected"]))
 
-request = json.load(open(sys.argv[1]))
+request = load_request()
 if request["mode"] == "duckdb":
     print(json.dumps(duckdb_apply(request)))
 else:
     print(json.dumps(delta_check(request)))
-sys.stdout.flush()
-# Skip interpreter teardown: native threads of duckdb/deltalake were seen to abort it
-# ("terminate called without an active exception") after the answer was written.
-os._exit(0)
+exit_without_teardown()
