@@ -49,6 +49,13 @@ def render(value):
     return "unrendered:" + type(value).__name__ + ":" + str(value)
 
 
+def row_groups(metadata):
+    """Each row group of a Parquet file's metadata (pyarrow's FileMetaData) with its column chunks, in order."""
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        yield group, [group.column(column) for column in range(group.num_columns)]
+
+
 def canonical(value):
     """A value as the staging and Iceberg checkers compare it: JSON scalars as they are, temporals as integers."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -78,6 +85,36 @@ def normalise(row, request):
             value = json.loads(value)
         out[column] = value
     return out
+
+
+def same_number(a, e):
+    """Equal, floats compared as floats (an int and the equal float are the same; None is no number)."""
+    if isinstance(a, float) or isinstance(e, float):
+        return a is not None and e is not None and float(a) == float(e)
+    return a == e
+
+
+def compare_rows(actual_rows, expected, columns, same=same_number, label=""):
+    """The problems of `actual_rows` against `expected` (rows by their id as text): a key twice, missing or
+    unexpected, or a column whose values are not `same`; each problem starts with `label`."""
+    problems = []
+    actual = {}
+    for row in actual_rows:
+        key = str(row["id"])
+        if key in actual:
+            problems.append("%skey %s appears twice" % (label, key))
+        actual[key] = row
+    for key in sorted(set(actual) | set(expected), key=int):
+        if key not in actual:
+            problems.append("%skey %s missing" % (label, key))
+        elif key not in expected:
+            problems.append("%skey %s should not exist: %.200r" % (label, key, actual[key]))
+        else:
+            for column in columns:
+                a, e = actual[key].get(column), expected[key].get(column)
+                if not same(a, e):
+                    problems.append("%skey %s column %s: %.200r, expected %.200r" % (label, key, column, a, e))
+    return problems
 
 
 def source_rows(request):

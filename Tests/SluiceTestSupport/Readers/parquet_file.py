@@ -1,5 +1,5 @@
 import sys, json
-from _common import missing_package, render, exit_without_teardown
+from _common import missing_package, render, row_groups, exit_without_teardown
 try:
     import pyarrow.parquet as pq
     import pyarrow as pa
@@ -29,11 +29,9 @@ for field in parquet_file.schema_arrow:
         element_metadata = field.type.value_field.metadata or {}
         result["field_ids"][field.name + ".element"] = int(element_metadata.get(b"PARQUET:field_id", b"-1"))
 statistics = []
-for group_index in range(metadata.num_row_groups):
-    group = metadata.row_group(group_index)
+for group, chunks in row_groups(metadata):
     columns = {}
-    for column_index in range(group.num_columns):
-        chunk = group.column(column_index)
+    for chunk in chunks:
         stats = chunk.statistics
         entry = {"compression": chunk.compression, "encodings": list(chunk.encodings),
                  "has_dictionary_page": chunk.has_dictionary_page}

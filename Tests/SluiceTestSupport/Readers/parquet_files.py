@@ -1,5 +1,5 @@
 import sys, json
-from _common import missing_package, render, exit_without_teardown
+from _common import missing_package, render, row_groups, exit_without_teardown
 try:
     import pyarrow.parquet as pq
     import pyarrow as pa
@@ -60,11 +60,9 @@ for path in sys.argv[1:]:
     }
     compressions = set()
     groups = []
-    for group_index in range(metadata.num_row_groups):
-        group = metadata.row_group(group_index)
+    for _, chunks in row_groups(metadata):
         columns = {}
-        for column_index in range(group.num_columns):
-            chunk = group.column(column_index)
+        for chunk in chunks:
             compressions.add(chunk.compression)
             stats = chunk.statistics
             entry = {}

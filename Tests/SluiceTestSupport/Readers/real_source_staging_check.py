@@ -1,5 +1,5 @@
 import sys, json, os, shutil, datetime, decimal
-from _common import missing_package, normalise, source_rows, load_request, exit_without_teardown
+from _common import missing_package, normalise, compare_rows, source_rows, load_request, exit_without_teardown
 try:
     import duckdb
     import pyarrow
@@ -15,24 +15,8 @@ def same(a, e):
     return a == e
 
 def compare(what, actual_rows, expected, request):
-    problems = []
-    actual = {}
-    for row in actual_rows:
-        key = str(row["id"])
-        if key in actual:
-            problems.append("%s: key %s appears twice" % (what, key))
-        actual[key] = normalise(row, request)
-    for key in sorted(set(actual) | set(expected), key=int):
-        if key not in actual:
-            problems.append("%s: key %s missing" % (what, key))
-        elif key not in expected:
-            problems.append("%s: key %s should not exist" % (what, key))
-        else:
-            for column in request["columns"]:
-                a, e = actual[key][column], expected[key][column]
-                if not same(a, e):
-                    problems.append("%s: key %s column %s: %.200r, expected %.200r" % (what, key, column, a, e))
-    return problems
+    rows = [normalise(row, request) for row in actual_rows]
+    return compare_rows(rows, expected, request["columns"], same=same, label=what + ": ")
 
 def load_source(request):
     return {str(row["id"]): row for row in source_rows(request)}

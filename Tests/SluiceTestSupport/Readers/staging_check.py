@@ -1,35 +1,11 @@
 import json, os, shutil, datetime
-from _common import missing_package, canonical, load_request, exit_without_teardown
+from _common import missing_package, canonical, compare_rows, load_request, exit_without_teardown
 try:
     import duckdb
     import pyarrow
     from deltalake import DeltaTable
 except ImportError as error:
     missing_package(error)
-
-def compare(actual_rows, expected_rows, columns):
-    problems = []
-    actual = {}
-    for row in actual_rows:
-        key = str(row["id"])
-        if key in actual:
-            problems.append("key %s appears twice" % key)
-        actual[key] = row
-    for key in sorted(set(actual) | set(expected_rows), key=lambda k: int(k)):
-        if key not in actual:
-            problems.append("key %s missing" % key)
-        elif key not in expected_rows:
-            problems.append("key %s should not exist: %s" % (key, actual[key]))
-        else:
-            for column in columns:
-                a, e = actual[key].get(column), expected_rows[key].get(column)
-                if isinstance(e, float) or isinstance(a, float):
-                    same = a is not None and e is not None and float(a) == float(e)
-                else:
-                    same = a == e
-                if not same:
-                    problems.append("key %s column %s: %r, expected %r" % (key, column, a, e))
-    return problems
 
 def rows_of(cursor):
     names = [d[0] for d in cursor.description]
@@ -72,7 +48,7 @@ def duckdb_apply(request):
     schema, table = name.split(".", 1)
     actual = rows_of(con.execute('SELECT * EXCLUDE (%s) FROM "%s"."%s"%s' % (excluded, schema, table, where)))
     staging_left = con.execute('SELECT count(*) FROM "%s"."%s__sluice_staging"' % (schema, table)).fetchone()[0]
-    problems = compare(actual, expected["rows"], request["columns"])
+    problems = compare_rows(actual, expected["rows"], request["columns"])
     offsets = [o for e in ledger for o in range(e["first_offset"], e["last_offset"] + 1)]
     return {"problems": problems[:20], "problem_count": len(problems), "files": len(ledger), "applied": applied,
             "replays": replays, "rows": len(actual), "staging_left": staging_left,
@@ -101,7 +77,7 @@ def delta_check(request):
     if request.get("current", True):
         current = DeltaTable(os.path.join(folder, "current"))
         rows = rows_of_arrow(current.to_pyarrow_table())
-        problems = compare(rows, expected["rows"], request["columns"])
+        problems = compare_rows(rows, expected["rows"], request["columns"])
         result.update({"current_rows": len(rows), "problems": problems[:20], "problem_count": len(problems),
                        "current_files": len(current.file_uris())})
     return result
