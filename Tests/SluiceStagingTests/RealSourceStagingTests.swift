@@ -198,6 +198,7 @@ final class RealSourceRun {
         switch dialect {
         case .postgres:
             source = """
+                  src:
                     type: postgres
                     url: "\(postgresURL(database: name))"
                     tables: [public.items]
@@ -206,6 +207,7 @@ final class RealSourceRun {
                 """
         case .mysql:
             source = """
+                  src:
                     type: mysql
                     url: "\(serverURL)"
                     include: ["\(name).*"]
@@ -214,14 +216,7 @@ final class RealSourceRun {
                     max_batch_events: 45
                 """
         }
-        let yaml = """
-            name: \(name)
-            log:
-              path: log/\(name).sluicelog
-            sources:
-              src:
-            \(source)
-            sinks:
+        let sinks = """
               stage:
                 type: snowflake_stage
                 path: stage
@@ -231,14 +226,10 @@ final class RealSourceRun {
                 path: lake
                 max_file_rows: 53
                 current_file_rows: 16
-            runtime:
-              status_interval: 0
-              flush_interval: 50ms
-              sink_batch_events: 41
-              retry_initial_backoff: 200ms
-              retry_max_backoff: 1s
             """
-        try tools.write(yaml, "pipeline.yaml")
+        let runtime = ["sink_batch_events: 41", "retry_initial_backoff: 200ms", "retry_max_backoff: 1s"]
+        try TestPipeline(name: name, sources: source, sinks: sinks, runtime: runtime)
+            .write(in: URL(fileURLWithPath: directory))
     }
 
     func startSluice(untilCaughtUp: Bool, environment: [String: String] = [:]) throws -> (Process, String) {
