@@ -91,16 +91,7 @@ struct LiveMariaDBTests {
     static func render(_ value: Value, column: String) -> String {
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         func date(_ days: Int64) -> String {
-            // civil from days
-            let z = days + 719_468
-            let era = (z >= 0 ? z : z - 146_096) / 146_097
-            let doe = z - era * 146_097
-            let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-            let mp = (5 * doy + 2) / 153
-            let d = doy - (153 * mp + 2) / 5 + 1
-            let m = mp < 10 ? mp + 3 : mp - 9
-            let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+            let (y, m, d) = civilDate(fromDays: days)
             return "\(String(repeating: "0", count: max(0, 4 - String(y).count)))\(y)-\(two(m))-\(two(d))"
         }
         func fraction(_ micros: Int64, digits: Int) -> String {
