@@ -44,14 +44,8 @@ struct OrdersWorkload {
 
     init(count: Int, keys: Int, seed: UInt64 = 7, schemaChangeAt: Int? = nil) {
         self.schemaChangeAt = schemaChangeAt
-        var random = seed
-        func next() -> UInt64 {
-            random &+= 0x9E37_79B9_7F4A_7C15
-            var z = random
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SeededGenerator(seed: seed)
+        func next() -> UInt64 { random.next() }
         var live: [Int64] = []
         var versions: [Int64: Int64] = [:]
         var nextKey: Int64 = 1

@@ -191,7 +191,7 @@ final class RealSourceRun {
     }
 
     /// Runs killed with SIGKILL after a random time.
-    func killAtRandomMoments(_ count: Int, random: inout SeededRandom) throws {
+    func killAtRandomMoments(_ count: Int, random: inout SeededGenerator) throws {
         for _ in 0..<count {
             let before = stagedChanges()
             let (process, _) = try startSluice(untilCaughtUp: false)
@@ -266,7 +266,7 @@ final class RealSourceRun {
     // MARK: The test
 
     func execute() throws {
-        var random = SeededRandom(seed: UInt64(truncatingIfNeeded: name.hashValue))
+        var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: name.hashValue))
         var startPosition: String? = nil
         switch dialect {
         case .postgres:

@@ -23,12 +23,12 @@ struct RealSourceWorkload {
     /// Every change the workload makes, in commit order: [op, id].
     private(set) var expectedChanges: [[String]] = []
 
-    private var random: SeededRandom
+    private var random: SeededGenerator
     private var live = Set<Int>()
 
     init(dialect: Dialect, seed: UInt64, keys: Int = 40, initialRows: Int = 25, transactions: [Int] = [160, 260]) {
         self.dialect = dialect
-        random = SeededRandom(seed: seed)
+        random = SeededGenerator(seed: seed)
         var script = sessionPrelude + createTable + "\n"
         // Initial rows: a PostgreSQL snapshot reads them in key order (op r); MariaDB streams them (op c).
         let initial = (1...keys).shuffled(using: &random).prefix(initialRows).sorted()

@@ -4,6 +4,7 @@ import SluiceCore
 import SluiceObjectStore
 import SluiceRuntime
 import SluiceStaging
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceDatabricks
@@ -14,7 +15,7 @@ import Testing
 func feed(
     _ sink: any SinkConnector, _ workload: StagingWorkload, from start: Int, seed: UInt64
 ) async throws {
-    var random = SeededRandom(seed: seed)
+    var random = SeededGenerator(seed: seed)
     var position = start
     var previous: Range<Int>?
     let count = workload.events.count
