@@ -48,13 +48,20 @@ struct LiveMariaDBTests {
             + "NULL, NULL, NULL)",
     ]
 
-    @Test func everyTypeRoundTripsExactly() async throws {
-        let db = try LiveServer.database("sluice_t_types")
+    /// A new database `name` whose table `t` has `columns` and holds `rows`; returns it and the binlog position
+    /// before the rows were inserted.
+    static func everyTypeTable(_ name: String) throws -> (db: MySQLConnection, start: String) {
+        let db = try LiveServer.database(name)
         try db.execute("SET NAMES utf8mb4")
         try db.execute("SET time_zone = '+00:00'")
-        try db.execute("CREATE TABLE t (" + Self.columns.map { "`\($0.name)` \($0.type)" }.joined(separator: ", ") + ")")
+        try db.execute("CREATE TABLE t (" + columns.map { "`\($0.name)` \($0.type)" }.joined(separator: ", ") + ")")
         let start = try LiveServer.position(db)
-        try db.execute("INSERT INTO t VALUES " + Self.rows.joined(separator: ", "))
+        try db.execute("INSERT INTO t VALUES " + rows.joined(separator: ", "))
+        return (db, start)
+    }
+
+    @Test func everyTypeRoundTripsExactly() async throws {
+        let (db, start) = try Self.everyTypeTable("sluice_t_types")
         try db.execute("UPDATE t SET vc = 'changed', bu = 18446744073709551614 WHERE id = 1")
         let selected = try db.query("SELECT " + Self.columns.map(\.select).joined(separator: ", ") + " FROM t ORDER BY id")
         try db.execute("DELETE FROM t WHERE id = 2")
