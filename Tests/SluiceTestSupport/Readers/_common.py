@@ -127,6 +127,22 @@ def source_rows(request):
     return rows
 
 
+def open_duckdb_stage(folder, test_stage):
+    """A duckdb connection with the setup statements of the table staged in `folder` run, its stage variable
+    pointing at `test_stage` (files to load go to test_stage/NAME); returns it, NAME, the apply statements and
+    the ledger entries."""
+    import duckdb
+    name = os.path.basename(folder)
+    os.makedirs(os.path.join(test_stage, name), exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET VARIABLE sluice_stage = ?", [test_stage])
+    con.execute(open(os.path.join(folder, "setup.duckdb.sql")).read())
+    apply = open(os.path.join(folder, "apply.duckdb.sql")).read()
+    ledger = [json.loads(line) for line in open(os.path.join(folder, "_ledger.jsonl"))]
+    return con, name, apply, ledger
+
+
 def load_request():
     """The request object: the JSON file named by the first argument."""
     return json.load(open(sys.argv[1]))

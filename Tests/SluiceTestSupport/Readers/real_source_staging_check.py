@@ -1,5 +1,5 @@
 import sys, json, os, shutil, datetime, decimal
-from _common import missing_package, normalise, compare_rows, source_rows, load_request, exit_without_teardown
+from _common import missing_package, normalise, compare_rows, source_rows, open_duckdb_stage, load_request, exit_without_teardown
 try:
     import duckdb
     import pyarrow
@@ -23,15 +23,8 @@ def load_source(request):
 
 def duckdb_apply(request, expected):
     folder = request["stage_folder"]
-    name = os.path.basename(folder)
     test_stage = request["test_stage"]
-    os.makedirs(os.path.join(test_stage, name), exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET VARIABLE sluice_stage = ?", [test_stage])
-    con.execute(open(os.path.join(folder, "setup.duckdb.sql")).read())
-    apply = open(os.path.join(folder, "apply.duckdb.sql")).read()
-    ledger = [json.loads(line) for line in open(os.path.join(folder, "_ledger.jsonl"))]
+    con, name, apply, ledger = open_duckdb_stage(folder, test_stage)
     replays = 0
     for index, entry in enumerate(ledger):
         shutil.copy(os.path.join(folder, entry["file"]), os.path.join(test_stage, name, entry["file"]))

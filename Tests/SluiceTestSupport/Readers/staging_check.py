@@ -1,5 +1,5 @@
 import json, os, shutil, datetime
-from _common import missing_package, canonical, compare_rows, load_request, exit_without_teardown
+from _common import missing_package, canonical, compare_rows, open_duckdb_stage, load_request, exit_without_teardown
 try:
     import duckdb
     import pyarrow
@@ -14,15 +14,8 @@ def rows_of(cursor):
 def duckdb_apply(request):
     expected = load_expected(request)
     folder = request["folder"]
-    name = os.path.basename(folder)
     test_stage = request["test_stage"]
-    os.makedirs(os.path.join(test_stage, name), exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET VARIABLE sluice_stage = ?", [test_stage])
-    con.execute(open(os.path.join(folder, "setup.duckdb.sql")).read())
-    apply = open(os.path.join(folder, "apply.duckdb.sql")).read()
-    ledger = [json.loads(line) for line in open(os.path.join(folder, "_ledger.jsonl"))]
+    con, name, apply, ledger = open_duckdb_stage(folder, test_stage)
     applied = 0
     replays = 0
     for index, entry in enumerate(ledger):
