@@ -157,6 +157,17 @@ func feed(_ sink: IcebergSink, _ batches: [SinkBatch], flush: Bool = true) async
     if flush { _ = try await sink.flush() }
 }
 
+/// Writes `batches` of `workload` (all by default) through a new sink with `settings` into a new warehouse folder
+/// named after `name`; returns the warehouse and the sink.
+func writeWorkload(
+    _ workload: OrdersWorkload, into name: String, _ settings: [String: ConfigValue], batches: [SinkBatch]? = nil
+) async throws -> (warehouse: String, sink: IcebergSink) {
+    let warehouse = try temporaryFolder(name)
+    let sink = try makeSink(warehouse, settings)
+    try await feed(sink, batches ?? workload.batches())
+    return (warehouse, sink)
+}
+
 /// The current metadata file of a filesystem-catalog table.
 func currentMetadataPath(_ warehouse: String, namespace: String = "shop", table: String = "orders") throws -> String {
     let catalog = FileSystemCatalog(warehouse: warehouse)
