@@ -180,9 +180,7 @@ final class CrashSwitch: @unchecked Sendable {
         let (warehouse, sink) = try await writeWorkload(
             workload, into: "maintenance", ["mode": .string("upsert"), "commit_rows": .int(200)],
             batches: workload.batches(to: 2000))
-        let catalog = FileSystemCatalog(warehouse: warehouse)
-        let identifier = TableIdentifier(namespace: "shop", name: "orders")
-        let table = IcebergTable(catalog: catalog, loaded: try #require(try catalog.loadTable(identifier)))
+        let table = try ordersTable(warehouse)
         let before = try table.liveFiles()
         #expect(before.data.count > 5 && !before.deletes.isEmpty)
 
@@ -268,12 +266,7 @@ final class CrashSwitch: @unchecked Sendable {
         let (warehouse, _) = try await writeWorkload(
             workload, into: "merge", ["mode": .string("append"), "commit_rows": .int(10)],
             batches: workload.batches(size: 10))
-        let catalog = FileSystemCatalog(warehouse: warehouse)
-        let table = IcebergTable(
-            catalog: catalog,
-            loaded: try #require(
-                try catalog.loadTable(
-                    TableIdentifier(namespace: "shop", name: "orders"))))
+        let table = try ordersTable(warehouse)
         let manifests = try table.manifestFiles(try #require(table.metadata.currentSnapshot))
         #expect(table.metadata.snapshots.count == 130)
         #expect(manifests.count < IcebergTable.manifestMergeThreshold)

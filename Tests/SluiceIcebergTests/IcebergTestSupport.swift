@@ -177,6 +177,15 @@ func currentMetadataPath(_ warehouse: String, namespace: String = "shop", table:
     return LocalFiles.path(loaded.metadataLocation)
 }
 
+/// The table `shop.orders` of a filesystem-catalog warehouse, opened for maintenance and inspection.
+func ordersTable(_ warehouse: String) throws -> IcebergTable {
+    let catalog = FileSystemCatalog(warehouse: warehouse)
+    guard let loaded = try catalog.loadTable(TableIdentifier(namespace: "shop", name: "orders")) else {
+        throw TestFailure("no table shop.orders in \(warehouse)")
+    }
+    return IcebergTable(catalog: catalog, loaded: loaded)
+}
+
 /// Scans a filesystem-catalog table with pyiceberg's StaticTable.
 func scanStatic(_ warehouse: String, columns: [String] = OrdersWorkload.columns) throws -> [String: Any] {
     try Python.jsonObject(.icebergScan, ["static", try currentMetadataPath(warehouse), columns.joined(separator: ",")])
