@@ -151,7 +151,7 @@ let package = Package(
             path: "Tests/SluiceTestSupport",
             exclude: ["Readers"]
         ),
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceTestSupport", "SluiceCore"]),
         .testTarget(name: "SluiceLogTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceLog"]),
         .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceDevConnectors"]),
         .testTarget(name: "SluiceParquetTests", dependencies: ["SluiceTestSupport", "SluiceCore", "SluiceParquet"]),

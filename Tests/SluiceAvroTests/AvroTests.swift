@@ -7,6 +7,17 @@ func temporaryPath(_ name: String) throws -> String {
     try TestEnvironment.temporaryFolder("sluice-avro").appendingPathComponent(name).path
 }
 
+/// An optional int-keyed map written as Iceberg does: an array of `k<keyID>_v<valueID>` key/value records.
+func optionalIntKeyedMap(_ name: String, values: AvroSchema, keyID: Int, valueID: Int, fieldId: Int) -> AvroField {
+    let entry = AvroRecord(
+        name: "k\(keyID)_v\(valueID)",
+        fields: [
+            AvroField(name: "key", type: .int, fieldId: keyID),
+            AvroField(name: "value", type: values, fieldId: valueID),
+        ])
+    return AvroField.optional(name, .array(AvroArray(items: .record(entry), logicalType: "map")), fieldId: fieldId)
+}
+
 /// A schema shaped like Iceberg's manifest entries: nested records, optional unions, int-keyed maps as arrays.
 let sampleSchema: AvroSchema = .record(
     AvroRecord(
@@ -22,28 +33,8 @@ let sampleSchema: AvroSchema = .record(
                         fields: [
                             AvroField(name: "file_path", type: .string, fieldId: 100),
                             AvroField(name: "record_count", type: .long, fieldId: 103),
-                            AvroField.optional(
-                                "value_counts",
-                                .array(
-                                    AvroArray(
-                                        items: .record(
-                                            AvroRecord(
-                                                name: "k119_v120",
-                                                fields: [
-                                                    AvroField(name: "key", type: .int, fieldId: 119),
-                                                    AvroField(name: "value", type: .long, fieldId: 120),
-                                                ])), logicalType: "map")), fieldId: 109),
-                            AvroField.optional(
-                                "lower_bounds",
-                                .array(
-                                    AvroArray(
-                                        items: .record(
-                                            AvroRecord(
-                                                name: "k126_v127",
-                                                fields: [
-                                                    AvroField(name: "key", type: .int, fieldId: 126),
-                                                    AvroField(name: "value", type: .bytes, fieldId: 127),
-                                                ])), logicalType: "map")), fieldId: 125),
+                            optionalIntKeyedMap("value_counts", values: .long, keyID: 119, valueID: 120, fieldId: 109),
+                            optionalIntKeyedMap("lower_bounds", values: .bytes, keyID: 126, valueID: 127, fieldId: 125),
                             AvroField.optional(
                                 "split_offsets", .array(AvroArray(items: .long, elementId: 133)), fieldId: 132),
                             AvroField(name: "ratio", type: .double),

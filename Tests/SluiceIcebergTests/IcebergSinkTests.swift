@@ -10,10 +10,9 @@ import Testing
 
 @Suite struct IcebergSinkTests {
     @Test func upsertTableScansEqualToTheSourceInPyiceberg() async throws {
-        let warehouse = try temporaryFolder("upsert")
         let workload = OrdersWorkload(count: 3000, keys: 400)
-        let sink = try makeSink(warehouse, ["mode": .string("upsert")])
-        try await feed(sink, workload.batches())
+        let (warehouse, sink) = try await writeWorkload(
+            workload, into: "upsert", ["mode": .string("upsert")])
         let scan = try scanStatic(warehouse)
         #expect(scan["count"] as? Int == workload.state.count)
         #expect((scan["rows"] as? [String])?.sorted() == workload.expectedRows)
@@ -28,10 +27,9 @@ import Testing
     }
 
     @Test func appendTableHoldsEveryChangeThroughTheSQLCatalog() async throws {
-        let warehouse = try temporaryFolder("append")
         let workload = OrdersWorkload(count: 2000, keys: 300)
-        let sink = try makeSink(warehouse, ["mode": .string("append"), "catalog": .string("sql")])
-        try await feed(sink, workload.batches())
+        let (warehouse, _) = try await writeWorkload(
+            workload, into: "append", ["mode": .string("append"), "catalog": .string("sql")])
         let scan = try Python.jsonObject(
             .icebergScan,
             [
@@ -50,10 +48,9 @@ import Testing
     }
 
     @Test func partitionedUpsertTableByDayScansEqualToTheSource() async throws {
-        let warehouse = try temporaryFolder("partitioned")
         let workload = OrdersWorkload(count: 1500, keys: 200)
-        let sink = try makeSink(warehouse, ["mode": .string("upsert"), "partition_by": .string("day(updated_at)")])
-        try await feed(sink, workload.batches())
+        let (warehouse, _) = try await writeWorkload(
+            workload, into: "partitioned", ["mode": .string("upsert"), "partition_by": .string("day(updated_at)")])
         let scan = try scanStatic(warehouse)
         #expect((scan["rows"] as? [String])?.sorted() == workload.expectedRows)
         let metadata = try AvroJSON.parse(
@@ -64,10 +61,9 @@ import Testing
     }
 
     @Test func equalityDeletesAreWrittenOnlyWhenAsked() async throws {
-        let warehouse = try temporaryFolder("equality")
         let workload = OrdersWorkload(count: 600, keys: 100)
-        let sink = try makeSink(warehouse, ["mode": .string("upsert"), "deletes": .string("equality")])
-        try await feed(sink, workload.batches())
+        let (warehouse, _) = try await writeWorkload(
+            workload, into: "equality", ["mode": .string("upsert"), "deletes": .string("equality")])
         let table = try #require(
             try FileSystemCatalog(warehouse: warehouse)
                 .loadTable(TableIdentifier(namespace: "shop", name: "orders")))
@@ -84,10 +80,9 @@ import Testing
     }
 
     @Test func schemaChangeMidStreamShowsInPyicebergSchema() async throws {
-        let warehouse = try temporaryFolder("evolve")
         let workload = OrdersWorkload(count: 1200, keys: 150, schemaChangeAt: 700)
-        let sink = try makeSink(warehouse, ["mode": .string("upsert")])
-        try await feed(sink, workload.batches())
+        let (warehouse, _) = try await writeWorkload(
+            workload, into: "evolve", ["mode": .string("upsert")])
         let scan = try scanStatic(warehouse, columns: OrdersWorkload.columns + ["note"])
         let fields = try #require(scan["fields"] as? [[Any]])
         #expect(fields.map { $0[1] as? String } == OrdersWorkload.columns + ["note"])
@@ -181,13 +176,11 @@ final class CrashSwitch: @unchecked Sendable {
 
 @Suite struct IcebergMaintenanceTests {
     @Test func compactExpireAndRemoveOrphansKeepTheTableEqual() async throws {
-        let warehouse = try temporaryFolder("maintenance")
         let workload = OrdersWorkload(count: 2500, keys: 300)
-        let sink = try makeSink(warehouse, ["mode": .string("upsert"), "commit_rows": .int(200)])
-        try await feed(sink, workload.batches(to: 2000))
-        let catalog = FileSystemCatalog(warehouse: warehouse)
-        let identifier = TableIdentifier(namespace: "shop", name: "orders")
-        let table = IcebergTable(catalog: catalog, loaded: try #require(try catalog.loadTable(identifier)))
+        let (warehouse, sink) = try await writeWorkload(
+            workload, into: "maintenance", ["mode": .string("upsert"), "commit_rows": .int(200)],
+            batches: workload.batches(to: 2000))
+        let table = try ordersTable(warehouse)
         let before = try table.liveFiles()
         #expect(before.data.count > 5 && !before.deletes.isEmpty)
 
@@ -269,16 +262,11 @@ final class CrashSwitch: @unchecked Sendable {
 
 @Suite struct ManifestMergeTests {
     @Test func manyCommitsMergeManifests() async throws {
-        let warehouse = try temporaryFolder("merge")
         let workload = OrdersWorkload(count: 1300, keys: 120)
-        let sink = try makeSink(warehouse, ["mode": .string("append"), "commit_rows": .int(10)])
-        try await feed(sink, workload.batches(size: 10))
-        let catalog = FileSystemCatalog(warehouse: warehouse)
-        let table = IcebergTable(
-            catalog: catalog,
-            loaded: try #require(
-                try catalog.loadTable(
-                    TableIdentifier(namespace: "shop", name: "orders"))))
+        let (warehouse, _) = try await writeWorkload(
+            workload, into: "merge", ["mode": .string("append"), "commit_rows": .int(10)],
+            batches: workload.batches(size: 10))
+        let table = try ordersTable(warehouse)
         let manifests = try table.manifestFiles(try #require(table.metadata.currentSnapshot))
         #expect(table.metadata.snapshots.count == 130)
         #expect(manifests.count < IcebergTable.manifestMergeThreshold)

@@ -44,14 +44,8 @@ struct OrdersWorkload {
 
     init(count: Int, keys: Int, seed: UInt64 = 7, schemaChangeAt: Int? = nil) {
         self.schemaChangeAt = schemaChangeAt
-        var random = seed
-        func next() -> UInt64 {
-            random &+= 0x9E37_79B9_7F4A_7C15
-            var z = random
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SeededGenerator(seed: seed)
+        func next() -> UInt64 { random.next() }
         var live: [Int64] = []
         var versions: [Int64: Int64] = [:]
         var nextKey: Int64 = 1
@@ -163,6 +157,17 @@ func feed(_ sink: IcebergSink, _ batches: [SinkBatch], flush: Bool = true) async
     if flush { _ = try await sink.flush() }
 }
 
+/// Writes `batches` of `workload` (all by default) through a new sink with `settings` into a new warehouse folder
+/// named after `name`; returns the warehouse and the sink.
+func writeWorkload(
+    _ workload: OrdersWorkload, into name: String, _ settings: [String: ConfigValue], batches: [SinkBatch]? = nil
+) async throws -> (warehouse: String, sink: IcebergSink) {
+    let warehouse = try temporaryFolder(name)
+    let sink = try makeSink(warehouse, settings)
+    try await feed(sink, batches ?? workload.batches())
+    return (warehouse, sink)
+}
+
 /// The current metadata file of a filesystem-catalog table.
 func currentMetadataPath(_ warehouse: String, namespace: String = "shop", table: String = "orders") throws -> String {
     let catalog = FileSystemCatalog(warehouse: warehouse)
@@ -170,6 +175,15 @@ func currentMetadataPath(_ warehouse: String, namespace: String = "shop", table:
         throw TestFailure("no table \(namespace).\(table) in \(warehouse)")
     }
     return LocalFiles.path(loaded.metadataLocation)
+}
+
+/// The table `shop.orders` of a filesystem-catalog warehouse, opened for maintenance and inspection.
+func ordersTable(_ warehouse: String) throws -> IcebergTable {
+    let catalog = FileSystemCatalog(warehouse: warehouse)
+    guard let loaded = try catalog.loadTable(TableIdentifier(namespace: "shop", name: "orders")) else {
+        throw TestFailure("no table shop.orders in \(warehouse)")
+    }
+    return IcebergTable(catalog: catalog, loaded: loaded)
 }
 
 /// Scans a filesystem-catalog table with pyiceberg's StaticTable.

@@ -8,10 +8,9 @@ import Testing
 
 @Suite struct ManifestFormatTests {
     @Test func fastavroFindsTheSpecSchemasInManifestsAndManifestLists() async throws {
-        let warehouse = try temporaryFolder("manifests")
         let workload = OrdersWorkload(count: 800, keys: 100)
-        let sink = try makeSink(warehouse, ["mode": .string("upsert"), "partition_by": .string("day(updated_at)")])
-        try await feed(sink, workload.batches())
+        let (warehouse, _) = try await writeWorkload(
+            workload, into: "manifests", ["mode": .string("upsert"), "partition_by": .string("day(updated_at)")])
         let metadataPath = try currentMetadataPath(warehouse)
         let result = try Python.jsonObject(.icebergManifests, [metadataPath])
         #expect(result["listName"] as? String == "manifest_file")

@@ -32,14 +32,9 @@ final class RealPostgresIcebergRun {
         var description: String
     }
 
-    struct Result {
-        var status: Int32
-        var output: String
-        var errors: String
-    }
-
     let serverURL: String
     let directory: String
+    let tools: Tools
     /// Unique per run: the table, pipeline, slot and publication names.
     let name: String
     var slot: String { name + "_slot" }
@@ -54,50 +49,21 @@ final class RealPostgresIcebergRun {
         self.serverURL = serverURL
         name = "ice_pg_" + UUID().uuidString.prefix(8).lowercased()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-iceberg-real-\(name)").path
+        tools = Tools(directory: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: upsertWarehouse, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: appendWarehouse, withIntermediateDirectories: true)
     }
 
-    // MARK: Tools
-
-    func path(_ file: String) -> String { directory + "/" + file }
-    func read(_ file: String) -> String { (try? String(contentsOfFile: path(file), encoding: .utf8)) ?? "" }
-    func write(_ text: String, _ file: String) throws { try text.write(toFile: path(file), atomically: true, encoding: .utf8) }
-
-    /// Runs a tool (on PATH or at an absolute path) with stdout/stderr in `<step>.out` / `<step>.err`.
-    func runTool(_ tool: String, _ arguments: [String], step: String, timeout: Double = 300) throws -> Result {
-        let process = Process()
-        if tool.hasPrefix("/") {
-            process.executableURL = URL(fileURLWithPath: tool)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [tool] + arguments
-        }
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        _ = FileManager.default.createFile(atPath: path(step + ".out"), contents: nil)
-        _ = FileManager.default.createFile(atPath: path(step + ".err"), contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: path(step + ".out"))
-        process.standardError = FileHandle(forWritingAtPath: path(step + ".err"))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        if !process.waitForExit(timeout: timeout) { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        let status =
-            process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        return Result(status: status, output: read(step + ".out"), errors: read(step + ".err"))
-    }
-
     /// Runs a SQL script with psql (not quiet: the command tags count the rows each statement changed).
     @discardableResult
-    func psql(_ script: String, step: String, tuplesOnly: Bool = false) throws -> Result {
+    func psql(_ script: String, step: String, tuplesOnly: Bool = false) throws -> ToolResult {
         steps += 1
         let step = String(format: "%02d-", steps) + step
-        try write("SET TimeZone = 'UTC';\n" + script, step + ".sql")
-        var arguments = [serverURL, "-X", "-v", "ON_ERROR_STOP=1", "-f", path(step + ".sql")]
+        try tools.write("SET TimeZone = 'UTC';\n" + script, step + ".sql")
+        var arguments = [serverURL, "-X", "-v", "ON_ERROR_STOP=1", "-f", tools.path(step + ".sql")]
         if tuplesOnly { arguments += ["-A", "-t", "-q"] }
-        let result = try runTool("psql", arguments, step: step)
+        let result = try tools.run("psql", arguments, name: step, timeout: 300)
         guard result.status == 0 else {
             throw Failure(description: "psql \(step) failed (\(result.status)): \(result.errors.suffix(2000))")
         }
@@ -172,14 +138,14 @@ final class RealPostgresIcebergRun {
               retry_initial_backoff: 200ms
               retry_max_backoff: 1s
             """
-        try write(yaml, "pipeline.yaml")
+        try tools.write(yaml, "pipeline.yaml")
     }
 
     func runUntilCaughtUp() throws {
         sluiceRuns += 1
         let step = "sluice-\(sluiceRuns)"
-        let result = try runTool(
-            try TestEnvironment.sluiceExecutable().path, ["run", "pipeline.yaml", "--log-level", "warning", "--until-caught-up"], step: step,
+        let result = try tools.run(
+            try TestEnvironment.sluiceExecutable().path, ["run", "pipeline.yaml", "--log-level", "warning", "--until-caught-up"], name: step,
             timeout: 300)
         guard result.status == 0 else {
             throw Failure(
@@ -263,8 +229,8 @@ final class RealPostgresIcebergRun {
                 'at', (extract(epoch FROM at) * 1000000)::bigint, 'doc', doc::text, 'flag', flag, 'maybe', maybe)
             FROM \(name) ORDER BY id;
             """, step: "source", tuplesOnly: true)
-        try write(result.output, "source-rows.jsonl")
-        return path("source-rows.jsonl")
+        try tools.write(result.output, "source-rows.jsonl")
+        return tools.path("source-rows.jsonl")
     }
 
     // MARK: The test
@@ -295,12 +261,12 @@ final class RealPostgresIcebergRun {
             "namespace": "shop", "table": name, "append_metadata": metadata,
             "columns": ["id", "label", "amount", "at", "doc", "flag", "maybe"], "json_columns": ["doc"],
         ]
-        try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: path("check-request.json")))
-        try Python.run(.icebergPipelineCheck, [path("check-request.json"), path("check-answer.json")])
-        guard let data = FileManager.default.contents(atPath: path("check-answer.json")),
+        try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: tools.path("check-request.json")))
+        try Python.run(.icebergPipelineCheck, [tools.path("check-request.json"), tools.path("check-answer.json")])
+        guard let data = FileManager.default.contents(atPath: tools.path("check-answer.json")),
             let answer = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         else {
-            throw Failure(description: "the pyiceberg check wrote no answer object to \(path("check-answer.json"))")
+            throw Failure(description: "the pyiceberg check wrote no answer object to \(tools.path("check-answer.json"))")
         }
         let problems = answer["problems"] as? [String] ?? ["the checker gave no problems list"]
         #expect(problems.isEmpty, "\(problems.count) problems:\n\(problems.prefix(30).joined(separator: "\n"))")

@@ -122,22 +122,16 @@ func principal(_ name: String = "bot", policies: [String], limits: AccessLimits 
 
     var view: GovernedView { GovernedView(decision: euOnly, masker: ColumnMasker(pseudonymKey: Array("k".utf8))) }
 
-    @Test func updateLeavingScopeBecomesDelete() throws {
+    /// An update leaving the scope (EU → US) becomes a delete of its EU image; one entering it, an insert.
+    @Test(arguments: [("EU", "US", ChangeOperation.delete), ("US", "EU", ChangeOperation.insert)])
+    func updateCrossingScopeBecomesDeleteOrInsert(from: String, to: String, becomes op: ChangeOperation) throws {
         let event = customerEvent(
-            .update, before: customerRow(id: 1, region: "EU"), after: customerRow(id: 1, region: "US"))
+            .update, before: customerRow(id: 1, region: from), after: customerRow(id: 1, region: to))
         let seen = try #require(view.scope(event))
-        #expect(seen.op == .delete)
-        #expect(seen.after == nil)
-        #expect(seen.before?["region"] == .string("EU"))
-    }
-
-    @Test func updateEnteringScopeBecomesInsert() throws {
-        let event = customerEvent(
-            .update, before: customerRow(id: 1, region: "US"), after: customerRow(id: 1, region: "EU"))
-        let seen = try #require(view.scope(event))
-        #expect(seen.op == .insert)
-        #expect(seen.before == nil)
-        #expect(seen.after?["region"] == .string("EU"))
+        #expect(seen.op == op)
+        let (inScope, outOfScope) = op == .delete ? (seen.before, seen.after) : (seen.after, seen.before)
+        #expect(outOfScope == nil)
+        #expect(inScope?["region"] == .string("EU"))
     }
 
     @Test func outOfScopeChangesAreDropped() {
@@ -182,6 +176,14 @@ func principal(_ name: String = "bot", policies: [String], limits: AccessLimits 
 @Suite struct MaskingTests {
     let masker = ColumnMasker(pseudonymKey: Array("a long and secret pseudonym key".utf8))
 
+    /// A view of every row that pseudonymizes `email`, keeps the last 4 characters of `card` and denies `region`.
+    var maskingView: GovernedView {
+        let decision = AccessDecision(
+            allowed: true, decidingPolicies: ["p"],
+            columns: ["email": .pseudonym, "card": .partial(keepLast: 4), "region": .deny], rows: .all)
+        return GovernedView(decision: decision, masker: masker)
+    }
+
     @Test func redactPartialAndDeny() {
         #expect(masker.mask(.string("ann@example.com"), .redact) == .string("[redacted]"))
         #expect(masker.mask(.string("4111111111111234"), .partial(keepLast: 4)) == .string("************1234"))
@@ -206,12 +208,7 @@ func principal(_ name: String = "bot", policies: [String], limits: AccessLimits 
     }
 
     @Test func masksApplyToEveryImageAndDenyRemovesTheColumn() throws {
-        let decision = AccessDecision(
-            allowed: true, decidingPolicies: ["p"],
-            columns: [
-                "email": .pseudonym, "card": .partial(keepLast: 4), "region": .deny,
-            ], rows: .all)
-        let view = GovernedView(decision: decision, masker: masker)
+        let view = maskingView
         let event = customerEvent(
             .update, before: customerRow(id: 1, email: "ann@example.com"),
             after: customerRow(id: 1, email: "ann@new.example.com"))
@@ -225,12 +222,7 @@ func principal(_ name: String = "bot", policies: [String], limits: AccessLimits 
     }
 
     @Test func filtersOnMaskedColumnsAreRefusedExceptPseudonyms() throws {
-        let decision = AccessDecision(
-            allowed: true, decidingPolicies: ["p"],
-            columns: [
-                "email": .pseudonym, "card": .partial(keepLast: 4), "region": .deny,
-            ], rows: .all)
-        let view = GovernedView(decision: decision, masker: masker)
+        let view = maskingView
         #expect(throws: ToolError.self) {
             try ValueFilter.make(column: "card", literals: ["4111111111111234"], view: view)
         }

@@ -48,13 +48,20 @@ struct LiveMariaDBTests {
             + "NULL, NULL, NULL)",
     ]
 
-    @Test func everyTypeRoundTripsExactly() async throws {
-        let db = try LiveServer.database("sluice_t_types")
+    /// A new database `name` whose table `t` has `columns` and holds `rows`; returns it and the binlog position
+    /// before the rows were inserted.
+    static func everyTypeTable(_ name: String) throws -> (db: MySQLConnection, start: String) {
+        let db = try LiveServer.database(name)
         try db.execute("SET NAMES utf8mb4")
         try db.execute("SET time_zone = '+00:00'")
-        try db.execute("CREATE TABLE t (" + Self.columns.map { "`\($0.name)` \($0.type)" }.joined(separator: ", ") + ")")
+        try db.execute("CREATE TABLE t (" + columns.map { "`\($0.name)` \($0.type)" }.joined(separator: ", ") + ")")
         let start = try LiveServer.position(db)
-        try db.execute("INSERT INTO t VALUES " + Self.rows.joined(separator: ", "))
+        try db.execute("INSERT INTO t VALUES " + rows.joined(separator: ", "))
+        return (db, start)
+    }
+
+    @Test func everyTypeRoundTripsExactly() async throws {
+        let (db, start) = try Self.everyTypeTable("sluice_t_types")
         try db.execute("UPDATE t SET vc = 'changed', bu = 18446744073709551614 WHERE id = 1")
         let selected = try db.query("SELECT " + Self.columns.map(\.select).joined(separator: ", ") + " FROM t ORDER BY id")
         try db.execute("DELETE FROM t WHERE id = 2")
@@ -91,16 +98,7 @@ struct LiveMariaDBTests {
     static func render(_ value: Value, column: String) -> String {
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         func date(_ days: Int64) -> String {
-            // civil from days
-            let z = days + 719_468
-            let era = (z >= 0 ? z : z - 146_096) / 146_097
-            let doe = z - era * 146_097
-            let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-            let mp = (5 * doy + 2) / 153
-            let d = doy - (153 * mp + 2) / 5 + 1
-            let m = mp < 10 ? mp + 3 : mp - 9
-            let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+            let (y, m, d) = civilDate(fromDays: days)
             return "\(String(repeating: "0", count: max(0, 4 - String(y).count)))\(y)-\(two(m))-\(two(d))"
         }
         func fraction(_ micros: Int64, digits: Int) -> String {

@@ -8,14 +8,9 @@ import Testing
 struct PipelineDirectory {
     let url: URL
 
-    init(name: String, mysqlURL: String, database: String, extra: String = "") throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-mysql-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        let yaml = """
-            name: \(name)
-            log:
-              path: log/\(name).sluicelog
-            sources:
+    init(name: String, mysqlURL: String, database: String) throws {
+        url = try TestEnvironment.temporaryFolder("sluice-mysql")
+        let sources = """
               my:
                 type: mysql
                 url: \(mysqlURL)
@@ -23,18 +18,8 @@ struct PipelineDirectory {
                 snapshot_mode: initial
                 snapshot_chunk_size: 1000
                 heartbeat_interval: 1s
-            \(extra)
-            sinks:
-              files:
-                type: jsonl
-                path: out
-            runtime:
-              status_interval: 0
-              flush_interval: 50ms
-              retry_initial_backoff: 200ms
-              retry_max_backoff: 2s
             """
-        try yaml.write(to: url.appendingPathComponent("pipeline.yaml"), atomically: true, encoding: .utf8)
+        try TestPipeline(name: name, sources: sources, runtime: TestPipeline.quickRetries).write(in: url)
     }
 
     func start(_ extra: [String] = [], stderr: URL? = nil) throws -> Child {

@@ -8,12 +8,7 @@ import Testing
 /// because one of them purges binary logs.
 extension LiveMariaDBTests {
     @Test func snapshotValuesMatchTheBinlogsExactly() async throws {
-        let db = try LiveServer.database("sluice_t_snaptypes")
-        try db.execute("SET NAMES utf8mb4")
-        try db.execute("SET time_zone = '+00:00'")
-        try db.execute("CREATE TABLE t (" + Self.columns.map { "`\($0.name)` \($0.type)" }.joined(separator: ", ") + ")")
-        let start = try LiveServer.position(db)
-        try db.execute("INSERT INTO t VALUES " + Self.rows.joined(separator: ", "))
+        let (_, start) = try Self.everyTypeTable("sluice_t_snaptypes")
         let streamed = RecordingRuntime()
         try await streamed.run(["start_position": .string(start), "tables": .list([.string("sluice_t_snaptypes.t")])])
         let snapshot = RecordingRuntime()
@@ -35,10 +30,7 @@ extension LiveMariaDBTests {
     }
 
     @Test func snapshotUnderConcurrentWritesThenStreaming() async throws {
-        let db = try LiveServer.database("sluice_t_snapconc")
-        try Workload.createTable(db, rows: 20_000)
-        let workload = try Workload(database: "sluice_t_snapconc")
-        workload.start()
+        let (db, workload) = try Workload.startedOnNewTable(database: "sluice_t_snapconc", rows: 20_000)
         let runtime = RecordingRuntime()
         let config: [String: ConfigValue] = ["snapshot_mode": .string("initial"), "snapshot_chunk_size": .int(500),
                                              "max_batch_events": .int(300), "include": .list([.string("sluice_t_snapconc.*")])]
@@ -58,10 +50,7 @@ extension LiveMariaDBTests {
     }
 
     @Test func interruptedSnapshotResumesUnderANewSnapshot() async throws {
-        let db = try LiveServer.database("sluice_t_snapresume")
-        try Workload.createTable(db, rows: 15_000)
-        let workload = try Workload(database: "sluice_t_snapresume")
-        workload.start()
+        let (db, workload) = try Workload.startedOnNewTable(database: "sluice_t_snapresume", rows: 15_000)
         let runtime = RecordingRuntime()
         let config: [String: ConfigValue] = ["snapshot_mode": .string("initial"), "snapshot_chunk_size": .int(400),
                                              "include": .list([.string("sluice_t_snapresume.*")])]

@@ -41,6 +41,15 @@ final class Workload: @unchecked Sendable {
         thread = BackgroundThread { [self] in loop() }
     }
 
+    /// A new database `database` with the table of `rows` rows, and a workload already writing to it.
+    static func startedOnNewTable(database: String, rows: Int) throws -> (db: MySQLConnection, workload: Workload) {
+        let db = try LiveServer.database(database)
+        try createTable(db, rows: rows)
+        let workload = try Workload(database: database)
+        workload.start()
+        return (db, workload)
+    }
+
     /// Waits until the writer has committed more than `count` changes (at most `timeout` seconds); true if so.
     func waitForChanges(moreThan count: Int, timeout: TimeInterval = 30) async throws -> Bool {
         try await waitUntil(timeout: timeout, interval: .milliseconds(10)) { changes > count }

@@ -53,14 +53,3 @@ enum ParquetReaders {
     }
 }
 
-/// Compares decoded JSON values (strings, NSNull, arrays) for equality.
-func jsonEqual(_ lhs: Any?, _ rhs: Any?) -> Bool {
-    switch (lhs, rhs) {
-    case (nil, nil): return true
-    case (is NSNull, is NSNull): return true
-    case (let a as String, let b as String): return a == b
-    case (let a as [Any], let b as [Any]):
-        return a.count == b.count && zip(a, b).allSatisfy { jsonEqual($0, $1) }
-    default: return false
-    }
-}

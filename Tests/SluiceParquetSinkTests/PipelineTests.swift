@@ -70,30 +70,17 @@ struct EveryKindSource: SourceConnector {
     static let changes = 30_000
 
     func writeGeneratorPipeline(in folder: URL, rate: Int) throws {
-        let yaml = """
-            name: crash
-            log:
-              path: log/crash.sluicelog
-            sources:
-              gen:
-                type: generator
-                count: \(Self.changes)
-                rate: \(rate)
-                batch_size: 250
-                keys: 300
-                tables: [orders, customers, items]
-            sinks:
+        let sources = TestPipeline.generatorSource(
+            count: Self.changes, rate: rate, batchSize: 250, keys: 300, tables: ["orders", "customers", "items"])
+        let sinks = """
               files:
                 type: parquet
                 path: out
                 compression: snappy
                 max_file_rows: 1500
                 include_before: true
-            runtime:
-              status_interval: 0
-              flush_interval: 50ms
             """
-        try yaml.write(to: folder.appendingPathComponent("pipeline.yaml"), atomically: true, encoding: .utf8)
+        try TestPipeline(name: "crash", sources: sources, sinks: sinks).write(in: folder)
     }
 
     func runToCompletion(in folder: URL) throws {

@@ -65,16 +65,7 @@ enum SinkFixtures {
         ColumnSchema(name: "total", sourceType: "numeric(18,4)", kind: .decimal, precision: 18, scale: 4),
         ColumnSchema(name: "wide", sourceType: "numeric(38,10)", kind: .decimal, precision: 38, scale: 10),
         ColumnSchema(name: "free", sourceType: "numeric", kind: .decimal),
-        ColumnSchema(name: "name", sourceType: "text", kind: .string),
-        ColumnSchema(name: "raw", sourceType: "bytea", kind: .bytes),
-        ColumnSchema(name: "day", sourceType: "date", kind: .date),
-        ColumnSchema(name: "clock", sourceType: "time", kind: .time),
-        ColumnSchema(name: "clock_tz", sourceType: "timetz", kind: .timeTZ),
-        ColumnSchema(name: "local", sourceType: "timestamp", kind: .timestamp),
-        ColumnSchema(name: "at", sourceType: "timestamptz", kind: .timestampTZ),
-        ColumnSchema(name: "span", sourceType: "interval", kind: .interval),
-        ColumnSchema(name: "uid", sourceType: "uuid", kind: .uuid),
-        ColumnSchema(name: "doc", sourceType: "jsonb", kind: .json),
+    ] + ColumnSchema.postgresNonNumericKinds + [
         ColumnSchema(name: "numbers", sourceType: "integer[]", kind: .array, elementKind: .int),
         ColumnSchema(name: "labels", sourceType: "text[]", kind: .array, elementKind: .string),
     ]

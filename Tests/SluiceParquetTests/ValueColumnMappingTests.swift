@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceParquet
@@ -31,16 +32,7 @@ import Testing
             ColumnSchema(name: "price", sourceType: "numeric(12,2)", kind: .decimal, precision: 12, scale: 2),
             ColumnSchema(name: "wide", sourceType: "numeric(30,4)", kind: .decimal, precision: 30, scale: 4),
             ColumnSchema(name: "free", sourceType: "numeric", kind: .decimal),
-            ColumnSchema(name: "name", sourceType: "text", kind: .string),
-            ColumnSchema(name: "raw", sourceType: "bytea", kind: .bytes),
-            ColumnSchema(name: "day", sourceType: "date", kind: .date),
-            ColumnSchema(name: "clock", sourceType: "time", kind: .time),
-            ColumnSchema(name: "clock_tz", sourceType: "timetz", kind: .timeTZ),
-            ColumnSchema(name: "local", sourceType: "timestamp", kind: .timestamp),
-            ColumnSchema(name: "at", sourceType: "timestamptz", kind: .timestampTZ),
-            ColumnSchema(name: "span", sourceType: "interval", kind: .interval),
-            ColumnSchema(name: "uid", sourceType: "uuid", kind: .uuid),
-            ColumnSchema(name: "doc", sourceType: "jsonb", kind: .json),
+        ] + ColumnSchema.postgresNonNumericKinds + [
             ColumnSchema(name: "tags", sourceType: "integer[]", kind: .array, elementKind: .int),
         ]
         let uuid = UUID(uuidString: "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0")!

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceTestSupport
 
 /// Renders a captured value the way PostgreSQL prints it (TimeZone UTC, DateStyle ISO), written
 /// independently of the connector's parser so that comparing with the server's own text checks the parse.
@@ -34,7 +35,7 @@ enum PgTextRendering {
             let rest = ts.micros - days * 86_400_000_000
             var text = date(days, bcSuffix: false) + " " + time(rest)
             if ts.isUTC { text += "+00" }
-            if civil(days).year <= 0 { text += " BC" }
+            if civilDate(fromDays: days).year <= 0 { text += " BC" }
             return text
         case .interval(let i): return "\(i.months) \(i.days) \(i.micros)"
         case .uuid(let u): return u.uuidString.lowercased()
@@ -55,20 +56,8 @@ enum PgTextRendering {
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
 
-    static func civil(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
-
     static func date(_ days: Int64, bcSuffix: Bool = true) -> String {
-        let (y, m, d) = civil(days)
+        let (y, m, d) = civilDate(fromDays: days)
         let year = y <= 0 ? 1 - y : y
         let text = String(format: "%04lld-%02lld-%02lld", year, m, d)
         return y <= 0 && bcSuffix ? text + " BC" : text

@@ -26,14 +26,8 @@ struct PgPipelineDir {
         self.table = table
         slot = table + "_slot"
         publication = table + "_pub"
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pgproc-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let yaml = """
-            name: pgcrash
-            log:
-              path: log/pgcrash.sluicelog
-              sync: normal
-            sources:
+        dir = try TestEnvironment.temporaryFolder("sluice-pgproc")
+        let sources = """
               pg:
                 type: postgres
                 url: "\(url)"
@@ -43,17 +37,9 @@ struct PgPipelineDir {
                 snapshot_chunk_size: \(chunkSize)
                 status_interval: 1s
                 max_batch_delay: 50ms
-            sinks:
-              files:
-                type: jsonl
-                path: out
-            runtime:
-              status_interval: 0
-              flush_interval: 50ms
-              retry_initial_backoff: 200ms
-              retry_max_backoff: 2s
             """
-        try yaml.write(to: dir.appendingPathComponent("pipeline.yaml"), atomically: true, encoding: .utf8)
+        try TestPipeline(name: "pgcrash", sources: sources, log: ["sync: normal"], runtime: TestPipeline.quickRetries)
+            .write(in: dir)
     }
 
     var logPath: String { dir.appendingPathComponent("log/pgcrash.sluicelog").path }

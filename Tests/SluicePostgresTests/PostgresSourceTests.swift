@@ -224,42 +224,42 @@ struct PostgresSourceTests {
 
     /// Applies events in log order to get the rows of a (k, u)-keyed table ("k|u" → v).
     private func replayText(_ events: [ChangeEvent]) -> [String: String] {
-        var rows: [String: String] = [:]
-        for event in events {
-            switch event.op {
-            case .read, .insert, .update:
-                guard let after = event.after else { continue }
-                if let before = event.before { rows[textKey(before)] = nil }
-                rows[textKey(after)] = PgTextRendering.render(after["v"] ?? .null)
-            case .delete:
-                if let before = event.before { rows[textKey(before)] = nil }
-            case .truncate: rows = [:]
-            default: break
-            }
-        }
-        return rows
+        replay(events, key: textKey) { PgTextRendering.render($0["v"] ?? .null) }
     }
 
     private func textTableState(_ url: String, _ table: String) throws -> [String: String] {
-        var rows: [String: String] = [:]
-        for line in try psql(url, "SELECT k, u, v FROM \(table)").split(separator: "\u{1E}") {
-            let parts = line.split(separator: "\u{1F}", omittingEmptySubsequences: false)
+        try psqlRows(url, "SELECT k, u, v FROM \(table)").reduce(into: [:]) { rows, parts in
             rows["\(parts[0])|\(parts[1])"] = String(parts[2])
         }
-        return rows
     }
 
     /// Applies events in log order to get the table's rows (id → "v|note").
     private func replay(_ events: [ChangeEvent]) -> [Int64: String] {
-        var rows: [Int64: String] = [:]
+        replay(events, key: { row -> Int64? in if case .int(let id)? = row["id"] { return id } else { return nil } }) { after in
+            "\(PgTextRendering.render(after["v"] ?? .null))|\(PgTextRendering.render(after["note"] ?? .null))"
+        }
+    }
+
+    private func tableState(_ url: String, _ table: String) throws -> [Int64: String] {
+        try psqlRows(url, "SELECT id, v, coalesce(note, '<NULL>') FROM \(table)").reduce(into: [:]) { rows, parts in
+            rows[Int64(parts[0])!] = "\(parts[1])|\(parts[2])"
+        }
+    }
+
+    /// Applies events in log order to get a table's rows: `key` of each image (nil: skip it) → `value` of the
+    /// after image; an update first removes its before image's key, a delete removes it, a truncate empties all.
+    private func replay<Key: Hashable>(
+        _ events: [ChangeEvent], key: (Row) -> Key?, value: (Row) -> String
+    ) -> [Key: String] {
+        var rows: [Key: String] = [:]
         for event in events {
             switch event.op {
             case .read, .insert, .update:
-                guard let after = event.after, case .int(let id)? = after["id"] else { continue }
-                if case .int(let oldID)? = event.before?["id"], oldID != id { rows[oldID] = nil }
-                rows[id] = "\(PgTextRendering.render(after["v"] ?? .null))|\(PgTextRendering.render(after["note"] ?? .null))"
+                guard let after = event.after, let newKey = key(after) else { continue }
+                if let before = event.before, let oldKey = key(before) { rows[oldKey] = nil }
+                rows[newKey] = value(after)
             case .delete:
-                if case .int(let id)? = event.before?["id"] { rows[id] = nil }
+                if let before = event.before, let oldKey = key(before) { rows[oldKey] = nil }
             case .truncate: rows = [:]
             default: break
             }
@@ -267,13 +267,11 @@ struct PostgresSourceTests {
         return rows
     }
 
-    private func tableState(_ url: String, _ table: String) throws -> [Int64: String] {
-        var rows: [Int64: String] = [:]
-        for line in try psql(url, "SELECT id, v, coalesce(note, '<NULL>') FROM \(table)").split(separator: "\u{1E}") {
-            let parts = line.split(separator: "\u{1F}", omittingEmptySubsequences: false)
-            rows[Int64(parts[0])!] = "\(parts[1])|\(parts[2])"
+    /// The rows psql prints for `query`, each split into its fields.
+    private func psqlRows(_ url: String, _ query: String) throws -> [[Substring]] {
+        try psql(url, query).split(separator: "\u{1E}").map {
+            $0.split(separator: "\u{1F}", omittingEmptySubsequences: false)
         }
-        return rows
     }
 
     @Test("an UPDATE that leaves a TOASTed column unchanged carries the unchanged marker, never null")

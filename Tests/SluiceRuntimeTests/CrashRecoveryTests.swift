@@ -20,27 +20,9 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
     static let changes = 30_000
 
     func writePipeline(in dir: URL) throws {
-        let yaml = """
-            name: crash
-            log:
-              path: log/crash.sluicelog
-            sources:
-              gen:
-                type: generator
-                count: \(Self.changes)
-                rate: 15000
-                batch_size: 250
-                keys: 300
-                tables: [orders, customers, items]
-            sinks:
-              files:
-                type: jsonl
-                path: out
-            runtime:
-              status_interval: 0
-              flush_interval: 50ms
-            """
-        try yaml.write(to: dir.appendingPathComponent("pipeline.yaml"), atomically: true, encoding: .utf8)
+        let sources = TestPipeline.generatorSource(
+            count: Self.changes, rate: 15000, batchSize: 250, keys: 300, tables: ["orders", "customers", "items"])
+        try TestPipeline(name: "crash", sources: sources).write(in: dir)
     }
 
     @Test func sigkillAtRandomMomentsLosesAndDoublesNothing() throws {

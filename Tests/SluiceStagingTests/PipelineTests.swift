@@ -88,22 +88,10 @@ struct WorkloadSource: SourceConnector {
         try await log.close()
 
         let workload = StagingWorkload(count: 3000, keys: 150, seed: 41)
-        let expectedPath = directory + "/expected.json"
-        try JSONSerialization.data(withJSONObject: workload.expectedJSON).write(to: URL(fileURLWithPath: expectedPath))
-        let staged = try StagingChecker.run([
-            "mode": "duckdb", "folder": directory + "/stage/shop.orders", "test_stage": directory + "/duck",
-            "expected": expectedPath, "deletes": "hard", "columns": workloadColumns, "replay_back": [1],
-        ])
-        #expect(staged["offsets_dense"] as? Bool == true)
-        #expect(staged["offset_count"] as? Int == workload.events.count)
-        #expect(staged["problem_count"] as? Int == 0, "mismatches: \(staged["problems"] ?? "")")
-        let lake = try StagingChecker.run([
-            "mode": "delta", "folder": directory + "/lake/shop.orders", "expected": expectedPath,
-            "columns": workloadColumns,
-        ])
-        #expect(lake["changes_rows"] as? Int == workload.events.count)
-        #expect(lake["duplicates"] as? Int == 0)
-        #expect(lake["ops_match"] as? Bool == true)
-        #expect(lake["problem_count"] as? Int == 0, "mismatches: \(lake["problems"] ?? "")")
+        let expected = try StagingChecker.writeExpected(workload, in: directory)
+        try StagingChecker.expectStageMerges(
+            workload, folder: directory + "/stage/shop.orders", testStage: directory + "/duck", expected: expected,
+            replayBack: [1])
+        try StagingChecker.expectDeltaTablesHold(workload, folder: directory + "/lake/shop.orders", expected: expected)
     }
 }

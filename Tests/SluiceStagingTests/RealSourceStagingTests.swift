@@ -18,78 +18,20 @@ import Testing
 struct RealSourceStagingTests {
     @Test(.needsPostgres, .timeLimit(.minutes(15)))
     func postgresWorkloadStagesAndMergesExactlyOnceAcrossKills() throws {
-        let url = try TestServers.postgres()
-        let run = try RealSourceRun(dialect: .postgres, serverURL: url, seed: 0x5EED_0001)
-        defer { run.cleanUp() }
-        try run.execute()
+        try execute(.postgres, serverURL: try TestServers.postgres(), seed: 0x5EED_0001)
     }
 
     @Test(.needsMySQL, .timeLimit(.minutes(15)))
     func mariadbWorkloadStagesAndMergesExactlyOnceAcrossKills() throws {
-        let url = try TestServers.mysql()
-        let run = try RealSourceRun(dialect: .mysql, serverURL: url, seed: 0x5EED_0002)
+        try execute(.mysql, serverURL: try TestServers.mysql(), seed: 0x5EED_0002)
+    }
+
+    /// Runs and checks the workload of `dialect` on the server at `serverURL`, then removes what it made.
+    func execute(_ dialect: RealSourceWorkload.Dialect, serverURL: String, seed: UInt64) throws {
+        let run = try RealSourceRun(dialect: dialect, serverURL: serverURL, seed: seed)
         defer { run.cleanUp() }
         try run.execute()
     }
-}
-
-/// A tool's exit status and output (written to files: reading Foundation pipes was seen to crash on EINTR).
-struct ToolResult {
-    var status: Int32
-    var output: String
-    var errors: String
-}
-
-/// Runs tools with their output in files.
-struct Tools {
-    let directory: String
-
-    /// Starts a tool found on PATH (or at an absolute path); output goes to `<name>.out` / `<name>.err`.
-    func start(
-        _ tool: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
-        name: String
-    ) throws -> Process {
-        let process = Process()
-        if tool.hasPrefix("/") {
-            process.executableURL = URL(fileURLWithPath: tool)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [tool] + arguments
-        }
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        FileManager.default.createFile(atPath: path(name + ".out"), contents: nil)
-        FileManager.default.createFile(atPath: path(name + ".err"), contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: path(name + ".out"))
-        process.standardError = FileHandle(forWritingAtPath: path(name + ".err"))
-        if let input {
-            process.standardInput = FileHandle(forReadingAtPath: input)
-        } else {
-            process.standardInput = FileHandle.nullDevice
-        }
-        try process.run()
-        return process
-    }
-
-    /// Waits for a started tool (killing it after `timeout` seconds) and returns its result.
-    func finish(_ process: Process, name: String, timeout: Double = 600) -> ToolResult {
-        if !process.waitForExit(timeout: timeout) { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        return ToolResult(status: status, output: read(name + ".out"), errors: read(name + ".err"))
-    }
-
-    func run(
-        _ tool: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:], name: String,
-        timeout: Double = 600
-    ) throws -> ToolResult {
-        finish(try start(tool, arguments, input: input, environment: environment, name: name), name: name, timeout: timeout)
-    }
-
-    func path(_ name: String) -> String { directory + "/" + name }
-    func read(_ name: String) -> String { (try? String(contentsOfFile: path(name), encoding: .utf8)) ?? "" }
-    func write(_ text: String, _ name: String) throws { try text.write(toFile: path(name), atomically: true, encoding: .utf8) }
 }
 
 /// One test's database, pipeline and runs.
@@ -198,6 +140,7 @@ final class RealSourceRun {
         switch dialect {
         case .postgres:
             source = """
+                  src:
                     type: postgres
                     url: "\(postgresURL(database: name))"
                     tables: [public.items]
@@ -206,6 +149,7 @@ final class RealSourceRun {
                 """
         case .mysql:
             source = """
+                  src:
                     type: mysql
                     url: "\(serverURL)"
                     include: ["\(name).*"]
@@ -214,14 +158,7 @@ final class RealSourceRun {
                     max_batch_events: 45
                 """
         }
-        let yaml = """
-            name: \(name)
-            log:
-              path: log/\(name).sluicelog
-            sources:
-              src:
-            \(source)
-            sinks:
+        let sinks = """
               stage:
                 type: snowflake_stage
                 path: stage
@@ -231,14 +168,10 @@ final class RealSourceRun {
                 path: lake
                 max_file_rows: 53
                 current_file_rows: 16
-            runtime:
-              status_interval: 0
-              flush_interval: 50ms
-              sink_batch_events: 41
-              retry_initial_backoff: 200ms
-              retry_max_backoff: 1s
             """
-        try tools.write(yaml, "pipeline.yaml")
+        let runtime = ["sink_batch_events: 41", "retry_initial_backoff: 200ms", "retry_max_backoff: 1s"]
+        try TestPipeline(name: name, sources: source, sinks: sinks, runtime: runtime)
+            .write(in: URL(fileURLWithPath: directory))
     }
 
     func startSluice(untilCaughtUp: Bool, environment: [String: String] = [:]) throws -> (Process, String) {
@@ -258,7 +191,7 @@ final class RealSourceRun {
     }
 
     /// Runs killed with SIGKILL after a random time.
-    func killAtRandomMoments(_ count: Int, random: inout SeededRandom) throws {
+    func killAtRandomMoments(_ count: Int, random: inout SeededGenerator) throws {
         for _ in 0..<count {
             let before = stagedChanges()
             let (process, _) = try startSluice(untilCaughtUp: false)
@@ -333,7 +266,7 @@ final class RealSourceRun {
     // MARK: The test
 
     func execute() throws {
-        var random = SeededRandom(seed: UInt64(truncatingIfNeeded: name.hashValue))
+        var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: name.hashValue))
         var startPosition: String? = nil
         switch dialect {
         case .postgres:

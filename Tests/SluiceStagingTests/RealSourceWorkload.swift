@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestSupport
 
 /// A deterministic mixed workload for a real PostgreSQL or MariaDB table, as SQL scripts, with the changes it must
 /// produce: transactions of several statements that touch the same key more than once (insert, updates, delete,
@@ -22,12 +23,12 @@ struct RealSourceWorkload {
     /// Every change the workload makes, in commit order: [op, id].
     private(set) var expectedChanges: [[String]] = []
 
-    private var random: SeededRandom
+    private var random: SeededGenerator
     private var live = Set<Int>()
 
     init(dialect: Dialect, seed: UInt64, keys: Int = 40, initialRows: Int = 25, transactions: [Int] = [160, 260]) {
         self.dialect = dialect
-        random = SeededRandom(seed: seed)
+        random = SeededGenerator(seed: seed)
         var script = sessionPrelude + createTable + "\n"
         // Initial rows: a PostgreSQL snapshot reads them in key order (op r); MariaDB streams them (op c).
         let initial = (1...keys).shuffled(using: &random).prefix(initialRows).sorted()
@@ -238,19 +239,10 @@ struct RealSourceWorkload {
             rest += 86_400
             days -= 1
         }
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = civilDate(fromDays: days)
         return String(
             format: "%04d-%02d-%02d %02d:%02d:%02d.%06d", Int(year), Int(month), Int(day), Int(rest / 3600),
             Int(rest / 60 % 60), Int(rest % 60), Int(micros))
     }
 }
 
-extension SeededRandom: RandomNumberGenerator {}

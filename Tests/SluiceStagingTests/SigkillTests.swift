@@ -9,22 +9,9 @@ import Testing
     static let tables = ["orders", "customers"]
 
     func writePipeline(in directory: String) throws {
-        let yaml = """
-            name: kill
-            log:
-              path: log/kill.sluicelog
-            sources:
-              gen:
-                type: generator
-                count: 50000
-                rate: 4000
-                batch_size: 150
-                keys: 250
-                tables: [orders, customers]
-            sinks:
-              files:
-                type: jsonl
-                path: out
+        let sources = TestPipeline.generatorSource(
+            count: 50000, rate: 4000, batchSize: 150, keys: 250, tables: Self.tables)
+        let sinks = TestPipeline.jsonlSink + "\n" + """
               stage:
                 type: snowflake_stage
                 path: stage
@@ -34,12 +21,9 @@ import Testing
                 path: lake
                 max_file_rows: 600
                 current_file_rows: 150
-            runtime:
-              status_interval: 0
-              flush_interval: 50ms
-              sink_batch_events: 250
             """
-        try yaml.write(toFile: directory + "/pipeline.yaml", atomically: true, encoding: .utf8)
+        try TestPipeline(name: "kill", sources: sources, sinks: sinks, runtime: ["sink_batch_events: 250"])
+            .write(in: URL(fileURLWithPath: directory))
     }
 
     @Test func sigkillMidBatchThenRestartChangesNothing() throws {

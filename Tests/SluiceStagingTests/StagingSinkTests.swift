@@ -4,6 +4,7 @@ import SluiceCore
 import SluiceObjectStore
 import SluiceRuntime
 import SluiceStaging
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceDatabricks
@@ -14,7 +15,7 @@ import Testing
 func feed(
     _ sink: any SinkConnector, _ workload: StagingWorkload, from start: Int, seed: UInt64
 ) async throws {
-    var random = SeededRandom(seed: seed)
+    var random = SeededGenerator(seed: seed)
     var position = start
     var previous: Range<Int>?
     let count = workload.events.count
@@ -54,16 +55,10 @@ let workloadColumns = StagingWorkload.schema.columns.map(\.name)
         #expect(durable[StagingWorkload.stream] == Int64(workload.events.count))
         try await sink.close()
 
-        let expectedPath = directory + "/expected.json"
-        try JSONSerialization.data(withJSONObject: workload.expectedJSON).write(to: URL(fileURLWithPath: expectedPath))
-        let answer = try StagingChecker.run([
-            "mode": "duckdb", "folder": directory + "/stage/shop.orders", "test_stage": directory + "/duck",
-            "expected": expectedPath, "deletes": deletes, "columns": workloadColumns,
-            "replay_back": [1, 3], "replay_every": 2,
-        ])
-        #expect(answer["problem_count"] as? Int == 0, "mismatches: \(answer["problems"] ?? "")")
-        #expect(answer["offsets_dense"] as? Bool == true)
-        #expect(answer["offset_count"] as? Int == workload.events.count)
+        let answer = try StagingChecker.expectStageMerges(
+            workload, folder: directory + "/stage/shop.orders", testStage: directory + "/duck",
+            expected: try StagingChecker.writeExpected(workload, in: directory), deletes: deletes, replayBack: [1, 3],
+            replayEvery: 2)
         #expect(answer["staging_left"] as? Int == 0)
         #expect((answer["files"] as? Int ?? 0) > 10)
         #expect((answer["replays"] as? Int ?? 0) > 5)
@@ -141,16 +136,9 @@ let workloadColumns = StagingWorkload.schema.columns.map(\.name)
         #expect(try await sink.flush()[StagingWorkload.stream] == Int64(workload.events.count))
         try await sink.close()
 
-        let expectedPath = directory + "/expected.json"
-        try JSONSerialization.data(withJSONObject: workload.expectedJSON).write(to: URL(fileURLWithPath: expectedPath))
-        let answer = try StagingChecker.run([
-            "mode": "delta", "folder": directory + "/shop.orders", "expected": expectedPath,
-            "columns": workloadColumns,
-        ])
-        #expect(answer["changes_rows"] as? Int == workload.events.count)
-        #expect(answer["duplicates"] as? Int == 0)
-        #expect(answer["ops_match"] as? Bool == true)
-        #expect(answer["problem_count"] as? Int == 0, "mismatches: \(answer["problems"] ?? "")")
+        let expectedPath = try StagingChecker.writeExpected(workload, in: directory)
+        let answer = try StagingChecker.expectDeltaTablesHold(
+            workload, folder: directory + "/shop.orders", expected: expectedPath)
         #expect(answer["current_rows"] as? Int == workload.finalState.count)
         #expect(answer["changes_schema"] as? String == "timestamp[us, tz=UTC]")
 

@@ -32,7 +32,7 @@ struct StagingWorkload {
     var finalState: [Int64: [Value]] = [:]
 
     init(count: Int, keys: Int, seed: UInt64) {
-        var random = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         var state: [Int64: [Value]] = [:]
         var lsn: UInt64 = 100
         var index = 0
@@ -88,7 +88,7 @@ struct StagingWorkload {
         finalState = state
     }
 
-    static func row(key: Int64, version: Int, random: inout SeededRandom) -> [Value] {
+    static func row(key: Int64, version: Int, random: inout SeededGenerator) -> [Value] {
         let cents = Int64(random.next(below: 10_000_000)) - 2_000_000
         let notes = ["", "plain", "quote ' and \" and ;", "ünïcödé ✓ 𝄞", String(repeating: "long text ", count: 40)]
         let tags: Value =
@@ -158,21 +158,6 @@ struct StagingWorkload {
     }
 }
 
-/// SplitMix64: the same seed gives the same workload everywhere.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func next(below bound: UInt64) -> UInt64 { next() % bound }
-}
 
 /// Configuration values for a sink under test.
 func sinkContext(_ values: [String: ConfigValue], name: String = "staging") -> SinkContext {

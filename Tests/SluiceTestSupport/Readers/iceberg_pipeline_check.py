@@ -1,41 +1,13 @@
-import sys, json, os, datetime, decimal
+import sys, json
 
+from _common import normalise, source_rows, load_request
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import StaticTable
 
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-def canonical(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return (value - EPOCH) // datetime.timedelta(microseconds=1)
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    return "unrendered:" + type(value).__name__
-
-def normalise(row, request):
-    out = {}
-    for column in request["columns"]:
-        value = canonical(row.get(column))
-        if column in request["json_columns"] and isinstance(value, str):
-            value = json.loads(value)
-        out[column] = value
-    return out
-
-request = json.load(open(sys.argv[1]))
+request = load_request()
 problems = []
 
-expected = {}
-for line in open(request["source_rows"], encoding="utf-8"):
-    line = line.strip()
-    if line:
-        row = normalise(json.loads(line), request)
-        expected[row["id"]] = row
+expected = {row["id"]: row for row in source_rows(request)}
 
 catalog = SqlCatalog("sluice", uri=request["catalog_uri"], warehouse=request["warehouse"])
 table = catalog.load_table((request["namespace"], request["table"]))

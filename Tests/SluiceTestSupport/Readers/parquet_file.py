@@ -1,47 +1,11 @@
-import sys, json, struct, datetime, decimal, uuid
+import sys, json
+from _common import missing_package, render, row_groups, exit_without_teardown
 try:
     import pyarrow.parquet as pq
     import pyarrow as pa
     import duckdb
 except ImportError as error:
-    print(error, file=sys.stderr)
-    sys.exit(3)
-
-EPOCH = datetime.datetime(1970, 1, 1)
-EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-def render(value):
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return struct.pack("<d", value).hex()
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return value.hex
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is not None:
-            delta = value - EPOCH_UTC
-        else:
-            delta = value - EPOCH
-        return str(delta // datetime.timedelta(microseconds=1))
-    if isinstance(value, datetime.date):
-        return str((value - EPOCH.date()).days)
-    if isinstance(value, datetime.time):
-        return str(((value.hour * 60 + value.minute) * 60 + value.second) * 1000000 + value.microsecond)
-    if isinstance(value, (list, tuple)):
-        return [render(element) for element in value]
-    if isinstance(value, dict):
-        return {key: render(element) for key, element in value.items()}
-    return "unrendered:" + type(value).__name__ + ":" + str(value)
+    missing_package(error)
 
 path = sys.argv[1]
 result = {}
@@ -65,11 +29,9 @@ for field in parquet_file.schema_arrow:
         element_metadata = field.type.value_field.metadata or {}
         result["field_ids"][field.name + ".element"] = int(element_metadata.get(b"PARQUET:field_id", b"-1"))
 statistics = []
-for group_index in range(metadata.num_row_groups):
-    group = metadata.row_group(group_index)
+for group, chunks in row_groups(metadata):
     columns = {}
-    for column_index in range(group.num_columns):
-        chunk = group.column(column_index)
+    for chunk in chunks:
         stats = chunk.statistics
         entry = {"compression": chunk.compression, "encodings": list(chunk.encodings),
                  "has_dictionary_page": chunk.has_dictionary_page}
@@ -93,7 +55,4 @@ result["duckdb_types"] = {
 }
 result["duckdb_values"] = {name: [render(row[index]) for row in rows] for index, name in enumerate(names)}
 print(json.dumps(result))
-sys.stdout.flush()
-# Skip interpreter teardown: duckdb's native threads were seen to abort it after the answer was written.
-import os
-os._exit(0)
+exit_without_teardown()

@@ -1,34 +1,11 @@
-import sys, json, struct, datetime, decimal, uuid
+import sys, json
+from _common import missing_package, render, row_groups, exit_without_teardown
 try:
     import pyarrow.parquet as pq
     import pyarrow as pa
     import duckdb
 except ImportError as error:
-    print(error, file=sys.stderr)
-    sys.exit(3)
-
-def render(value):
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return struct.pack("<d", value).hex()
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return value.hex
-    if isinstance(value, datetime.time):
-        return str(((value.hour * 60 + value.minute) * 60 + value.second) * 1000000 + value.microsecond)
-    if isinstance(value, (list, tuple)):
-        return [render(element) for element in value]
-    return "unrendered:" + type(value).__name__ + ":" + str(value)
+    missing_package(error)
 
 def plain_type(arrow_type):
     if isinstance(arrow_type, pa.BaseExtensionType):
@@ -83,11 +60,9 @@ for path in sys.argv[1:]:
     }
     compressions = set()
     groups = []
-    for group_index in range(metadata.num_row_groups):
-        group = metadata.row_group(group_index)
+    for _, chunks in row_groups(metadata):
         columns = {}
-        for column_index in range(group.num_columns):
-            chunk = group.column(column_index)
+        for chunk in chunks:
             compressions.add(chunk.compression)
             stats = chunk.statistics
             entry = {}
@@ -108,7 +83,4 @@ for path in sys.argv[1:]:
     result["duckdb_values"] = {row[0]: [render(r[index]) for r in rows] for index, row in enumerate(described)}
     results.append(result)
 print(json.dumps(results))
-sys.stdout.flush()
-# Skip interpreter teardown: duckdb's native threads were seen to abort it after the answer was written.
-import os
-os._exit(0)
+exit_without_teardown()

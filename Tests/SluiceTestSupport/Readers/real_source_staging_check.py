@@ -1,45 +1,11 @@
-import sys, json, os, shutil, datetime, decimal, uuid
-
-def fail(message):
-    print(message, file=sys.stderr)
-    sys.exit(3)
-
+import sys, json, os, shutil, datetime, decimal
+from _common import missing_package, normalise, compare_rows, source_rows, open_duckdb_stage, load_request, exit_without_teardown
 try:
     import duckdb
     import pyarrow
     from deltalake import DeltaTable, QueryBuilder
 except ImportError as error:
-    fail("missing python package: %s" % error)
-
-EPOCH = datetime.datetime(1970, 1, 1)
-EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-def canonical(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime.datetime):
-        delta = value - (EPOCH_UTC if value.tzinfo is not None else EPOCH)
-        return delta // datetime.timedelta(microseconds=1)
-    if isinstance(value, datetime.date):
-        return (value - EPOCH.date()).days
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    return "unrendered:" + type(value).__name__
-
-def normalise(row, request):
-    out = {}
-    for column in request["columns"]:
-        value = canonical(row.get(column))
-        if column in request["json_columns"] and isinstance(value, str):
-            value = json.loads(value)
-        out[column] = value
-    return out
+    missing_package(error)
 
 def same(a, e):
     if isinstance(a, float) or isinstance(e, float):
@@ -49,46 +15,16 @@ def same(a, e):
     return a == e
 
 def compare(what, actual_rows, expected, request):
-    problems = []
-    actual = {}
-    for row in actual_rows:
-        key = str(row["id"])
-        if key in actual:
-            problems.append("%s: key %s appears twice" % (what, key))
-        actual[key] = normalise(row, request)
-    for key in sorted(set(actual) | set(expected), key=int):
-        if key not in actual:
-            problems.append("%s: key %s missing" % (what, key))
-        elif key not in expected:
-            problems.append("%s: key %s should not exist" % (what, key))
-        else:
-            for column in request["columns"]:
-                a, e = actual[key][column], expected[key][column]
-                if not same(a, e):
-                    problems.append("%s: key %s column %s: %.200r, expected %.200r" % (what, key, column, a, e))
-    return problems
+    rows = [normalise(row, request) for row in actual_rows]
+    return compare_rows(rows, expected, request["columns"], same=same, label=what + ": ")
 
 def load_source(request):
-    rows = {}
-    for line in open(request["source_rows"], encoding="utf-8"):
-        line = line.strip()
-        if not line:
-            continue
-        row = json.loads(line)
-        rows[str(row["id"])] = normalise(row, request)
-    return rows
+    return {str(row["id"]): row for row in source_rows(request)}
 
 def duckdb_apply(request, expected):
     folder = request["stage_folder"]
-    name = os.path.basename(folder)
     test_stage = request["test_stage"]
-    os.makedirs(os.path.join(test_stage, name), exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET VARIABLE sluice_stage = ?", [test_stage])
-    con.execute(open(os.path.join(folder, "setup.duckdb.sql")).read())
-    apply = open(os.path.join(folder, "apply.duckdb.sql")).read()
-    ledger = [json.loads(line) for line in open(os.path.join(folder, "_ledger.jsonl"))]
+    con, name, apply, ledger = open_duckdb_stage(folder, test_stage)
     replays = 0
     for index, entry in enumerate(ledger):
         shutil.copy(os.path.join(folder, entry["file"]), os.path.join(test_stage, name, entry["file"]))
@@ -196,7 +132,7 @@ def delta_check(request, expected):
                     problems.append("delta %s: %s finds %d rows, the table has %d" % (name, query[:120], got, want))
     return {"problems": problems, "changes_rows": len(changes), "current_rows": len(current)}
 
-request = json.load(open(sys.argv[1]))
+request = load_request()
 expected = load_source(request)
 result = {"source_rows": len(expected)}
 staged = duckdb_apply(request, expected)
@@ -208,6 +144,4 @@ with open(sys.argv[2], "w") as out:
     json.dump(result, out)
     out.flush()
     os.fsync(out.fileno())
-# Skip interpreter teardown: native threads of duckdb/deltalake were seen to abort it
-# ("terminate called without an active exception") after the answer was written.
-os._exit(0)
+exit_without_teardown()

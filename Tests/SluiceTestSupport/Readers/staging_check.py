@@ -1,56 +1,11 @@
-import sys, json, os, shutil, datetime, decimal, uuid
+import json, os, shutil, datetime
+from _common import missing_package, canonical, compare_rows, open_duckdb_stage, load_request, exit_without_teardown
 try:
     import duckdb
     import pyarrow
     from deltalake import DeltaTable
 except ImportError as error:
-    print(error, file=sys.stderr)
-    sys.exit(3)
-
-EPOCH = datetime.datetime(1970, 1, 1)
-EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-def canonical(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime.datetime):
-        delta = value - (EPOCH_UTC if value.tzinfo is not None else EPOCH)
-        return delta // datetime.timedelta(microseconds=1)
-    if isinstance(value, datetime.date):
-        return (value - EPOCH.date()).days
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    return "unrendered:" + type(value).__name__
-
-def compare(actual_rows, expected_rows, columns):
-    problems = []
-    actual = {}
-    for row in actual_rows:
-        key = str(row["id"])
-        if key in actual:
-            problems.append("key %s appears twice" % key)
-        actual[key] = row
-    for key in sorted(set(actual) | set(expected_rows), key=lambda k: int(k)):
-        if key not in actual:
-            problems.append("key %s missing" % key)
-        elif key not in expected_rows:
-            problems.append("key %s should not exist: %s" % (key, actual[key]))
-        else:
-            for column in columns:
-                a, e = actual[key].get(column), expected_rows[key].get(column)
-                if isinstance(e, float) or isinstance(a, float):
-                    same = a is not None and e is not None and float(a) == float(e)
-                else:
-                    same = a == e
-                if not same:
-                    problems.append("key %s column %s: %r, expected %r" % (key, column, a, e))
-    return problems
+    missing_package(error)
 
 def rows_of(cursor):
     names = [d[0] for d in cursor.description]
@@ -59,15 +14,8 @@ def rows_of(cursor):
 def duckdb_apply(request):
     expected = load_expected(request)
     folder = request["folder"]
-    name = os.path.basename(folder)
     test_stage = request["test_stage"]
-    os.makedirs(os.path.join(test_stage, name), exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET VARIABLE sluice_stage = ?", [test_stage])
-    con.execute(open(os.path.join(folder, "setup.duckdb.sql")).read())
-    apply = open(os.path.join(folder, "apply.duckdb.sql")).read()
-    ledger = [json.loads(line) for line in open(os.path.join(folder, "_ledger.jsonl"))]
+    con, name, apply, ledger = open_duckdb_stage(folder, test_stage)
     applied = 0
     replays = 0
     for index, entry in enumerate(ledger):
@@ -93,7 +41,7 @@ def duckdb_apply(request):
     schema, table = name.split(".", 1)
     actual = rows_of(con.execute('SELECT * EXCLUDE (%s) FROM "%s"."%s"%s' % (excluded, schema, table, where)))
     staging_left = con.execute('SELECT count(*) FROM "%s"."%s__sluice_staging"' % (schema, table)).fetchone()[0]
-    problems = compare(actual, expected["rows"], request["columns"])
+    problems = compare_rows(actual, expected["rows"], request["columns"])
     offsets = [o for e in ledger for o in range(e["first_offset"], e["last_offset"] + 1)]
     return {"problems": problems[:20], "problem_count": len(problems), "files": len(ledger), "applied": applied,
             "replays": replays, "rows": len(actual), "staging_left": staging_left,
@@ -122,7 +70,7 @@ def delta_check(request):
     if request.get("current", True):
         current = DeltaTable(os.path.join(folder, "current"))
         rows = rows_of_arrow(current.to_pyarrow_table())
-        problems = compare(rows, expected["rows"], request["columns"])
+        problems = compare_rows(rows, expected["rows"], request["columns"])
         result.update({"current_rows": len(rows), "problems": problems[:20], "problem_count": len(problems),
                        "current_files": len(current.file_uris())})
     return result
@@ -156,12 +104,9 @@ def load_expected(request):
         return expected_from_jsonl(request["jsonl"])
     return json.load(open(request["expected"]))
 
-request = json.load(open(sys.argv[1]))
+request = load_request()
 if request["mode"] == "duckdb":
     print(json.dumps(duckdb_apply(request)))
 else:
     print(json.dumps(delta_check(request)))
-sys.stdout.flush()
-# Skip interpreter teardown: native threads of duckdb/deltalake were seen to abort it
-# ("terminate called without an active exception") after the answer was written.
-os._exit(0)
+exit_without_teardown()
