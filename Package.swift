@@ -65,7 +65,8 @@ let package = Package(
         .target(
             name: "SluiceDevConnectors",
             dependencies: ["SluiceCore", "SluiceConnectorKit", .product(name: "Logging", package: "swift-log")],
-            path: "connectors/dev"
+            path: "connectors/dev",
+            exclude: ["README.md"]
         ),
         .target(
             name: "SluicePostgres",

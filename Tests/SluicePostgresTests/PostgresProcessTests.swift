@@ -55,8 +55,8 @@ struct PgPipelineDir {
         process.arguments = ["run", "pipeline.yaml", "--log-level", logLevel] + extra
         process.currentDirectoryURL = dir
         let errPath = dir.appendingPathComponent("stderr-\(UUID().uuidString.prefix(6)).log").path
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try Data().write(to: URL(fileURLWithPath: errPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         return process

@@ -30,10 +30,8 @@ public struct Tools: Sendable {
         }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        FileManager.default.createFile(atPath: path(name + ".out"), contents: nil)
-        FileManager.default.createFile(atPath: path(name + ".err"), contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: path(name + ".out"))
-        process.standardError = FileHandle(forWritingAtPath: path(name + ".err"))
+        process.standardOutput = try emptyFile(path(name + ".out"))
+        process.standardError = try emptyFile(path(name + ".err"))
         if let input {
             process.standardInput = FileHandle(forReadingAtPath: input)
         } else {
@@ -65,4 +63,11 @@ public struct Tools: Sendable {
     public func read(_ name: String) -> String { (try? String(contentsOfFile: path(name), encoding: .utf8)) ?? "" }
     /// Writes `text` to the file `name` in the folder.
     public func write(_ text: String, _ name: String) throws { try text.write(toFile: path(name), atomically: true, encoding: .utf8) }
+
+    /// A handle writing to a new, empty file at `path` (throws when it cannot be created).
+    private func emptyFile(_ path: String) throws -> FileHandle {
+        let url = URL(fileURLWithPath: path)
+        try Data().write(to: url)
+        return try FileHandle(forWritingTo: url)
+    }
 }
