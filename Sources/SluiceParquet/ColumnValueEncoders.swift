@@ -134,7 +134,6 @@ struct FixedWidthEncoder: ColumnValueEncoder {
     private var page: DictionaryPage
     /// Dictionary entries as identity bits.
     private var dictionary: [UInt64] = []
-    private var table: DictionarySlotTable
     private var minimum: UInt64?
     private var maximum: UInt64?
 
@@ -142,7 +141,6 @@ struct FixedWidthEncoder: ColumnValueEncoder {
         self.options = options
         self.kind = kind
         page = DictionaryPage(usesDictionary: options.dictionaryEnabled)
-        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
     }
 
     var estimatedPageBytes: Int { page.estimatedBytes(dictionaryCount: dictionary.count) }
@@ -150,13 +148,10 @@ struct FixedWidthEncoder: ColumnValueEncoder {
     var dictionaryPageBytes: Int { dictionary.count * kind.byteWidth }
 
     var isDictionaryFull: Bool {
-        page.usesDictionary && dictionaryPageBytes > options.dictionaryPageSizeLimit
+        page.isDictionaryFull(dictionaryPageBytes: dictionaryPageBytes, limit: options.dictionaryPageSizeLimit)
     }
 
-    mutating func fallBackToPlain() {
-        page.usesDictionary = false
-        table = DictionarySlotTable()
-    }
+    mutating func fallBackToPlain() { page.fallBackToPlain() }
 
     mutating func add(_ batch: ColumnValues, values range: Range<Int>) {
         guard !range.isEmpty else { return }
@@ -198,13 +193,13 @@ struct FixedWidthEncoder: ColumnValueEncoder {
 
     @inline(__always)
     private mutating func indexInserting(_ key: UInt64) -> UInt32 {
-        let found = table.find(key) { _ in true }
+        let found = page.table.find(key) { _ in true }
         if let index = found.index {
             return UInt32(truncatingIfNeeded: index)
         }
         let index = dictionary.count
         dictionary.append(key)
-        table.insert(key: key, index: index, at: found.emptySlot)
+        page.table.insert(key: key, index: index, at: found.emptySlot)
         observe(key)
         return UInt32(index)
     }
@@ -293,7 +288,6 @@ struct FixedWidthEncoder: ColumnValueEncoder {
     mutating func startNextChunk() {
         page.reset(usesDictionary: options.dictionaryEnabled)
         dictionary.removeAll(keepingCapacity: true)
-        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
         minimum = nil
         maximum = nil
     }
@@ -362,8 +356,6 @@ struct ByteArrayEncoder: ColumnValueEncoder {
     private var page: DictionaryPage
     private var dictionaryBytes: [UInt8] = []
     private var dictionaryEnds: [Int] = []
-    /// Keyed by `hashBytes` of the entry.
-    private var table: DictionarySlotTable
     private var minimum: [UInt8]?
     private var maximum: [UInt8]?
 
@@ -373,7 +365,6 @@ struct ByteArrayEncoder: ColumnValueEncoder {
         self.isBigEndianSigned = layout.statisticsOrder == .bigEndianSigned
         self.isUTF8 = layout.isUTF8
         page = DictionaryPage(usesDictionary: options.dictionaryEnabled)
-        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
     }
 
     var estimatedPageBytes: Int { page.estimatedBytes(dictionaryCount: dictionaryEnds.count) }
@@ -383,13 +374,10 @@ struct ByteArrayEncoder: ColumnValueEncoder {
     }
 
     var isDictionaryFull: Bool {
-        page.usesDictionary && dictionaryPageBytes > options.dictionaryPageSizeLimit
+        page.isDictionaryFull(dictionaryPageBytes: dictionaryPageBytes, limit: options.dictionaryPageSizeLimit)
     }
 
-    mutating func fallBackToPlain() {
-        page.usesDictionary = false
-        table = DictionarySlotTable()
-    }
+    mutating func fallBackToPlain() { page.fallBackToPlain() }
 
     mutating func add(_ batch: ColumnValues, values range: Range<Int>) {
         guard !range.isEmpty else { return }
@@ -429,7 +417,7 @@ struct ByteArrayEncoder: ColumnValueEncoder {
     private mutating func indexInserting(_ value: UnsafeRawBufferPointer) -> UInt32 {
         let hash = hashBytes(value)
         let found = dictionaryBytes.withUnsafeBytes { bytes in
-            table.find(hash) { index in
+            page.table.find(hash) { index in
                 let existing = dictionaryEntry(index, bytes)
                 return existing.count == value.count
                     && (value.isEmpty || memcmp(existing.baseAddress!, value.baseAddress!, value.count) == 0)
@@ -441,7 +429,7 @@ struct ByteArrayEncoder: ColumnValueEncoder {
         let index = dictionaryEnds.count
         dictionaryBytes.append(contentsOf: value)
         dictionaryEnds.append(dictionaryBytes.count)
-        table.insert(key: hash, index: index, at: found.emptySlot)
+        page.table.insert(key: hash, index: index, at: found.emptySlot)
         observe(value)
         return UInt32(index)
     }
@@ -538,7 +526,6 @@ struct ByteArrayEncoder: ColumnValueEncoder {
         page.reset(usesDictionary: options.dictionaryEnabled)
         dictionaryBytes.removeAll(keepingCapacity: true)
         dictionaryEnds.removeAll(keepingCapacity: true)
-        table = options.dictionaryEnabled ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
         minimum = nil
         maximum = nil
     }

@@ -70,9 +70,10 @@ struct DictionarySlotTable {
 }
 
 /// A page of a dictionary-encoded column as the encoders buffer it: dictionary indexes while the dictionary is in
-/// use, PLAIN bytes after the fallback.
+/// use, PLAIN bytes after the fallback; and the chunk's table from values to dictionary indexes.
 struct DictionaryPage {
-    var usesDictionary: Bool
+    private(set) var usesDictionary: Bool
+    var table: DictionarySlotTable
     var indexes: [UInt32] = []
     var plain: [UInt8] = []
     /// Whether a page of this chunk was written with the dictionary (so the chunk needs its dictionary page).
@@ -80,6 +81,18 @@ struct DictionaryPage {
 
     init(usesDictionary: Bool) {
         self.usesDictionary = usesDictionary
+        table = usesDictionary ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
+    }
+
+    /// Whether a dictionary page of `dictionaryPageBytes` is over `limit` (time to fall back to PLAIN).
+    func isDictionaryFull(dictionaryPageBytes: Int, limit: Int) -> Bool {
+        usesDictionary && dictionaryPageBytes > limit
+    }
+
+    /// Values from now on go PLAIN; the dictionary keeps what the chunk's earlier pages refer to.
+    mutating func fallBackToPlain() {
+        usesDictionary = false
+        table = DictionarySlotTable()
     }
 
     /// What the buffered page will take encoded, with a dictionary of `dictionaryCount` entries.
@@ -108,6 +121,7 @@ struct DictionaryPage {
     /// Empties the buffer for the next column chunk.
     mutating func reset(usesDictionary: Bool) {
         self.usesDictionary = usesDictionary
+        table = usesDictionary ? DictionarySlotTable(capacity: 1024) : DictionarySlotTable()
         indexes.removeAll(keepingCapacity: true)
         plain.removeAll(keepingCapacity: true)
         dictionaryPagesWritten = false

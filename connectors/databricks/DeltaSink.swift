@@ -15,9 +15,9 @@ import SluiceStaging
 /// it already holds. Data files are written and fsynced before the commit that adds them, and the commit file is
 /// created atomically (put-if-absent), so a crash at any point neither loses nor doubles a change.
 public actor DeltaSink: SinkConnector {
-    /// The sink's own thread: its file, SQLite and compression calls block it, never the cooperative pool.
-    private let thread = ThreadExecutor(name: "delta-sink")
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    private static let thread = ThreadExecutor(name: "delta-sink")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 
     public static let spec = ConnectorSpec(
         name: "delta", role: .sink,

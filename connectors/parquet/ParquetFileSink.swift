@@ -17,9 +17,9 @@ import SluiceConnectorKit
 /// schema version or (with `partition_by_commit_date`) the commit date changes, and when the runtime flushes
 /// (idle, caught up, shutdown).
 public actor ParquetFileSink: SinkConnector {
-    /// The sink's own thread: its file, SQLite and compression calls block it, never the cooperative pool.
-    private let thread = ThreadExecutor(name: "parquet-sink")
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    private static let thread = ThreadExecutor(name: "parquet-sink")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 
     public static var spec: ConnectorSpec { ParquetSinkConfiguration.spec }
 
