@@ -1,5 +1,5 @@
 // SluiceConnectorKit: all a connector needs and nothing more: the source and sink protocols, their contexts and
-// batches, `ConnectorSpec` (declared settings) and the contract in connectors/README.md. No log, no YAML.
+// batches (with `ConnectorSpec` from SluiceCore), under the contract in connectors/README.md. No log, no YAML.
 
 import Logging
 import SluiceCore
