@@ -1,72 +1,67 @@
 import Foundation
 import SluiceCore
 import SluiceSQLite
-import Synchronization
 
-/// The log's read connections, each owned by its own thread (a `BlockingExecutor`): reads (SQLite steps, chunk
-/// decompression, checksums) run there, never on Swift's cooperative pool, and async callers are suspended meanwhile.
-/// A read goes to the thread with the fewest reads queued; a connection opens on its thread's first read.
+/// Read connections to a log file, opened on demand and kept for reuse.
 ///
 /// WAL mode lets every read connection see the last committed state while the writer commits, so reads never wait
 /// for the writer. Each read runs as one SQL statement or inside one read transaction, so it sees whole commits only.
-final class ReadConnectionPool: Sendable {
-    private let threads: [BlockingExecutor<ReaderSlot>]
-    private let state: Mutex<(queued: [Int], isClosed: Bool)>
+// @unchecked: readers are not Sendable, so they cannot live in a `Mutex`; `idleReaders` and `isClosed` are only
+// touched under `lock`, and a reader checked out is used by one caller at a time.
+final class ReadConnectionPool: @unchecked Sendable {
+    private let path: String
+    private let maxIdleConnections: Int
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var idleReaders: [LogReader] = []
+    private var isClosed = false
 
-    init(path: String, threads count: Int) {
-        threads = (0..<max(1, count)).map { index in
-            BlockingExecutor(name: "sluice-log-read-\(index)", handle: ReaderSlot(path: path))
-        }
-        state = Mutex((queued: Array(repeating: 0, count: max(1, count)), isClosed: false))
+    init(path: String, maxIdleConnections: Int) {
+        self.path = path
+        self.maxIdleConnections = maxIdleConnections
     }
 
-    /// Runs `body` with a reader on that reader's thread; throws `LogError.closedLog` once the log is closed.
-    func withReader<Result: Sendable>(_ body: @escaping @Sendable (LogReader) throws -> Result) async throws -> Result {
-        let index = try state.withLock { state throws(LogError) -> Int in
-            guard !state.isClosed else { throw LogError.closedLog }
-            let index = state.queued.indices.min { state.queued[$0] < state.queued[$1] }!
-            state.queued[index] += 1
-            return index
-        }
-        defer { state.withLock { $0.queued[index] -= 1 } }
-        return try await threads[index].run { slot in
-            let reader = try slot.reader()
-            defer { reader.endTransaction() }
-            return try body(reader)
-        }
+    /// Runs `body` with a reader no other thread uses meanwhile.
+    func withReader<Result>(_ body: (LogReader) throws -> Result) throws -> Result {
+        let reader = try checkOut()
+        defer { checkIn(reader) }
+        return try body(reader)
     }
 
-    /// Closes the connections once the reads already queued ended; later reads fail with `LogError.closedLog`.
+    /// Closes idle connections now and busy ones when their read ends; later reads fail with `LogError.closed`.
     func close() {
-        let wasOpen = state.withLock { state in
-            defer { state.isClosed = true }
-            return !state.isClosed
-        }
-        guard wasOpen else { return }
-        for thread in threads {
-            thread.execute { slot in slot.close() }
-            thread.close()
-        }
-    }
-}
-
-/// A read thread's connection, opened on the thread's first read.
-struct ReaderSlot {
-    let path: String
-    private var open: LogReader?
-
-    init(path: String) { self.path = path }
-
-    mutating func reader() throws -> LogReader {
-        if let open { return open }
-        let reader = try LogReader(path: path)
-        open = reader
-        return reader
+        lock.lock()
+        isClosed = true
+        let readers = idleReaders
+        idleReaders.removeAll()
+        lock.unlock()
+        readers.forEach { $0.close() }
     }
 
-    mutating func close() {
-        open?.close()
-        open = nil
+    private func checkOut() throws -> LogReader {
+        lock.lock()
+        if isClosed {
+            lock.unlock()
+            throw LogError.closedLog
+        }
+        if let reader = idleReaders.popLast() {
+            lock.unlock()
+            return reader
+        }
+        lock.unlock()
+        return try LogReader(path: path)
+    }
+
+    private func checkIn(_ reader: LogReader) {
+        reader.endTransaction()
+        lock.lock()
+        if !isClosed && idleReaders.count < maxIdleConnections {
+            idleReaders.append(reader)
+            lock.unlock()
+        } else {
+            lock.unlock()
+            reader.close()
+        }
     }
 }
 

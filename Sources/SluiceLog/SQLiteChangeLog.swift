@@ -32,7 +32,7 @@ public final class SQLiteChangeLog: ChangeLog {
     /// - Parameters:
     ///   - path: The database file; its directory must exist and be writable (SQLite adds `-wal` and `-shm` files).
     ///   - syncPolicy: How appends reach the disk (default `.full`: fsync before each append returns).
-    ///   - maxIdleReadConnections: Read threads, each with its own connection (default 4); more concurrent reads queue.
+    ///   - maxIdleReadConnections: Read connections kept open between reads (default 4); more open while busy.
     ///   - wallClockMicros: The clock for `appendedAtMicros` and age retention (default: the system clock).
     public init(
         path: String, syncPolicy: SyncPolicy = .full, maxIdleReadConnections: Int = 4,
@@ -41,7 +41,7 @@ public final class SQLiteChangeLog: ChangeLog {
         self.path = path
         writer = try LogWriter(path: path, syncPolicy: syncPolicy, appended: appended,
                                wallClockMicros: wallClockMicros)
-        readers = ReadConnectionPool(path: path, threads: maxIdleReadConnections)
+        readers = ReadConnectionPool(path: path, maxIdleConnections: maxIdleReadConnections)
     }
 
     deinit {
@@ -137,7 +137,7 @@ public final class SQLiteChangeLog: ChangeLog {
     /// record the read would return is in a damaged chunk.
     public func read(stream: String, from offset: Int64, limit: Int) async throws -> [LogRecord] {
         guard limit > 0 else { return [] }
-        return try await readers.withReader { try $0.read(stream: stream, from: offset, limit: limit) }
+        return try readers.withReader { try $0.read(stream: stream, from: offset, limit: limit) }
     }
 
     /// The first offset from which reading returns every record whose source time is at or after `micros`.
@@ -145,32 +145,32 @@ public final class SQLiteChangeLog: ChangeLog {
     /// That is the first record with such a time, even when source times are not monotonic; when retention
     /// removed that record, the offset after the removed range.
     public func offset(stream: String, atOrAfterTimestamp micros: Int64) async throws -> Int64 {
-        try await readers.withReader { try $0.offset(stream: stream, atOrAfterTimestamp: micros) }
+        try readers.withReader { try $0.offset(stream: stream, atOrAfterTimestamp: micros) }
     }
 
     /// The first offset from which reading returns every record whose source position is at or after `position`.
     public func offset(stream: String, atOrAfterPosition position: SourcePosition) async throws -> Int64 {
-        try await readers.withReader { try $0.offset(stream: stream, atOrAfterPosition: position) }
+        try readers.withReader { try $0.offset(stream: stream, atOrAfterPosition: position) }
     }
 
     public func streams() async throws -> [StreamInfo] {
-        try await readers.withReader { try $0.streams() }
+        try readers.withReader { try $0.streams() }
     }
 
     public func stream(_ name: String) async throws -> StreamInfo? {
-        try await readers.withReader { try $0.stream(name) }
+        try readers.withReader { try $0.stream(name) }
     }
 
     public func state(_ key: String) async throws -> [UInt8]? {
-        try await readers.withReader { try $0.state(key) }
+        try readers.withReader { try $0.state(key) }
     }
 
     public func states(prefix: String) async throws -> [String: [UInt8]] {
-        try await readers.withReader { try $0.states(prefix: prefix) }
+        try readers.withReader { try $0.states(prefix: prefix) }
     }
 
     public func consumerOffset(consumer: String, stream: String) async throws -> Int64 {
-        try await readers.withReader { try $0.consumerOffset(consumer: consumer, stream: stream) }
+        try readers.withReader { try $0.consumerOffset(consumer: consumer, stream: stream) }
     }
 
     // MARK: Change notifications
