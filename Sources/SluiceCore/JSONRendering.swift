@@ -238,6 +238,28 @@ public enum TemporalText {
         return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// Microseconds of a `.ffffff` fraction at `index` of `text` (0 when there is none), moving `index` past it.
+    /// Digits beyond the sixth are skipped (truncated). The sources parse their servers' time text with it.
+    @inlinable
+    public static func fractionMicros<Text: Collection<UInt8>>(_ text: Text, _ index: inout Text.Index) -> Int64 {
+        guard index < text.endIndex, text[index] == UInt8(ascii: ".") else { return 0 }
+        text.formIndex(after: &index)
+        var micros: Int64 = 0
+        var count = 0
+        while index < text.endIndex, text[index] &- 48 < 10 {
+            if count < 6 {
+                micros = micros * 10 + Int64(text[index] &- 48)
+                count += 1
+            }
+            text.formIndex(after: &index)
+        }
+        while count < 6 {
+            micros *= 10
+            count += 1
+        }
+        return micros
+    }
+
     /// Days since 1970-01-01 for a proleptic Gregorian date (days-from-civil).
     @inlinable
     public static func days(year: Int64, month: Int, day: Int) -> Int64 {

@@ -111,19 +111,8 @@ enum SnapshotValues {
 
     /// Microseconds of `.ffffff` at `start` (0 when absent).
     private static func fraction(_ bytes: [UInt8], _ start: Int) -> Int64 {
-        guard start < bytes.count, bytes[start] == UInt8(ascii: ".") else { return 0 }
-        var micros: Int64 = 0, digits = 0
-        var i = start + 1
-        while i < bytes.count, digits < 6, bytes[i] >= 48, bytes[i] <= 57 {
-            micros = micros * 10 + Int64(bytes[i] - 48)
-            digits += 1
-            i += 1
-        }
-        while digits < 6 {
-            micros *= 10
-            digits += 1
-        }
-        return micros
+        var index = start
+        return TemporalText.fractionMicros(bytes, &index)
     }
 
     /// `[-]H+:MM:SS[.ffffff]` → microseconds.

@@ -302,33 +302,12 @@ enum PgTextValue {
         return Int32(exactly: TemporalText.days(year: year, month: Int(parts.month), day: Int(parts.day)))
     }
 
-    /// Microseconds of a `.fffffffff` fraction at `index` (0 when there is none); digits beyond the sixth are
-    /// skipped (truncated), as PostgreSQL never prints more than it stores.
-    private static func fractionMicros(_ text: Slice<UnsafeBufferPointer<UInt8>>, _ index: inout Int) -> Int64 {
-        guard index < text.endIndex, text[index] == UInt8(ascii: ".") else { return 0 }
-        index += 1
-        var micros: Int64 = 0
-        var count = 0
-        while index < text.endIndex, text[index] &- 48 < 10 {
-            if count < 6 {
-                micros = micros * 10 + Int64(text[index] - 48)
-                count += 1
-            }
-            index += 1
-        }
-        while count < 6 {
-            micros *= 10
-            count += 1
-        }
-        return micros
-    }
-
     /// `HH:MM:SS[.ffffff]` at `index` → microseconds.
     private static func timePart(_ text: Slice<UnsafeBufferPointer<UInt8>>, _ index: inout Int) -> Int64? {
         guard let hour = digits(text, &index), expect(text, &index, ":"), let minute = digits(text, &index),
               expect(text, &index, ":"), let second = digits(text, &index) else { return nil }
         var micros = ((hour * 60 + minute) * 60 + second) * 1_000_000
-        micros += fractionMicros(text, &index)
+        micros += TemporalText.fractionMicros(text, &index)
         return micros
     }
 
@@ -404,7 +383,7 @@ enum PgTextValue {
                 index += 1
             }
             guard let whole = digits(text, &index) else { return nil }
-            let fraction = fractionMicros(text, &index)
+            let fraction = TemporalText.fractionMicros(text, &index)
             guard index < text.endIndex else { return nil }
             let sign: Int64 = negative ? -1 : 1
             switch (text[index], inTime) {
