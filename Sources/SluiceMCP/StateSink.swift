@@ -70,7 +70,7 @@ enum StateSchema {
 /// Effectively once: each batch is one SQLite transaction that also stores the stream's next offset, and
 /// `resumeOffsets` returns those offsets, so a replay after a crash skips what is already applied.
 public actor StateSink: SinkConnector {
-    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    /// The thread of this type's sinks: their file, SQLite and compression calls block it, never the cooperative pool.
     private static let thread = ThreadExecutor(name: "state-sink")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 

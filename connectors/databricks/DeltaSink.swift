@@ -15,7 +15,7 @@ import SluiceStaging
 /// it already holds. Data files are written and fsynced before the commit that adds them, and the commit file is
 /// created atomically (put-if-absent), so a crash at any point neither loses nor doubles a change.
 public actor DeltaSink: SinkConnector {
-    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    /// The thread of this type's sinks: their file, SQLite and compression calls block it, never the cooperative pool.
     private static let thread = ThreadExecutor(name: "delta-sink")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 

@@ -11,7 +11,7 @@ import Glibc
 /// Effectively once: on start it reads the last complete line of each file to learn the next offset,
 /// cuts off a torn last line, and skips records it already holds, so a replay after a crash adds nothing twice.
 public actor JSONLSink: SinkConnector {
-    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    /// The thread of this type's sinks: their file, SQLite and compression calls block it, never the cooperative pool.
     private static let thread = ThreadExecutor(name: "jsonl-sink")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 

@@ -10,7 +10,7 @@ import SluiceConnectorKit
 /// any point (before or after data files, before or after the catalog commit) neither loses nor doubles a change.
 /// Files written by a commit that never published are orphans; `sluice iceberg remove-orphans` deletes them.
 public actor IcebergSink: SinkConnector {
-    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    /// The thread of this type's sinks: their file, SQLite and compression calls block it, never the cooperative pool.
     private static let thread = ThreadExecutor(name: "iceberg-sink")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 

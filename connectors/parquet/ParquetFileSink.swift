@@ -17,7 +17,7 @@ import SluiceConnectorKit
 /// schema version or (with `partition_by_commit_date`) the commit date changes, and when the runtime flushes
 /// (idle, caught up, shutdown).
 public actor ParquetFileSink: SinkConnector {
-    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    /// The thread of this type's sinks: their file, SQLite and compression calls block it, never the cooperative pool.
     private static let thread = ThreadExecutor(name: "parquet-sink")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 

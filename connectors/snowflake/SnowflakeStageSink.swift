@@ -18,7 +18,7 @@ import SluiceStaging
 /// deletes files it does not record, and resumes after the last recorded offset, so a crash at any point neither
 /// loses nor doubles a change. A replayed range gets the same file name, so COPY INTO skips it.
 public actor SnowflakeStageSink: SinkConnector {
-    /// The thread of this type.s sinks: their file, SQLite and compression calls block it, never the cooperative pool.
+    /// The thread of this type's sinks: their file, SQLite and compression calls block it, never the cooperative pool.
     private static let thread = ThreadExecutor(name: "snowflake-sink")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.thread.asUnownedSerialExecutor() }
 
