@@ -142,7 +142,7 @@ func report(_ name: String, _ governed: [Double], _ baseline: [Double], aim: Dou
 
 // read_changes of 1,000 events from random offsets.
 var returned = 0
-let readSamples = try await measure(options.iterations) {
+let readSamples = await measure(options.iterations) {
     let from = Int64.random(in: info.firstOffset..<(info.nextOffset - 1000), using: &random)
     let response = await service.respond(
         tool: "read_changes",
@@ -182,12 +182,12 @@ report("read_changes (1,000 events)", readSamples, readBaseline, aim: 50)
 
 // get_row_history of random keys (ids are dense from 1 in the generator).
 let store = try StateStore(path: settings.statePath!)
-let liveKeys = try store.rows(stream: stream, afterKey: nil, limit: 100_000).compactMap { row -> Int64? in
+let liveKeys = try await store.rows(stream: stream, afterKey: nil, limit: 100_000).compactMap { row -> Int64? in
     if case .int(let id)? = row.row["id"] { return id }
     return nil
 }
 var historyLengths = 0
-let historySamples = try await measure(options.iterations) {
+let historySamples = await measure(options.iterations) {
     let id = liveKeys.randomElement(using: &random)!
     let response = await service.respond(
         tool: "get_row_history",
@@ -199,7 +199,7 @@ let historySamples = try await measure(options.iterations) {
 }
 let historyBaseline = try await measure(options.iterations) {
     let id = liveKeys.randomElement(using: &random)!
-    let offsets = try store.history(stream: stream, key: EventCoding.encodeKey([.int(id)]), fromOffset: 0, limit: 1000)
+    let offsets = try await store.history(stream: stream, key: EventCoding.encodeKey([.int(id)]), fromOffset: 0, limit: 1000)
     var text = ""
     for offset in offsets {
         for record in try await log.read(stream: stream, from: offset, limit: 1) {

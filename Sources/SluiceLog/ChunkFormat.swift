@@ -294,6 +294,39 @@ struct ChunkRecord {
     }
 }
 
+/// A chunk's row copied out of SQLite by a read thread, decoded later by the reader's caller: one allocation per
+/// chunk crosses threads, not several per record.
+struct StoredChunk: Sendable {
+    let header: ChunkHeader
+    let data: [UInt8]
+
+    /// Appends the chunk's records at or after `offset` to `records` while it holds fewer than `limit`, checking
+    /// the checksum first.
+    func decode(into records: inout [LogRecord], from offset: Int64, limit: Int, stream: String, path: String)
+        throws
+    {
+        try data.withUnsafeBytes { data in
+            try header.withVerifiedDecoder(of: data, stream: stream, path: path) { decoder in
+                do {
+                    while records.count < limit, let record = try decoder.next() {
+                        if record.offset >= offset {
+                            records.append(record.logRecord(stream: stream, appendedAt: header.appendedAt))
+                        }
+                    }
+                } catch let error as ChunkFormatError {
+                    throw header.malformed(error, stream: stream, path: path)
+                }
+            }
+        }
+    }
+}
+
+/// The chunks one read fetched, and whether the stream has none after them.
+struct StoredChunks: Sendable {
+    var chunks: [StoredChunk]
+    var reachedEnd: Bool
+}
+
 /// Reads the records of a chunk whose checksum was verified; throws `ChunkFormatError` on bytes it cannot parse.
 struct ChunkDecoder {
     private let data: UnsafeRawBufferPointer

@@ -2,69 +2,6 @@ import Foundation
 import SluiceCore
 import SluiceSQLite
 
-/// Read connections to a log file, opened on demand and kept for reuse.
-///
-/// WAL mode lets every read connection see the last committed state while the writer commits, so reads never wait
-/// for the writer. Each read runs as one SQL statement or inside one read transaction, so it sees whole commits only.
-// @unchecked: readers are not Sendable, so they cannot live in a `Mutex`; `idleReaders` and `isClosed` are only
-// touched under `lock`, and a reader checked out is used by one caller at a time.
-final class ReadConnectionPool: @unchecked Sendable {
-    private let path: String
-    private let maxIdleConnections: Int
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var idleReaders: [LogReader] = []
-    private var isClosed = false
-
-    init(path: String, maxIdleConnections: Int) {
-        self.path = path
-        self.maxIdleConnections = maxIdleConnections
-    }
-
-    /// Runs `body` with a reader no other thread uses meanwhile.
-    func withReader<Result>(_ body: (LogReader) throws -> Result) throws -> Result {
-        let reader = try checkOut()
-        defer { checkIn(reader) }
-        return try body(reader)
-    }
-
-    /// Closes idle connections now and busy ones when their read ends; later reads fail with `LogError.closed`.
-    func close() {
-        lock.lock()
-        isClosed = true
-        let readers = idleReaders
-        idleReaders.removeAll()
-        lock.unlock()
-        readers.forEach { $0.close() }
-    }
-
-    private func checkOut() throws -> LogReader {
-        lock.lock()
-        if isClosed {
-            lock.unlock()
-            throw LogError.closedLog
-        }
-        if let reader = idleReaders.popLast() {
-            lock.unlock()
-            return reader
-        }
-        lock.unlock()
-        return try LogReader(path: path)
-    }
-
-    private func checkIn(_ reader: LogReader) {
-        reader.endTransaction()
-        lock.lock()
-        if !isClosed && idleReaders.count < maxIdleConnections {
-            idleReaders.append(reader)
-            lock.unlock()
-        } else {
-            lock.unlock()
-            reader.close()
-        }
-    }
-}
-
 /// One read connection and its prepared statements.
 final class LogReader {
     private let connection: SQLiteConnection
@@ -156,34 +93,27 @@ final class LogReader {
 
     // MARK: Records
 
-    /// Reads the chunks holding `offset` and on, verifying each one's checksum before decoding it.
+    /// The stored chunks holding `offset` and on, copied out of SQLite, until they hold at least `limit` records
+    /// from `offset` on (or the stream ends); decoding is left to the caller, off this connection's thread.
     ///
     /// One statement, so one snapshot: a read never sees part of a commit. A chunk is fetched only when the read
-    /// still needs records, so a damaged chunk fails only the reads that return records from it.
-    func read(stream: String, from offset: Int64, limit: Int) throws -> [LogRecord] {
+    /// may still need records from it, so a damaged chunk fails only the reads that could return records from it.
+    func chunks(stream: String, from offset: Int64, limit: Int) throws -> StoredChunks {
         let select = selectChunksFrom
         try select.bind(stream, at: 1)
         try select.bind(offset, at: 2)
         defer { select.reset() }
-        var records: [LogRecord] = []
-        records.reserveCapacity(min(limit, 4096))
-        while records.count < limit, try select.step() {
+        var chunks: [StoredChunk] = []
+        var wanted = Int64(limit)
+        while wanted > 0 {
+            guard try select.step() else { return StoredChunks(chunks: chunks, reachedEnd: true) }
             let header = ChunkHeader(select, from: 0)
-            // Valid until the next step or reset; nothing else touches the statement meanwhile.
-            let data = select.unsafeBlob(at: 5)
-            try header.withVerifiedDecoder(of: data, stream: stream, path: connection.path) { decoder in
-                do {
-                    while records.count < limit, let record = try decoder.next() {
-                        if record.offset >= offset {
-                            records.append(record.logRecord(stream: stream, appendedAt: header.appendedAt))
-                        }
-                    }
-                } catch let error as ChunkFormatError {
-                    throw header.malformed(error, stream: stream, path: connection.path)
-                }
-            }
+            chunks.append(StoredChunk(header: header, data: select.blob(at: 5) ?? []))
+            // At most this many of its records are at or after `offset` (exactly this many when offsets are dense).
+            wanted -= header.baseOffset >= offset
+                ? header.recordCount : min(header.recordCount, header.lastOffset - offset + 1)
         }
-        return records
+        return StoredChunks(chunks: chunks, reachedEnd: false)
     }
 
     // MARK: Seeking

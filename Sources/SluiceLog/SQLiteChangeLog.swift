@@ -21,27 +21,33 @@ public final class SQLiteChangeLog: ChangeLog {
     /// The database file.
     public let path: String
     private let writer: LogWriter
-    private let readers: ReadConnectionPool
+    /// Read connections, each on its own thread (WAL mode: reads see the last commit and never wait for the writer).
+    private let readers: BlockingConnectionPool<LogReader>
     private let appended = AppendSignal()
-    /// The connection whose `data_version` `dataVersion()` reports (opened on first use; the pragma's value is only
-    /// comparable on one connection).
-    private let changeProbe = Mutex<LogReader?>(nil)
+    /// The one connection whose `data_version` `dataVersion()` reports (the pragma's value is only comparable on one
+    /// connection), on its own thread.
+    private let changeProbe: BlockingConnectionPool<LogReader>
 
     /// Opens the log at `path`, creating the file and its schema when it does not exist.
     ///
     /// - Parameters:
     ///   - path: The database file; its directory must exist and be writable (SQLite adds `-wal` and `-shm` files).
     ///   - syncPolicy: How appends reach the disk (default `.full`: fsync before each append returns).
-    ///   - maxIdleReadConnections: Read connections kept open between reads (default 4); more open while busy.
+    ///   - readConnections: Read threads, each with its own connection (default 4); more concurrent reads queue.
     ///   - wallClockMicros: The clock for `appendedAtMicros` and age retention (default: the system clock).
     public init(
-        path: String, syncPolicy: SyncPolicy = .full, maxIdleReadConnections: Int = 4,
+        path: String, syncPolicy: SyncPolicy = .full, readConnections: Int = 4,
         wallClockMicros: @escaping @Sendable () -> Int64 = SQLiteChangeLog.systemWallClockMicros
     ) throws {
         self.path = path
         writer = try LogWriter(path: path, syncPolicy: syncPolicy, appended: appended,
                                wallClockMicros: wallClockMicros)
-        readers = ReadConnectionPool(path: path, maxIdleConnections: maxIdleReadConnections)
+        readers = BlockingConnectionPool(
+            name: "sluice-log-read", threads: readConnections, closedError: LogError.closedLog,
+            open: { try LogReader(path: path) }, close: { $0.close() })
+        changeProbe = BlockingConnectionPool(
+            name: "sluice-log-probe", threads: 1, closedError: LogError.closedLog,
+            open: { try LogReader(path: path) }, close: { $0.close() })
     }
 
     deinit {
@@ -51,10 +57,7 @@ public final class SQLiteChangeLog: ChangeLog {
 
     private func closeReaders() {
         readers.close()
-        changeProbe.withLock { probe in
-            probe?.close()
-            probe = nil
-        }
+        changeProbe.close()
     }
 
     /// Microseconds since 1970-01-01 UTC from the system's real-time clock.
@@ -131,13 +134,35 @@ public final class SQLiteChangeLog: ChangeLog {
 
     // MARK: Reads
 
+    /// Runs `body` on a read thread's connection, ending a read transaction it left open.
+    private func withReader<Result: Sendable>(_ body: @escaping @Sendable (LogReader) throws -> Result) async throws
+        -> Result
+    {
+        try await readers.run { reader in
+            defer { reader.endTransaction() }
+            return try body(reader)
+        }
+    }
+
     /// Records of `stream` from `offset` on, verified against their checksums.
     ///
     /// Throws `LogError` with code `checksumMismatch`, naming the stream and the offsets of the damaged chunk, when a
     /// record the read would return is in a damaged chunk.
     public func read(stream: String, from offset: Int64, limit: Int) async throws -> [LogRecord] {
         guard limit > 0 else { return [] }
-        return try readers.withReader { try $0.read(stream: stream, from: offset, limit: limit) }
+        var records: [LogRecord] = []
+        records.reserveCapacity(min(limit, 4096))
+        var from = offset
+        while true {
+            let wanted = limit - records.count
+            let fetched = try await withReader { [from] in try $0.chunks(stream: stream, from: from, limit: wanted) }
+            for chunk in fetched.chunks where records.count < limit {
+                try chunk.decode(into: &records, from: offset, limit: limit, stream: stream, path: path)
+            }
+            // A short count means offsets were sparse (compaction) where the fetch assumed them dense: fetch on.
+            guard records.count < limit, !fetched.reachedEnd, let last = fetched.chunks.last else { return records }
+            from = last.header.lastOffset + 1
+        }
     }
 
     /// The first offset from which reading returns every record whose source time is at or after `micros`.
@@ -145,32 +170,32 @@ public final class SQLiteChangeLog: ChangeLog {
     /// That is the first record with such a time, even when source times are not monotonic; when retention
     /// removed that record, the offset after the removed range.
     public func offset(stream: String, atOrAfterTimestamp micros: Int64) async throws -> Int64 {
-        try readers.withReader { try $0.offset(stream: stream, atOrAfterTimestamp: micros) }
+        try await withReader { try $0.offset(stream: stream, atOrAfterTimestamp: micros) }
     }
 
     /// The first offset from which reading returns every record whose source position is at or after `position`.
     public func offset(stream: String, atOrAfterPosition position: SourcePosition) async throws -> Int64 {
-        try readers.withReader { try $0.offset(stream: stream, atOrAfterPosition: position) }
+        try await withReader { try $0.offset(stream: stream, atOrAfterPosition: position) }
     }
 
     public func streams() async throws -> [StreamInfo] {
-        try readers.withReader { try $0.streams() }
+        try await withReader { try $0.streams() }
     }
 
     public func stream(_ name: String) async throws -> StreamInfo? {
-        try readers.withReader { try $0.stream(name) }
+        try await withReader { try $0.stream(name) }
     }
 
     public func state(_ key: String) async throws -> [UInt8]? {
-        try readers.withReader { try $0.state(key) }
+        try await withReader { try $0.state(key) }
     }
 
     public func states(prefix: String) async throws -> [String: [UInt8]] {
-        try readers.withReader { try $0.states(prefix: prefix) }
+        try await withReader { try $0.states(prefix: prefix) }
     }
 
     public func consumerOffset(consumer: String, stream: String) async throws -> Int64 {
-        try readers.withReader { try $0.consumerOffset(consumer: consumer, stream: stream) }
+        try await withReader { try $0.consumerOffset(consumer: consumer, stream: stream) }
     }
 
     // MARK: Change notifications
@@ -180,10 +205,7 @@ public final class SQLiteChangeLog: ChangeLog {
     }
 
     public func dataVersion() async throws -> Int64 {
-        try changeProbe.withLock { probe in
-            if probe == nil { probe = try LogReader(path: path) }
-            return try probe!.dataVersion()
-        }
+        try await changeProbe.run { try $0.dataVersion() }
     }
 
     public func hasChanged(since version: Int64) async throws -> Bool {

@@ -56,12 +56,12 @@ extension ToolDeclaration {
             rows.append(rowJSON(stored, primaryKey: primaryKey, view: view))
         }
         if let key {
-            if let stored = try store.row(stream: stream, key: key) { consider(stored) }
+            if let stored = try await store.row(stream: stream, key: key) { consider(stored) }
         } else {
             var scanned = 0
             let budget = max(20_000, limit * 20)
             outer: while rows.count < limit && scanned < budget {
-                let page = try store.rows(stream: stream, afterKey: afterKey, limit: 1000)
+                let page = try await store.rows(stream: stream, afterKey: afterKey, limit: 1000)
                 if page.isEmpty { break }
                 for stored in page {
                     scanned += 1
@@ -84,7 +84,7 @@ extension ToolDeclaration {
         } else {
             out.raw("null")
         }
-        out.key("applied_through"); out.raw(String((try? store.progress()[stream]) ?? 0))
+        out.key("applied_through"); out.raw(String(try await store.progress()[stream] ?? 0))
         out.endObject()
         return ToolOutcome(
             json: out.text, decision: view.decision, maskedColumns: view.columns.keys.sorted(), rows: rows.count)

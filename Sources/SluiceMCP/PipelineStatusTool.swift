@@ -28,7 +28,7 @@ extension ToolDeclaration {
         let streams = try await environment.visibleStreams(call.principal)
         var stateProgress: [String: Int64] = [:]
         if let path = environment.settings.statePath, FileManager.default.fileExists(atPath: path) {
-            stateProgress = (try? environment.openStateStore().progress()) ?? [:]
+            stateProgress = (try? await environment.openStateStore().progress()) ?? [:]
         }
         var out = JSONText()
         out.beginObject()

@@ -34,7 +34,7 @@ extension ToolDeclaration {
         }
         let from = try call.offsetCursor(stream: stream) ?? 0
         let store = try environment.openStateStore()
-        let offsets = try store.history(
+        let offsets = try await store.history(
             stream: stream, key: key, fromOffset: max(from, info.firstOffset), limit: limit + 1)
         let more = offsets.count > limit
         let wanted = Array(offsets.prefix(limit))
@@ -71,7 +71,7 @@ extension ToolDeclaration {
         } else {
             out.raw("null")
         }
-        out.key("indexed_through"); out.raw(String((try? store.progress()[stream]) ?? 0))
+        out.key("indexed_through"); out.raw(String(try await store.progress()[stream] ?? 0))
         out.endObject()
         return ToolOutcome(
             json: out.text, decision: view.decision, reads: reads, maskedColumns: view.columns.keys.sorted(),

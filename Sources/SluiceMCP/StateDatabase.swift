@@ -4,8 +4,8 @@ import SluiceSQLite
 /// One SQLite connection of the state store: the SluiceSQLite connection with the state store's errors and the
 /// statement API the state sink and its readers use.
 ///
-/// A connection is not thread-safe: the sink owns one writer connection, readers take connections from
-/// `StateReaderPool`.
+/// A connection is not thread-safe: the sink owns one writer connection, each reader connection is owned
+/// by one of `StateStore`'s read threads.
 final class StateDatabase {
     private let connection: SQLiteConnection
     var path: String { connection.path }

@@ -266,10 +266,11 @@ public struct StoredRow: Sendable {
     public var row: Row
 }
 
-/// Read access to a state store, shared by concurrent tool calls (one connection per call, pooled).
+/// Read access to a state store, shared by concurrent tool calls: each read runs on one of the store's read
+/// threads (one connection each), never on the cooperative pool.
 public final class StateStore: Sendable {
     public let path: String
-    private let idle = Mutex<[StateReader]>([])
+    private let readers: BlockingConnectionPool<StateReader>
 
     /// Fails when the file does not exist yet (the state sink has not run).
     public init(path: String) throws {
@@ -279,44 +280,44 @@ public final class StateStore: Sendable {
                 hint: "run the pipeline with its state sink first")
         }
         self.path = path
+        readers = BlockingConnectionPool(
+            name: "sluice-state-read", threads: 2,
+            closedError: SluiceError(.internal, "the state store \(path) was closed"),
+            open: { try StateReader(path: path) }, close: { $0.close() })
     }
 
-    func withReader<T>(_ body: (StateReader) throws -> T) throws -> T {
-        let reader = try idle.withLock { $0.popLast() } ?? StateReader(path: path)
-        defer { idle.withLock { if $0.count < 8 { $0.append(reader) } } }
-        return try body(reader)
+    deinit {
+        readers.close()
     }
 
     /// The next offset the state store will apply, per stream.
-    public func progress() throws -> [String: Int64] {
-        try withReader { try $0.progress() }
+    public func progress() async throws -> [String: Int64] {
+        try await readers.run { try $0.progress() }
     }
 
     /// The current row with this encoded key.
-    public func row(stream: String, key: [UInt8]) throws -> StoredRow? {
-        try withReader { try $0.row(stream: stream, key: key) }
+    public func row(stream: String, key: [UInt8]) async throws -> StoredRow? {
+        try await readers.run { try $0.row(stream: stream, key: key) }
     }
 
     /// Current rows in key order after `afterKey` (exclusive), at most `limit`.
-    public func rows(stream: String, afterKey: [UInt8]?, limit: Int) throws -> [StoredRow] {
-        try withReader { try $0.rows(stream: stream, afterKey: afterKey, limit: limit) }
+    public func rows(stream: String, afterKey: [UInt8]?, limit: Int) async throws -> [StoredRow] {
+        try await readers.run { try $0.rows(stream: stream, afterKey: afterKey, limit: limit) }
     }
 
     /// Offsets of changes to one key from `fromOffset` on, ascending, at most `limit`.
-    public func history(stream: String, key: [UInt8], fromOffset: Int64, limit: Int) throws -> [Int64] {
-        try withReader { try $0.history(stream: stream, key: key, fromOffset: fromOffset, limit: limit) }
+    public func history(stream: String, key: [UInt8], fromOffset: Int64, limit: Int) async throws -> [Int64] {
+        try await readers.run { try $0.history(stream: stream, key: key, fromOffset: fromOffset, limit: limit) }
     }
 
     /// Number of current rows of a stream.
-    public func rowCount(stream: String) throws -> Int64 {
-        try withReader { try $0.count(stream: stream) }
+    public func rowCount(stream: String) async throws -> Int64 {
+        try await readers.run { try $0.count(stream: stream) }
     }
 }
 
-/// One read connection of a state store and its statements.
-// @unchecked: a SQLite connection and its statements are not Sendable; each reader is used by one caller at a time
-// (checked out of the state store's pool), never concurrently.
-final class StateReader: @unchecked Sendable {
+/// One read connection of a state store and its statements, owned by one of the store's read threads.
+final class StateReader {
     private let database: StateDatabase
     private let selectStreams: StateStatement
     private let selectRow: StateStatement
@@ -324,6 +325,8 @@ final class StateReader: @unchecked Sendable {
     private let selectRowsAfter: StateStatement
     private let selectHistory: StateStatement
     private let countRows: StateStatement
+
+    func close() { database.close() }
 
     init(path: String) throws {
         database = try StateDatabase(path: path, create: false)

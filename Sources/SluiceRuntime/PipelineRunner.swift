@@ -238,6 +238,8 @@ public final class PipelineRunner: Sendable {
         var lastActivity = ContinuousClock.now
         var flushedSinceActivity = true
         var appendVersion: UInt64 = 0
+        var readAhead: ReadAhead?
+        defer { readAhead?.records.cancel() }
 
         func commit(_ durable: [String: Int64]) async throws {
             for (stream, next) in durable where next > (committed[stream] ?? -1) {
@@ -278,35 +280,41 @@ public final class PipelineRunner: Sendable {
                 }
                 var progressed = false
                 var lag: Int64 = 0
-                for info in streams {
+                for (index, info) in streams.enumerated() {
                     if stopRequested.load(ordering: .relaxed) { break }
                     let from = readOffsets[info.name]!
                     lag += info.nextOffset - (committed[info.name] ?? 0)
                     guard from < info.nextOffset else { continue }
-                    let records = try await log.read(stream: info.name, from: from, limit: config.runtime.sinkBatchEvents)
-                    guard let last = records.last else {
+                    let sinkRecords: [SinkRecord]
+                    if let next = readAhead, next.stream == info.name, next.from == from {
+                        sinkRecords = try await next.records.value
+                    } else {
+                        readAhead?.records.cancel()
+                        sinkRecords = try await readBatch(stream: info.name, from: from)
+                    }
+                    readAhead = nil
+                    guard let last = sinkRecords.last else {
                         readOffsets[info.name] = info.nextOffset  // removed by retention or compaction
                         continue
                     }
-                    var sinkRecords: [SinkRecord] = []
-                    sinkRecords.reserveCapacity(records.count)
-                    for record in records {
-                        do {
-                            sinkRecords.append(SinkRecord(offset: record.offset, event: try EventCoding.decode(record.payload),
-                                                          appendedAtMicros: record.appendedAtMicros))
-                        } catch {
-                            throw SluiceError(.decoding, "cannot decode the record at offset \(record.offset) of stream \(info.name)",
-                                              hint: "the log was written by an incompatible build or is damaged",
-                                              underlying: error)
-                        }
+                    // Read and decode the batch this loop takes next (this stream's next one when no later stream
+                    // has records waiting) while the sink writes this one.
+                    let upcoming = (streams[(index + 1)...] + streams[...index]).lazy.compactMap { other in
+                        let next = other.name == info.name ? last.offset + 1 : readOffsets[other.name] ?? other.nextOffset
+                        return next < other.nextOffset ? (stream: other.name, from: next) : nil
+                    }.first
+                    if let upcoming {
+                        readAhead = ReadAhead(stream: upcoming.stream, from: upcoming.from, records: Task {
+                            try await self.readBatch(stream: upcoming.stream, from: upcoming.from)
+                        })
                     }
                     let table = sinkRecords[0].event.table
                     let batch = SinkBatch(stream: info.name, table: table, records: sinkRecords, schemas: catalog.schemas(table))
                     let durable = try await withRetry("write") { try await connector.write(batch) }
                     try await commit(durable)
                     readOffsets[info.name] = last.offset + 1
-                    outCounter.increment(by: records.count)
-                    eventsOut.add(records.count, ordering: .relaxed)
+                    outCounter.increment(by: sinkRecords.count)
+                    eventsOut.add(sinkRecords.count, ordering: .relaxed)
                     progressed = true
                 }
                 lagGauge.record(lag)
@@ -340,6 +348,31 @@ public final class PipelineRunner: Sendable {
             try? await connector.close()
             throw error
         }
+    }
+
+    /// A stream's next batch, read and decoded while the sink writes the batch before it.
+    private struct ReadAhead {
+        let stream: String
+        let from: Int64
+        let records: Task<[SinkRecord], any Error>
+    }
+
+    /// Up to `sinkBatchEvents` records of `stream` from `from` on, decoded for a sink.
+    private func readBatch(stream: String, from: Int64) async throws -> [SinkRecord] {
+        let records = try await log.read(stream: stream, from: from, limit: config.runtime.sinkBatchEvents)
+        var sinkRecords: [SinkRecord] = []
+        sinkRecords.reserveCapacity(records.count)
+        for record in records {
+            do {
+                sinkRecords.append(SinkRecord(offset: record.offset, event: try EventCoding.decode(record.payload),
+                                              appendedAtMicros: record.appendedAtMicros))
+            } catch {
+                throw SluiceError(.decoding, "cannot decode the record at offset \(record.offset) of stream \(stream)",
+                                  hint: "the log was written by an incompatible build or is damaged",
+                                  underlying: error)
+            }
+        }
+        return sinkRecords
     }
 
     /// Waits for the log's next append after `version` for at most `timeout`; returns early when `wakeSinks()`

@@ -185,6 +185,30 @@ import Testing
         try await log.close()
     }
 
+    /// After compaction a chunk holds fewer records than its offset range: a read still returns `limit` records
+    /// when the stream has them, fetching on past chunks it expected to be enough.
+    @Test func readsAfterCompactionFillTheirLimit() async throws {
+        let directory = try TemporaryDirectory()
+        let log = try SQLiteChangeLog(path: directory.logPath, syncPolicy: .off)
+        // Three chunks of 10 records; the keys repeat, so compaction leaves gaps inside each chunk.
+        for chunk in 0..<3 {
+            try await log.append(AppendBatch(records: [("s", (0..<10).map { index in
+                draft("v\(chunk * 10 + index)", key: index % 2 == 0 ? "even\(chunk)-\(index)" : "odd\(index % 3)")
+            })]))
+        }
+        try await log.applyRetention(RetentionPolicy(compactByKey: true), streams: ["s"])
+        let kept = try await log.readAll("s").map(\.offset)
+        #expect(kept.count < 30 && kept.contains(29))
+        for from in Int64(0)..<30 {
+            for limit in [1, 4, 7, 20] {
+                let expected = Array(kept.filter { $0 >= from }.prefix(limit))
+                #expect(try await log.read(stream: "s", from: from, limit: limit).map(\.offset) == expected,
+                        "from \(from), limit \(limit)")
+            }
+        }
+        try await log.close()
+    }
+
     @Test func damagedChunkFailsItsChecksum() async throws {
         let directory = try TemporaryDirectory()
         let log = try SQLiteChangeLog(path: directory.logPath, syncPolicy: .off)

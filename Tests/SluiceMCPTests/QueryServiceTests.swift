@@ -380,18 +380,18 @@ final class QueryFixture {
                     record(3, customerEvent(.delete, before: customerRow(id: 2), after: nil))
                 ], schemas: [1: QueryFixture.schema]))
         let store = try StateStore(path: path)
-        let row = try #require(try store.row(stream: stream, key: EventCoding.encodeKey([.int(1)])))
+        let row = try #require(try await store.row(stream: stream, key: EventCoding.encodeKey([.int(1)])))
         #expect(row.row["email"] == .string("ann@example.com"))  // unchanged value filled from the stored row
         #expect(row.row["region"] == .string("US"))
-        #expect(try store.row(stream: stream, key: EventCoding.encodeKey([.int(2)])) == nil)
+        #expect(try await store.row(stream: stream, key: EventCoding.encodeKey([.int(2)])) == nil)
         #expect(
-            try store.history(stream: stream, key: EventCoding.encodeKey([.int(1)]), fromOffset: 0, limit: 10) == [
+            try await store.history(stream: stream, key: EventCoding.encodeKey([.int(1)]), fromOffset: 0, limit: 10) == [
                 0, 2,
             ])
         #expect(
-            try store.history(stream: stream, key: EventCoding.encodeKey([.int(2)]), fromOffset: 0, limit: 10) == [
+            try await store.history(stream: stream, key: EventCoding.encodeKey([.int(2)]), fromOffset: 0, limit: 10) == [
                 1, 3,
             ])
-        #expect(try store.progress() == [stream: 4])
+        #expect(try await store.progress() == [stream: 4])
     }
 }
