@@ -13,7 +13,11 @@ extension ToolDeclaration {
             [
                 "pipeline": ["type": "string"],
                 "runtime": [
-                    "type": "object", "properties": ["state": ["type": "string"], "error": ToolSchema.nullableString],
+                    "type": "object",
+                    "properties": [
+                        "state": ["type": "string"], "error": ToolSchema.nullableString,
+                        "state_store_error": ToolSchema.nullableString,
+                    ],
                 ],
                 "sources": ["type": "array", "items": ["type": "object"]],
                 "streams": ToolSchema.streams(
@@ -27,8 +31,12 @@ extension ToolDeclaration {
         let (pipeline, log) = (environment.pipeline, environment.log)
         let streams = try await environment.visibleStreams(call.principal)
         var stateProgress: [String: Int64] = [:]
+        // The status still answers when the state store cannot be read; it says why instead of hiding it.
+        var stateStoreError: String?
         if let path = environment.settings.statePath, FileManager.default.fileExists(atPath: path) {
-            stateProgress = (try? await environment.openStateStore().progress()) ?? [:]
+            do { stateProgress = try await environment.openStateStore().progress() } catch {
+                stateStoreError = "\(error)"
+            }
         }
         var out = JSONText()
         out.beginObject()
@@ -38,6 +46,7 @@ extension ToolDeclaration {
         let status = environment.runtimeStatus()
         out.key("state"); out.string(status?.state ?? "unknown (not running in this process)")
         out.key("error"); if let error = status?.error { out.string(error) } else { out.raw("null") }
+        out.key("state_store_error"); if let stateStoreError { out.string(stateStoreError) } else { out.raw("null") }
         out.endObject()
         out.key("sources")
         out.beginArray()

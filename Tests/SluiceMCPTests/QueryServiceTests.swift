@@ -286,6 +286,19 @@ final class QueryFixture {
         #expect(columns.map { $0["access"] as? String } == ["visible", "pseudonym", "visible", "partial(last 4)"])
     }
 
+    @Test func pipelineStatusSaysWhenTheStateStoreCannotBeRead() async throws {
+        let fixture = try await QueryFixture()
+        let statePath = fixture.directory.appendingPathComponent("state.db").path
+        // Not a SQLite file: the status must still answer, and say why the state sink's progress is missing.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: statePath + suffix) }
+        try Data(repeating: 0x5a, count: 8192).write(to: URL(fileURLWithPath: statePath))
+        let status = try QueryFixture.object(try await fixture.call("pipeline_status"))
+        let runtime = try #require(status["runtime"] as? [String: Any])
+        let error = try #require(runtime["state_store_error"] as? String)
+        #expect(error.contains(statePath) || error.lowercased().contains("not a database"))
+        #expect((status["streams"] as? [Any])?.isEmpty == false)
+    }
+
     @Test func everyCallIsAuditedAndTheChainVerifies() async throws {
         let fixture = try await QueryFixture()
         _ = try await fixture.call("list_streams")
