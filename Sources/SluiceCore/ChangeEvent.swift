@@ -96,4 +96,22 @@ public struct ChangeEvent: Sendable, Hashable {
         }
         return key
     }
+
+    /// For an update that changes the primary key (4 → 5): the delete of the old key — this change with op `d`, the
+    /// before image and no after image, at the same position. Nil for any other change, or when either image lacks
+    /// a key value. Changelog consumers that apply changes by key need it, else the old key stays alive.
+    public func keyChangeDelete(primaryKey: [String]) -> ChangeEvent? {
+        guard op == .update, !primaryKey.isEmpty, let before, let after else { return nil }
+        var moved = false
+        for column in primaryKey {
+            guard let old = before[column], let new = after[column], old != .unchanged, new != .unchanged, !old.isNull
+            else { return nil }
+            if old != new { moved = true }
+        }
+        guard moved else { return nil }
+        var delete = self
+        delete.op = .delete
+        delete.after = nil
+        return delete
+    }
 }

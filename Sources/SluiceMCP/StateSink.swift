@@ -212,9 +212,8 @@ public actor StateSink: SinkConnector {
         insertHistory.bind(record.offset, at: 3)
         try insertHistory.run()
         // A key change (update of the key columns) removes the row under its old key.
-        if event.op == .update, let before = event.before,
-            let oldKeyValues = Optional(schema.primaryKey.compactMap { before[$0] }),
-            oldKeyValues.count == schema.primaryKey.count, oldKeyValues != keyValues
+        if let delete = event.keyChangeDelete(primaryKey: schema.primaryKey),
+            let oldKeyValues = delete.key(primaryKey: schema.primaryKey)
         {
             deleteRow.bind(streamID, at: 1)
             deleteRow.bind(EventCoding.encodeKey(oldKeyValues), at: 2)

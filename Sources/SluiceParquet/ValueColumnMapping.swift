@@ -22,14 +22,15 @@ import SluiceCore
 // | timestamp   | any                                       | TIMESTAMP(MICROS, local) (±infinity as INT64 max/min) |
 // | timestamptz | any                                       | TIMESTAMP(MICROS, UTC), converted TIMESTAMP_MICROS |
 // | interval    | any                                       | STRING, ISO 8601 duration (`P1Y2M3DT4H5M6S`)       |
-// | uuid        | any                                       | FIXED_LEN_BYTE_ARRAY(16) UUID                      |
+// | uuid        | any                                       | STRING, the canonical 36-character lower-case text |
 // | json        | any                                       | BYTE_ARRAY JSON (the source's text)                |
 // | array       | `elem[]`: the element kind and type       | three-level LIST of the element's mapping          |
 //
 // DECIMAL stops at precision 38 because duckdb and Arrow's decimal128 read no wider decimals. TIME values are
 // written as the source sends them; MySQL TIME durations below zero or past 24 hours are kept, but readers may
 // reject them. Nested arrays are rejected. `Value.unchanged` (an unchanged TOASTed value) cannot be written: the
-// sink must resolve it first.
+// sink must resolve it first. UUIDs are text, not Parquet's UUID type, because Apache Spark (and so Databricks)
+// refuses a whole file with a FIXED_LEN_BYTE_ARRAY (UUID) column; the Iceberg sink keeps its `uuid` type.
 
 extension ParquetColumnType {
     /// The widest DECIMAL precision the mapping uses; wider or unconstrained decimals are written as text.
@@ -58,14 +59,13 @@ extension ParquetColumnType {
                 }
             }
             return .string
-        case .string, .interval, .array: return .string
+        case .string, .interval, .array, .uuid: return .string
         case .bytes: return .bytes
         case .date: return .date
         case .time: return .time(isAdjustedToUTC: false)
         case .timeTZ: return .time(isAdjustedToUTC: true)
         case .timestamp: return .timestamp(isAdjustedToUTC: false)
         case .timestampTZ: return .timestamp(isAdjustedToUTC: true)
-        case .uuid: return .uuid
         case .json: return .json
         }
     }
@@ -165,7 +165,11 @@ extension ColumnValues {
         case .interval(let interval):
             try append(TemporalText.interval(interval))
         case .uuid(let uuid):
-            try append(uuid: uuid)
+            if column.type == .uuid {
+                try append(uuid: uuid)
+            } else {
+                try append(uuid.uuidString.lowercased())
+            }
         case .array(let elements):
             try beginList()
             for element in elements {

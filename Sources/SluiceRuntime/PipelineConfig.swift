@@ -166,7 +166,8 @@ public struct PipelineLoader: Sendable {
         let runtimeValues = v.validateObject(root["runtime"] ?? ConfigNode(content: .mapping([]), line: root.line),
                                              fields: Self.runtimeFields, path: "runtime")
         let sources = connectors(root["sources"], role: .source, path: "sources", root: root, validator: &v)
-        let sinks = connectors(root["sinks"], role: .sink, path: "sinks", root: root, validator: &v)
+        // No sinks is a log-only pipeline: capture into the log, read it over MCP or `sluice log read`.
+        let sinks = root["sinks"].map { connectors($0, role: .sink, path: "sinks", root: root, validator: &v) } ?? []
         var schedule: CronSchedule?
         if let node = root["schedule"] {
             if let text = node.scalar {
@@ -216,7 +217,7 @@ public struct PipelineLoader: Sendable {
             v.fail(path, root.line, "missing required key '\(path)' (a mapping of names to \(role) settings with a 'type')")
             return []
         }
-        guard case .mapping(let pairs) = node.content, !pairs.isEmpty else {
+        guard case .mapping(let pairs) = node.content, !pairs.isEmpty || role == .sink else {
             v.fail(path, node.line, "expected a mapping of names to \(role) settings, each with a 'type'")
             return []
         }

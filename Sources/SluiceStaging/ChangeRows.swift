@@ -65,25 +65,10 @@ public struct ChangeRow: Sendable {
     /// offset. Without the delete, the old key's row would stay in the target and the current table.
     public static func rows(record: SinkRecord, schema: TableSchema) -> [ChangeRow] {
         guard let row = ChangeRow(record: record, schema: schema) else { return [] }
-        let event = record.event
-        guard event.op == .update, !schema.primaryKey.isEmpty, let before = event.before, let after = event.after
-        else { return [row] }
-        var moved = false
-        for key in schema.primaryKey {
-            guard let old = before[key], let new = after[key], old != .unchanged, new != .unchanged, !old.isNull
-            else { return [row] }
-            if old != new { moved = true }
-        }
-        guard moved else { return [row] }
-        var delete = row
-        delete.op = .delete
-        delete.unchanged = []
-        delete.values = schema.columns.map { column in
-            guard let value = before[column.name], value != .unchanged else { return .null }
-            return value
-        }
-        delete.approximateBytes = 48 + delete.values.reduce(0) { $0 + approximateSize($1) }
-        return [delete, row]
+        guard let delete = record.event.keyChangeDelete(primaryKey: schema.primaryKey) else { return [row] }
+        var deleteRecord = record
+        deleteRecord.event = delete
+        return (ChangeRow(record: deleteRecord, schema: schema).map { [$0] } ?? []) + [row]
     }
 
     /// The position as text whose order is source order: lower-case hex of the sort key.

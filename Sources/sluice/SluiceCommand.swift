@@ -177,6 +177,11 @@ struct Validate: AsyncParsableCommand {
     }
 }
 
+/// `text` followed by spaces up to `width` characters; never cut (a longer text pushes the next column right).
+func padded(_ text: String, to width: Int) -> String {
+    text + String(repeating: " ", count: max(0, width - text.count))
+}
+
 struct Connectors: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List connectors, or describe one's settings.", subcommands: [List.self, Describe.self],
@@ -185,8 +190,9 @@ struct Connectors: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the connectors of this build.")
         func run() async throws {
+            let nameWidth = registry.specs.map(\.name.count).max() ?? 0
             for spec in registry.specs {
-                print("\(spec.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(spec.role.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(spec.summary)")
+                print(padded(spec.name, to: nameWidth) + "  " + padded(spec.role.rawValue, to: 6) + "  " + spec.summary)
             }
         }
     }
@@ -219,12 +225,12 @@ struct LogCommand: AsyncParsableCommand {
             defer { Task { try? await log.close() } }
             let streams = try await log.streams()
             let width = max(6, streams.map(\.name.count).max() ?? 0)
-            print("STREAM".padding(toLength: width, withPad: " ", startingAt: 0) + "  FIRST      LAST       COUNT      BYTES")
+            print(padded("STREAM", to: width) + "  FIRST      LAST       COUNT      BYTES")
             for s in streams {
                 let last = s.nextOffset > s.firstOffset ? String(s.nextOffset - 1) : "-"
-                print(s.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                print(padded(s.name, to: width) + "  "
                       + [String(s.firstOffset), last, String(s.count), String(s.bytes)]
-                        .map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined(separator: " "))
+                        .map { padded($0, to: 10) }.joined(separator: " "))
             }
         }
     }

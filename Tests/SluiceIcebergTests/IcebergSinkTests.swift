@@ -47,6 +47,23 @@ import Testing
         #expect(fields.map { $0[1] as? String }.suffix(5) == ["_op", "_position", "_commit_ts", "_tx_id", "_offset"])
     }
 
+    /// In the append (changelog) layout an update that moves a row to a new key (1 → 99) is the delete of the old
+    /// key, then the row under the new key, at the same offset and position.
+    @Test func appendTableWritesAKeyChangeAsDeleteThenNewRow() async throws {
+        var workload = OrdersWorkload(count: 1, keys: 1)
+        let inserted = try #require(workload.events[0].after)
+        var update = workload.events[0]
+        update.op = .update
+        update.before = inserted
+        update.after = Row(columns: inserted.columns, values: [.int(99)] + inserted.values.dropFirst())
+        update.position = SourcePosition(sortKey: SourcePosition.sortKey(1), text: "0/1")
+        workload.events.append(update)
+        let (warehouse, _) = try await writeWorkload(workload, into: "keychange", ["mode": .string("append")])
+        let scan = try scanStatic(warehouse, columns: ["_offset", "_op", "id", "_position", "name"])
+        let rows = try #require(scan["rows"] as? [String])
+        #expect(rows.sorted() == ["0|c|1|0/0|item 1 v1", "1|d|1|0/1|item 1 v1", "1|u|99|0/1|item 1 v1"])
+    }
+
     @Test func partitionedUpsertTableByDayScansEqualToTheSource() async throws {
         let workload = OrdersWorkload(count: 1500, keys: 200)
         let (warehouse, _) = try await writeWorkload(

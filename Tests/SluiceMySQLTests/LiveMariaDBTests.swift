@@ -24,8 +24,10 @@ struct LiveMariaDBTests {
         ("e", "enum('a','b c','ü')", "e"), ("st", "set('x','y','z')", "st"),
         ("c", "char(5)", "c"), ("vc", "varchar(300)", "vc"), ("tx", "text", "tx"), ("lat", "varchar(10) charset latin1", "lat"),
         ("bn", "binary(4)", "hex(bn)"), ("vb", "varbinary(10)", "hex(vb)"), ("bl", "blob", "hex(bl)"),
-        ("js", "json", "js"), ("u", "uuid", "u"), ("ip", "inet6", "hex(ip)"),
+        ("js", "json", "js"), ("u", "uuid", "u"), ("ip", "inet6", "ip"),
         ("g", "geometry", "hex(st_asbinary(g))"),
+        // MariaDB's fixed binary types as the server prints them; values ending in zero bytes, which the binlog cuts.
+        ("u1", "uuid", "u1"), ("ip2", "inet6", "ip2"), ("ip4", "inet4", "ip4"), ("bz", "binary(4)", "hex(bz)"),
     ]
 
     static let rows: [String] = [
@@ -36,16 +38,18 @@ struct LiveMariaDBTests {
         '1000-01-01 00:00:00', '9999-12-31 23:59:59.999', '2024-02-29 12:34:56.000001', '2038-01-19 03:14:07.999999', \
         2155, b'1', b'100000001', 'ü', 'x,z', 'ab', repeat('é', 300), 'line\\nbreak ☃ 😀', 'café', \
         x'0102', x'00ff', x'deadbeef', '{"a": [1, 2.5, "x"], "b": null}', '0189e5b4-6f2e-7c3a-9b1d-2a3b4c5d6e7f', \
-        '2001:db8::1', ST_GeomFromText('POINT(1 2)'))
+        '2001:db8::1', ST_GeomFromText('POINT(1 2)'), '123e4567-e89b-12d3-a456-426614170000', '2001:db8:0:1::', \
+        '192.0.2.0', x'01000000')
         """,
         """
         (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.00, 0, 0, 0, 0, '2000-01-01', '00:00:00', '838:59:59.999999', '-01:00:00.01', \
         '2000-01-01 00:00:00', '2000-01-01 00:00:00.000', '2000-01-01 00:00:00', '1970-01-01 00:00:01', 0, b'0', b'0', \
-        'a', '', '', '', '', '', x'', x'', x'', '[]', '6ba7b810-9dad-11d1-80b4-00c04fd430c8', '::ffff:1.2.3.4', NULL)
+        'a', '', '', '', '', '', x'', x'', x'', '[]', '6ba7b810-9dad-11d1-80b4-00c04fd430c8', '::ffff:1.2.3.4', NULL, \
+        '00000000-0000-0000-0000-000000000000', '::', '0.0.0.0', x'00000000')
         """,
         "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
             + "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-            + "NULL, NULL, NULL)",
+            + "NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
     ]
 
     /// A new database `name` whose table `t` has `columns` and holds `rows`; returns it and the binlog position
@@ -92,6 +96,10 @@ struct LiveMariaDBTests {
         #expect(schema.columns.map(\.name) == Self.columns.map(\.name))
         #expect(schema.columns.first { $0.name == "js" }?.kind == .json)
         #expect(schema.columns.first { $0.name == "u" }?.kind == .uuid)
+        #expect(schema.columns.first { $0.name == "u1" }?.kind == .uuid)
+        #expect(schema.columns.first { $0.name == "ip" }?.kind == .string)
+        #expect(schema.columns.first { $0.name == "ip4" }?.kind == .string)
+        #expect(schema.columns.first { $0.name == "bz" }?.kind == .bytes)
         #expect(schema.columns.first { $0.name == "bu" }?.kind == .decimal)
     }
 

@@ -44,6 +44,29 @@ import Testing
         #expect(files.map(\.rowCount) == [10, 10, 10, 5])
     }
 
+    /// An update that moves a row to a new key (4 → 5) is, in the changelog, the delete of the old key and then the
+    /// row under the new key, both at the change's position and offset: a consumer applying it by key drops key 4.
+    @Test func keyChangeIsADeleteOfTheOldKeyThenTheNewRow() async throws {
+        let folder = try F.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sink = try F.sink(path: folder.path, ["layout": .string("changelog")])
+        let old = F.everyKindRow(id: 4, variant: 2)
+        var moved = old
+        moved[0] = .int(5)
+        let events = [F.event(.insert, before: nil, after: old, position: 1),
+                      F.event(.update, before: old, after: moved, position: 2),
+                      F.event(.update, before: moved, after: moved, position: 3)]
+        _ = try await sink.write(F.batch(events, firstOffset: 0))
+        #expect(try await sink.flush()[F.stream] == 3)
+        let files = try ParquetReaders.read(F.publishedFiles(in: folder))
+        let values = try #require(files.first?.pyarrowValues)
+        #expect(values["_op"] as? [String] == ["c", "d", "u", "u"])
+        #expect(values["id"] as? [String] == ["4", "4", "5", "5"])
+        #expect(values["_offset"] as? [String] == ["0", "1", "1", "2"])
+        #expect(values["_position"] as? [String] == ["0/1", "0/2", "0/2", "0/3"])
+        #expect(values["name"] as? [String] == Array(repeating: "row 4", count: 4), "the delete carries the old row")
+    }
+
     @Test func schemaChangeStartsANewFile() async throws {
         let folder = try F.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -181,7 +181,10 @@ enum ExpectedRendering {
             return String(time.micros)
         case .timestamp(let timestamp): return String(timestamp.micros)
         case .interval(let interval): return TemporalText.interval(interval)
-        case .uuid(let uuid): return uuid.uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        case .uuid(let uuid):
+            // Text in Parquet files (Spark refuses the UUID type); 16 bytes where a writer asks for the UUID type.
+            return type == .uuid ? uuid.uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+                : uuid.uuidString.lowercased()
         case .array(let elements): return elements.map { render($0, type: type) }
         }
     }

@@ -226,7 +226,7 @@ enum ExpectedTypes {
         "local": ("timestamp[us]", "TIMESTAMP"),
         "at": ("timestamp[us, tz=UTC]", "TIMESTAMP WITH TIME ZONE"),
         "span": ("string", "VARCHAR"),
-        "uid": ("extension<arrow.uuid>", "UUID"),
+        "uid": ("string", "VARCHAR"),
         "doc": ("extension<arrow.json>", "JSON"),
         "numbers": ("list<element: int32>", "INTEGER[]"),
         "labels": ("list<element: string>", "VARCHAR[]"),

@@ -295,6 +295,88 @@ struct PostgresProcessTests {
     }
 }
 
+extension PostgresProcessTests {
+    /// The field's most reported CDC incident: a slot whose tables are quiet while the server writes elsewhere
+    /// retains WAL without bound. Sluice acknowledges the server's keepalives (their WAL end) whenever nothing of
+    /// its own is in flight, so the slot's confirmed position follows the server without a heartbeat
+    /// (`heartbeat_interval` stays off by default). Its restart_lsn, which decides what WAL is kept, moves only at
+    /// the server's running-transactions records (every 15 s while it writes, and at checkpoints): the slot keeps up
+    /// to about 15 s of the server's WAL, and lets it go once those records pass.
+    @Test("a quiet slot while the server writes elsewhere for 30 s: its confirmed position follows, its WAL is released")
+    func quietSlotRetainsLittleWAL() async throws {
+        let url = try TestServers.postgres()
+        let table = uniqueName("quiet"), busy = uniqueName("busy"), database = uniqueName("elsewhere")
+        try psql(url, "CREATE TABLE \(table) (id bigint PRIMARY KEY, version int NOT NULL, pad text); "
+                    + "CREATE TABLE \(busy) (id bigserial PRIMARY KEY, pad text)")
+        try psql(url, "CREATE DATABASE \(database)")
+        let elsewhere = url[..<url.lastIndex(of: "/")!] + "/" + database
+        try psql(elsewhere, "CREATE TABLE busy (id bigserial PRIMARY KEY, pad text)")
+        let pipeline = try PgPipelineDir(url: url, table: table, chunkSize: 1000)
+        defer {
+            cleanUp(url, slot: pipeline.slot, publication: pipeline.publication, tables: [table, busy])
+            _ = try? psql(url, "DROP DATABASE IF EXISTS \(database)")
+            pipeline.remove()
+        }
+        let process = try pipeline.start()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        #expect(try await pipeline.snapshotDoneWhileRunning(server: url, slot: pipeline.slot))
+        // 30 s of writes the slot does not capture: in another database and in an uncaptured table of this one.
+        func writer(_ target: String, _ busyTable: String) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["psql", target, "-Xq", "-v", "ON_ERROR_STOP=1", "-c", """
+                DO $$ DECLARE stop timestamptz := clock_timestamp() + interval '30 seconds'; BEGIN
+                WHILE clock_timestamp() < stop LOOP
+                  INSERT INTO \(busyTable) (pad) SELECT repeat('w', 500) FROM generate_series(1, 20);
+                  COMMIT;
+                  PERFORM pg_sleep(0.01);
+                END LOOP; END $$;
+                """]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        let startLSN = try psql(url, "SELECT pg_current_wal_lsn()")
+        let writers = [try writer(elsewhere, "busy"), try writer(url, busy)]
+        defer { for w in writers where w.isRunning { kill(w.processIdentifier, SIGKILL) } }
+        let retainedSQL = """
+            SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint,
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
+            FROM pg_replication_slots WHERE slot_name = '\(pipeline.slot)'
+            """
+        func sample() throws -> (retained: Int, unconfirmed: Int)? {
+            let parts = try psql(url, retainedSQL).split(separator: "\u{1F}").compactMap { Int($0) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }
+        var samples: [(retained: Int, unconfirmed: Int)] = []
+        while writers.contains(where: \.isRunning) {
+            try await Task.sleep(for: .seconds(1))
+            if let next = try sample() { samples.append(next) }
+        }
+        let written = Int(try psql(url, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '\(startLSN)')::bigint")) ?? 0
+        let mb = 1 << 20
+        let maxRetained = samples.map(\.retained).max() ?? .max, lastUnconfirmed = samples.last?.unconfirmed ?? .max
+        // Once the writes stop, the server's next running-transactions record (within 15 s) lets the WAL go.
+        var settled: (retained: Int, unconfirmed: Int)?
+        _ = try await waitUntil(timeout: 25, interval: .milliseconds(500)) {
+            settled = try sample()
+            return (settled?.retained ?? .max) < 2 * mb
+        }
+        print("quiet slot: \(written / 1024) KiB of WAL written elsewhere in 30 s; retained at most "
+              + "\(maxRetained / 1024) KiB meanwhile, \((settled?.retained ?? -1) / 1024) KiB after; unconfirmed at the "
+              + "end \(lastUnconfirmed / 1024) KiB")
+        #expect(samples.count >= 20, "too few samples: \(samples.count)")
+        #expect(written > 16 * mb, "the writers wrote only \(written) bytes")
+        #expect(lastUnconfirmed < mb, "the slot's confirmed position lags by \(lastUnconfirmed) bytes")
+        #expect(maxRetained < written * 3 / 4, "the slot kept \(maxRetained) of \(written) bytes: WAL is piling up")
+        #expect((settled?.retained ?? .max) < 2 * mb, "the slot still retains \(settled?.retained ?? -1) bytes")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "sluice run failed: \(pipeline.stderrText().suffix(2000))")
+    }
+}
+
 extension PgPipelineDir {
     /// True once the running source streams (its slot is active and no snapshot connection is reading).
     func snapshotDoneWhileRunning(server: String, slot: String) async throws -> Bool {

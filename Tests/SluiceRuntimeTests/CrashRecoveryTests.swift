@@ -125,7 +125,11 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
         let dir = try TestEnvironment.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let list = try runSluice(["connectors"], in: dir)
-        #expect(list.status == 0 && list.out.contains("generator") && list.out.contains("jsonl"))
+        #expect(list.status == 0)
+        // Names are printed whole, however long (snowflake_stage used to be cut at 12 characters).
+        let names = Set(list.out.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+        #expect(names.isSuperset(of: ["generator", "jsonl", "postgres", "mysql", "parquet", "iceberg", "snowflake_stage"]),
+                "listed: \(names.sorted())")
         let describe = try runSluice(["connectors", "describe", "jsonl"], in: dir)
         #expect(describe.status == 0 && describe.out.contains("path: string, required"))
         #expect(try runSluice(["connectors", "describe", "nope"], in: dir).status == 2)
@@ -152,5 +156,23 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
         #expect(since.out.split(separator: "\n").count == 3)
         let missing = try runSluice(["log", "read", "p.yaml", "nope"], in: dir)
         #expect(missing.status == 2)
+    }
+
+    /// A pipeline without sinks only captures: the changes are in the log for MCP and `log read`.
+    @Test func logOnlyPipelineCapturesIntoTheLog() throws {
+        let dir = try TestEnvironment.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let yaml = """
+            name: capture
+            log: {path: capture.sluicelog}
+            sources:
+              gen: {type: generator, count: 50, tables: [orders]}
+            """
+        try yaml.write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        #expect(try runSluice(["validate", "p.yaml"], in: dir).status == 0)
+        let run = try runSluice(["run", "p.yaml", "--until-caught-up"], in: dir)
+        #expect(run.status == 0, "run failed: \(run.err)")
+        let read = try runSluice(["log", "read", "p.yaml", "capture.generator.orders", "--limit", "1000"], in: dir)
+        #expect(read.status == 0 && read.out.split(separator: "\n").count == 50, "log read: \(read.out.prefix(500)) \(read.err)")
     }
 }

@@ -199,6 +199,12 @@ final class TableWriter {
     private func addChangelogRow(_ record: SinkRecord) throws {
         let event = record.event
         guard [.insert, .update, .delete, .read, .truncate].contains(event.op) else { return }
+        // A key-changing update is, in the changelog, the delete of the old key and then the new row.
+        if let delete = event.keyChangeDelete(primaryKey: primaryKey) {
+            var deleteRecord = record
+            deleteRecord.event = delete
+            try addChangelogRow(deleteRecord)
+        }
         let schema = table.metadata.currentSchema
         try fillScratchRow(event.after ?? event.before, schema: schema)
         if let after = event.after, !after.unchangedColumns.isEmpty {
@@ -248,13 +254,8 @@ final class TableWriter {
         default: return
         }
         // A key change is a delete of the old key and an upsert of the new one.
-        if event.op == .update, let before = event.before {
-            var old = event
-            old.after = nil
-            old.before = before
-            if let oldKey = try? keyCells(old, schema: schema), oldKey != (try keyCells(event, schema: schema)) {
-                record(RowKey(oldKey), .deleted)
-            }
+        if let delete = event.keyChangeDelete(primaryKey: primaryKey) {
+            record(RowKey(try keyCells(delete, schema: schema)), .deleted)
         }
         let key = RowKey(try keyCells(event, schema: schema))
         if event.op == .delete {

@@ -61,10 +61,12 @@ enum ColumnDecoding: Sendable {
     case jsonText(packLength: Int)
     case geometry(packLength: Int)
     case vector(packLength: Int)
-    /// MariaDB UUID: 16 bytes in MariaDB's record order.
+    /// MariaDB UUID: 16 bytes in MariaDB's record order, a `Value.uuid`.
     case mariaUUID
-    /// MariaDB INET6: 16 bytes, text as the server prints it.
+    /// MariaDB INET6: 16 bytes, a string as the server prints it (`2001:db8::1`, `::ffff:192.0.2.1`).
     case inet6
+    /// MariaDB INET4: 4 bytes, a string as the server prints it (`192.0.2.1`).
+    case inet4
     case null
 
     /// The plan for a table-map column, completed with catalog information when there is some.
@@ -98,13 +100,13 @@ enum ColumnDecoding: Sendable {
         case .enumeration: self = .enumeration(packLength: column.meta1, values: column.enumValues ?? catalog?.enumValues)
         case .set: self = .set(packLength: column.meta1, values: column.setValues ?? catalog?.setValues)
         case .varchar, .varString, .string:
-            let maxLength = type == .string ? column.meta1 : column.meta1
-            let dataType = catalog?.dataType.lowercased()
-            if type == .string && maxLength == 16 && dataType == "uuid" {
-                self = .mariaUUID
-            } else if type == .string && maxLength == 16 && dataType == "inet6" {
-                self = .inet6
-            } else {
+            let maxLength = column.meta1
+            // MariaDB's UUID, INET6 and INET4 are fixed binary strings in the binlog; only the catalog names them.
+            switch type == .string ? catalog?.dataType.lowercased() : nil {
+            case "uuid": self = .mariaUUID
+            case "inet6": self = .inet6
+            case "inet4": self = .inet4
+            default:
                 let set = charset()
                 self = .string(lengthBytes: maxLength > 255 ? 2 : 1, charset: set,
                                padBinaryTo: type == .string && set == .binary ? maxLength : 0)
@@ -141,7 +143,8 @@ enum ColumnDecoding: Sendable {
         case .enumeration(_, let values), .set(_, let values): return values == nil ? .int : .string
         case .string(_, let charset, _), .blob(_, let charset): return charset == .binary ? .bytes : .string
         case .json, .jsonText: return .json
-        case .geometry, .vector, .inet6: return .bytes
+        case .geometry, .vector: return .bytes
+        case .inet6, .inet4: return .string
         case .mariaUUID: return .uuid
         case .null: return .string
         }
@@ -254,16 +257,13 @@ enum ColumnValueDecoder {
             let length = Int(try cursor.le(packLength))
             return .bytes(try cursor.array(length))
         case .mariaUUID:
-            // MariaDB's UUID is sent by CHAR(16)-style length prefix; 10.10+ keep time-based UUIDs in a
-            // segment-swapped record order, which the server converts only when it prints them.
-            let length = Int(try cursor.u8())
-            let bytes = try cursor.array(length)
-            return uuid(mariaRecord: bytes)
+            // 10.10+ keep time-based UUIDs in a segment-swapped record order, which the server converts only
+            // when it prints them.
+            return uuid(mariaRecord: try fixedBinary(&cursor, length: 16))
         case .inet6:
-            let length = Int(try cursor.u8())
-            var bytes = try cursor.array(length)
-            if bytes.count < 16 { bytes.append(contentsOf: repeatElement(0, count: 16 - bytes.count)) }
-            return .bytes(bytes)
+            return .string(inet6Text(try fixedBinary(&cursor, length: 16)))
+        case .inet4:
+            return .string(inet4Text(try fixedBinary(&cursor, length: 4)))
         case .null:
             return .null
         }
@@ -464,20 +464,49 @@ enum ColumnValueDecoder {
         return .timestamp(Timestamp(micros: seconds * 1_000_000 + micros, isUTC: false))
     }
 
-    /// MariaDB 10.10+ store UUIDs whose version nibble is 1-5 with the time fields swapped
-    /// (segments 1 and 3 exchanged) so that they index in time order; others are stored as is.
-    static func uuid(mariaRecord bytes: [UInt8]) -> Value {
-        guard bytes.count == 16 else { return .bytes(bytes) }
-        var b = bytes
-        // Record order: node(?)… Layout: [clock_seq_hi..] — MariaDB swaps time_low (4 bytes at 0) with
-        // time_hi_and_version (2 bytes at 6) and time_mid, giving time_hi|time_mid|time_low|rest.
-        let version = b[0] >> 4
-        let variant = b[8] >> 6
-        if (1...5).contains(version) && variant == 2 {
-            // record: time_hi(2) time_mid(2) time_low(4) rest(8) → text order time_low time_mid time_hi rest
-            let timeHi = b[0..<2], timeMid = b[2..<4], timeLow = b[4..<8]
-            b = Array(timeLow) + Array(timeMid) + Array(timeHi) + Array(b[8..<16])
+    /// A fixed binary value (MariaDB's UUID, INET6, INET4) as the binlog sends it: like BINARY(n), a 1-byte
+    /// length and the bytes without their trailing zero bytes, which this puts back.
+    static func fixedBinary(_ cursor: inout ByteReader<[UInt8]>, length: Int) throws -> [UInt8] {
+        let stored = Int(try cursor.u8())
+        guard stored <= length else {
+            throw BinlogFormatError("a \(length)-byte fixed binary value claims \(stored) bytes")
         }
+        return try cursor.array(stored) + repeatElement(0, count: length - stored)
+    }
+
+    /// An INET4 address as MariaDB prints it: four decimal bytes.
+    static func inet4Text(_ bytes: [UInt8]) -> String {
+        bytes.map { String($0) }.joined(separator: ".")
+    }
+
+    /// An INET6 address as MariaDB prints it (RFC 5952): hex groups without leading zeros, the first longest run of
+    /// two or more zero groups as `::`, and an IPv4-mapped (`::ffff:a.b.c.d`) or IPv4-compatible (`::a.b.c.d`,
+    /// six zero groups then a non-zero address) address with its last four bytes in decimal.
+    static func inet6Text(_ bytes: [UInt8]) -> String {
+        let groups = (0..<8).map { UInt16(bytes[2 * $0]) << 8 | UInt16(bytes[2 * $0 + 1]) }
+        var runStart = -1, runLength = 0, start = 0
+        while start < 8 {
+            guard groups[start] == 0 else { start += 1; continue }
+            var end = start
+            while end < 8 && groups[end] == 0 { end += 1 }
+            if end - start > runLength { (runStart, runLength) = (start, end - start) }
+            start = end
+        }
+        if runStart == 0 && (runLength == 6 || (runLength == 5 && groups[5] == 0xFFFF)) {
+            return (runLength == 5 ? "::ffff:" : "::") + inet4Text(Array(bytes[12..<16]))
+        }
+        guard runLength >= 2 else { return groups.map { String($0, radix: 16) }.joined(separator: ":") }
+        let head = groups[..<runStart].map { String($0, radix: 16) }.joined(separator: ":")
+        let tail = groups[(runStart + runLength)...].map { String($0, radix: 16) }.joined(separator: ":")
+        return head + "::" + tail
+    }
+
+    /// MariaDB keeps a UUID `llllllll-mmmm-Vhhh-vsss-nnnnnnnnnnnn` of version 1-5 and the RFC variant in its
+    /// record, and so in the binlog, with the five groups right to left (`nnnnnnnnnnnn vsss Vhhh mmmm llllllll`),
+    /// so that time-based UUIDs index in time order; other UUIDs are kept in text order (10.10.6+, 10.11.5+).
+    static func uuid(mariaRecord r: [UInt8]) -> Value {
+        let swapped = r[6] & 0x80 != 0 && r[8] > 0 && r[8] < 0x60
+        let b = swapped ? Array(r[12..<16] + r[10..<12] + r[8..<10] + r[6..<8] + r[0..<6]) : r
         let tuple = (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
         return .uuid(UUID(uuid: tuple))
     }

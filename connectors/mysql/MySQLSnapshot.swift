@@ -293,7 +293,9 @@ struct MySQLSnapshotReader {
             let quoted = Self.identifier(column.name)
             switch plan {
             case .float: selects.append("CAST(\(quoted) AS DOUBLE)")  // the text of a FLOAT is rounded to 6 digits
+            // The address bytes, printed by the same code as streamed values (ColumnValueDecoder.inet6Text).
             case .inet6: selects.append("CAST(\(quoted) AS BINARY(16))")
+            case .inet4: selects.append("CAST(\(quoted) AS BINARY(4))")
             default: selects.append(quoted)
             }
         }
@@ -304,7 +306,8 @@ struct MySQLSnapshotReader {
             switch plans[index] {
             case .integer, .year, .float, .double, .newDecimal: return .number
             case .string(_, let charset, _), .blob(_, let charset): return charset == .binary ? .binary : .text
-            case .bit, .geometry, .vector, .inet6, .mariaUUID: return .binary
+            case .bit, .geometry, .vector, .inet6, .inet4: return .binary
+            case .mariaUUID: return .text  // selected as its text, which MariaDB compares as a UUID
             default: return .text
             }
         }
@@ -458,6 +461,7 @@ struct MySQLSnapshotReader {
         default: type = .blob; meta1 = 4
         }
         if info.dataType == "uuid" || info.dataType == "inet6" { meta1 = 16 }
+        if info.dataType == "inet4" { meta1 = 4 }
         var column = BinlogColumn(binlogType: type.rawValue, realType: type.rawValue, meta1: meta1, meta2: meta2,
                                   nullable: info.nullable)
         if type.isNumeric { column.isUnsigned = info.isUnsigned }

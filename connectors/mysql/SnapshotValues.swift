@@ -72,8 +72,14 @@ enum SnapshotValues {
             return .string(text())
         case .json, .jsonText:
             return .json(text())
-        case .geometry, .vector, .inet6:
+        case .geometry, .vector:
             return .bytes(bytes)
+        case .inet6:
+            guard bytes.count == 16 else { throw Unparsable(text: text()) }
+            return .string(ColumnValueDecoder.inet6Text(bytes))
+        case .inet4:
+            guard bytes.count == 4 else { throw Unparsable(text: text()) }
+            return .string(ColumnValueDecoder.inet4Text(bytes))
         case .mariaUUID:
             guard let uuid = UUID(uuidString: text()) else { throw Unparsable(text: text()) }
             return .uuid(uuid)

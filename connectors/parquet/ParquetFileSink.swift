@@ -132,6 +132,14 @@ public actor ParquetFileSink: SinkConnector {
             }
             let open = state.openFile!
             do {
+                // A key-changing update is, in the changelog, the delete of the old key and then the new row.
+                if rowLayout.layout == .changelog,
+                    let delete = event.keyChangeDelete(primaryKey: rowLayout.tableSchema.primaryKey)
+                {
+                    var deleteRecord = record
+                    deleteRecord.event = delete
+                    try open.append(deleteRecord)
+                }
                 try open.append(record)
             } catch {
                 open.discard()

@@ -48,8 +48,8 @@ extension PostgresSource {
                       description: "capture pg_logical_emit_message messages (outbox pattern) as op m events "
                           + "in schema _messages"),
             FieldSpec("heartbeat_interval", .duration, default: .duration(0),
-                      description: "write a small logical message this often so that a quiet database still "
-                          + "moves the slot forward (0: off)", example: "1m"),
+                      description: "write a small logical message this often (0: off); not needed to keep a "
+                          + "quiet slot moving, which acknowledged keepalives do", example: "1m"),
             FieldSpec("status_interval", .duration, default: .duration(10),
                       description: "how often the acknowledged position is reported to the server"),
             FieldSpec("max_batch_events", .int, default: .int(20000),

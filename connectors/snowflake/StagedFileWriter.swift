@@ -35,22 +35,12 @@ enum StagedFileWriter {
                     location: "table \(schema.table)", underlying: error)
             }
             column.isNullable = true
-            if column.type == .uuid { column.type = .string }
             columns.append(column)
         }
         do {
             return try ParquetSchema(columns: columns)
         } catch {
             throw SluiceError(.sink, "the staging file schema of \(schema.table) is invalid", underlying: error)
-        }
-    }
-
-    /// The value as staged: uuids become their canonical text.
-    static func stagedValue(_ value: Value) -> Value {
-        switch value {
-        case .uuid(let uuid): return .string(uuid.uuidString.lowercased())
-        case .array(let elements): return .array(elements.map(stagedValue))
-        default: return value
         }
     }
 
@@ -87,7 +77,7 @@ enum StagedFileWriter {
                         try buffers[4].endList()
                     }
                     for (column, value) in row.values.enumerated() {
-                        try buffers[5 + column].append(stagedValue(value))
+                        try buffers[5 + column].append(value)
                     }
                 }
                 try writer.append(columns: buffers)
