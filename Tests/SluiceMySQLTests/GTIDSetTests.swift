@@ -199,3 +199,16 @@ struct GTIDFixtureTests {
         #expect(state.text == last?.text && last != nil)
     }
 }
+
+/// Server-version dependent statements (MySQL 8.4 has no `SHOW MASTER STATUS`; no MySQL server runs here).
+struct ServerStatementTests {
+    @Test func binlogStatusStatementFollowsTheServerVersion() {
+        #expect(ServerSettings.binlogStatusStatement(serverVersion: "10.11.19-MariaDB-0+deb12u1-log")
+                    == "SHOW MASTER STATUS")
+        #expect(ServerSettings.binlogStatusStatement(serverVersion: "8.0.40") == "SHOW MASTER STATUS")
+        #expect(ServerSettings.binlogStatusStatement(serverVersion: "8.2.0") == "SHOW BINARY LOG STATUS")
+        #expect(ServerSettings.binlogStatusStatement(serverVersion: "8.4.3-log") == "SHOW BINARY LOG STATUS")
+        #expect(ServerSettings.binlogStatusStatement(serverVersion: "9.1.0") == "SHOW BINARY LOG STATUS")
+        #expect(ServerSettings.binlogStatusStatement(serverVersion: "11.4.2-MariaDB") == "SHOW MASTER STATUS")
+    }
+}

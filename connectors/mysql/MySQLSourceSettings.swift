@@ -200,7 +200,7 @@ struct ServerSettings: Sendable {
                 """)
         }
         do {
-            _ = try connection.query("SHOW MASTER STATUS")
+            _ = try connection.query(Self.binlogStatusStatement(serverVersion: connection.serverVersion))
         } catch let error as SluiceError {
             throw SluiceError(.sourceSetup, "the capture user cannot read the binlog position", hint: error.hint
                                 ?? "grant REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and REPLICATION SLAVE",
@@ -211,10 +211,21 @@ struct ServerSettings: Sendable {
     }
 
     func currentPosition(_ connection: MySQLConnection) throws -> (file: String, position: UInt64) {
-        guard let row = try connection.query("SHOW MASTER STATUS").first, let file = row[0], let text = row[1],
+        let statement = Self.binlogStatusStatement(serverVersion: connection.serverVersion)
+        guard let row = try connection.query(statement).first, let file = row[0], let text = row[1],
               let position = UInt64(text) else {
-            throw SluiceError(.sourceSetup, "SHOW MASTER STATUS returned nothing", hint: "enable log_bin on the server")
+            throw SluiceError(.sourceSetup, "\(statement) returned nothing", hint: "enable log_bin on the server")
         }
         return (file, position)
+    }
+
+    /// The statement that shows the current binlog file and position: MySQL 8.2 renamed `SHOW MASTER STATUS` to
+    /// `SHOW BINARY LOG STATUS` and 8.4 removed the old name; MariaDB keeps it.
+    static func binlogStatusStatement(serverVersion: String) -> String {
+        let numbers = serverVersion.split(separator: ".").prefix(2).compactMap { Int($0.prefix(while: \.isNumber)) }
+        guard !serverVersion.contains("MariaDB"), numbers.count == 2, (numbers[0], numbers[1]) >= (8, 2) else {
+            return "SHOW MASTER STATUS"
+        }
+        return "SHOW BINARY LOG STATUS"
     }
 }
