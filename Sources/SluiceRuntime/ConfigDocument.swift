@@ -216,7 +216,10 @@ public struct ConfigValidator {
                 return nil
             }
             if let value = Self.parseScalar(text, quoted: quoted, type: type) { return value }
-            fail(path, node.line, "expected a \(type), found '\(Self.abbreviated(text))'")
+            var limit = ""
+            if type == .duration { limit = " (e.g. 30s, 5m, 7d; at most \(Int(Self.maximumDurationSeconds / 86_400 / 365)) years)" }
+            if type == .size { limit = " (e.g. 64MiB, 10GB; at most 1 EiB)" }
+            fail(path, node.line, "expected a \(type)\(limit), found '\(Self.abbreviated(text))'")
             return nil
         }
     }
@@ -251,32 +254,38 @@ public struct ConfigValidator {
         }
     }
 
-    /// `250ms`, `10s`, `5m`, `2h`, `7d`, or a plain number of seconds.
+    /// The longest duration a setting or `--since` takes: 100 years (so that every duration fits in Int64 µs).
+    public static let maximumDurationSeconds: Double = 100 * 365 * 86_400
+    /// The largest size a setting takes: 1 EiB.
+    public static let maximumSize: Double = 1_152_921_504_606_846_976
+
+    /// `250ms`, `10s`, `5m`, `2h`, `7d`, or a plain number of seconds; nil beyond `maximumDurationSeconds`.
     public static func parseDuration(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            if let n = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0 {
-                return n * factor
-            }
+        var seconds = Double(trimmed)
+        for (suffix, factor) in units where seconds == nil && trimmed.hasSuffix(suffix) {
+            seconds = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * factor }
         }
-        if let n = Double(trimmed), n >= 0 { return n }
-        return nil
+        guard let seconds, seconds >= 0, seconds <= maximumDurationSeconds else { return nil }
+        return seconds
     }
 
-    /// `512KiB`, `128MB`, `1GiB`, `10k`, or a plain number of bytes.
+    /// `512KiB`, `128MB`, `1GiB`, `10k`, or a plain number of bytes; nil beyond `maximumSize`.
     public static func parseSize(_ text: String) -> Int64? {
         let units: [(String, Double)] = [
             ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
             ("KB", 1000), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("k", 1000), ("B", 1),
         ]
         let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let n = Int64(trimmed) { return n >= 0 && Double(n) <= maximumSize ? n : nil }
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            if let n = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0 {
+            if let n = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0,
+                n * factor <= maximumSize
+            {
                 return Int64(n * factor)
             }
         }
-        if let n = Int64(trimmed), n >= 0 { return n }
         return nil
     }
 

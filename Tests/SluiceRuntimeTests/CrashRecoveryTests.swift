@@ -156,6 +156,11 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
         #expect(since.out.split(separator: "\n").count == 3)
         let missing = try runSluice(["log", "read", "p.yaml", "nope"], in: dir)
         #expect(missing.status == 2)
+        // Ages beyond 100 years are refused, not a crash converting them to Int64.
+        for age in ["999999999999d", "inf", "1e20s"] {
+            let huge = try runSluice(["log", "read", "p.yaml", "reader.generator.orders", "--since", age], in: dir)
+            #expect(huge.status == 2 && huge.err.contains("--since"), "\(age): \(huge.status) \(huge.err)")
+        }
     }
 
     /// A pipeline without sinks only captures: the changes are in the log for MCP and `log read`.

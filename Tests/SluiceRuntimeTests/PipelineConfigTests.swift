@@ -66,6 +66,32 @@ let validPipeline = """
     #expect(entries.first?.message.contains("expected a integer") == true || entries.first?.message.contains("integer") == true)
 }
 
+/// Huge or non-finite durations and sizes are refused with the key and line (they used to crash the binary when
+/// converted to Int64).
+@Test(arguments: ["inf", "1e20s", "999999999999d", "nan", "-5s"])
+func outOfRangeDurationIsAnError(text: String) {
+    let yaml = validPipeline.replacingOccurrences(of: "sync: normal", with: "sync: normal\n  retention: {max_age: \(text)}")
+        + "\nruntime: {status_interval: \(text)}\n"
+    let entries = errors(yaml)
+    #expect(entries.contains { $0.path == "log.retention.max_age" && $0.line == 5 && $0.message.contains("at most 100 years") },
+            "\(entries)")
+    #expect(entries.contains { $0.path == "runtime.status_interval" && $0.message.contains("duration") }, "\(entries)")
+}
+
+@Test(arguments: ["1e30GiB", "inf", "9223372036854775807", "-1"])
+func outOfRangeSizeIsAnError(text: String) {
+    let yaml = validPipeline.replacingOccurrences(of: "sync: normal", with: "sync: normal\n  retention: {max_bytes: \(text)}")
+    #expect(errors(yaml).contains { $0.path == "log.retention.max_bytes" && $0.message.contains("at most 1 EiB") })
+}
+
+@Test func durationsAndSizesInRangeParse() {
+    #expect(ConfigValidator.parseDuration("250ms") == 0.25 && ConfigValidator.parseDuration("5m") == 300)
+    #expect(ConfigValidator.parseDuration("7d") == 604_800 && ConfigValidator.parseDuration("12") == 12)
+    #expect(ConfigValidator.parseDuration("36500d") == 3_153_600_000 && ConfigValidator.parseDuration("36501d") == nil)
+    #expect(ConfigValidator.parseSize("64MiB") == 64 << 20 && ConfigValidator.parseSize("10k") == 10_000)
+    #expect(ConfigValidator.parseSize("1024") == 1024)
+}
+
 @Test func missingRequiredFieldIsNamed() {
     let yaml = """
         name: demo
