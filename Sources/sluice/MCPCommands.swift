@@ -135,7 +135,7 @@ struct Audit: AsyncParsableCommand {
 
         func run() async throws {
             let config = try loader.load(path: pipeline)
-            let log = try LogFactory.open(config.log)
+            let log = try LogFactory.openExisting(config.log)
             let result = try await AuditTrail.verify(log: log)
             try? await log.close()
             if let failure = result.failure {
@@ -158,7 +158,7 @@ struct Audit: AsyncParsableCommand {
 
         func run() async throws {
             let config = try loader.load(path: pipeline)
-            let log = try LogFactory.open(config.log)
+            let log = try LogFactory.openExisting(config.log)
             var offset = from
             var remaining = limit ?? Int.max
             let out = FileHandle.standardOutput

@@ -221,7 +221,7 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try loader.load(path: pipeline)
-            let log = try LogFactory.open(config.log)
+            let log = try LogFactory.openExisting(config.log)
             defer { Task { try? await log.close() } }
             let streams = try await log.streams()
             let width = max(6, streams.map(\.name.count).max() ?? 0)
@@ -250,7 +250,7 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try loader.load(path: pipeline)
-            let log = try LogFactory.open(config.log)
+            let log = try LogFactory.openExisting(config.log)
             defer { Task { try? await log.close() } }
             guard let info = try await log.stream(stream) else {
                 throw ValidationError("no stream '\(stream)' in \(config.log.path); `sluice log streams \(pipeline)` lists them")

@@ -163,6 +163,26 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
         }
     }
 
+    /// Reading commands on a mistyped log path say so instead of creating an empty log there.
+    @Test func readingAMissingLogIsAnError() throws {
+        let dir = try TestEnvironment.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let yaml = """
+            name: typo
+            log: {path: tpyo.sluicelog}
+            sources:
+              gen: {type: generator, count: 5}
+            """
+        try yaml.write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        for command in [["log", "streams", "p.yaml"], ["log", "read", "p.yaml", "typo.generator.orders"],
+                        ["audit", "verify", "p.yaml"]] {
+            let result = try runSluice(command, in: dir)
+            #expect(result.status != 0 && result.err.contains("tpyo.sluicelog does not exist"),
+                    "\(command): \(result.status) \(result.err)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("tpyo.sluicelog").path))
+    }
+
     /// A pipeline without sinks only captures: the changes are in the log for MCP and `log read`.
     @Test func logOnlyPipelineCapturesIntoTheLog() throws {
         let dir = try TestEnvironment.temporaryFolder()
