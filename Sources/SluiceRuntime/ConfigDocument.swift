@@ -58,14 +58,53 @@ public struct ConfigErrors: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Reads YAML text into `ConfigNode`s after substituting `${VAR}` and `${VAR:-default}` from the environment.
+/// Reads a pipeline file's YAML into `ConfigNode`s, with `${VAR}` and `${VAR:-default}` taken from the environment.
+///
+/// Variables are substituted inside scalars after parsing, so a value is always one string: a `#`, a newline, a
+/// leading `*` or `@` in it is kept as it is and can neither cut the value nor add keys. Inputs are bounded
+/// (`maximumBytes`, `maximumNodes`, `maximumDepth`), which also stops YAML alias bombs. Errors name lines and
+/// never quote the file's text (it holds secrets).
 public enum ConfigDocument {
-    /// Substitutes environment variables. A variable that is unset and has no default is an error
-    /// naming the variable and its line. `$${` writes a literal `${`.
-    public static func substitute(
+    /// The largest pipeline file read.
+    public static let maximumBytes = 1 << 20
+    /// The most values (scalars, mappings, lists) a file may expand to, counting every use of an alias.
+    public static let maximumNodes = 100_000
+    /// The deepest nesting of mappings and lists.
+    public static let maximumDepth = 64
+
+    /// Parses pipeline YAML text, substituting environment variables in its scalars.
+    public static func parse(_ text: String, environment: [String: String], file: String) throws -> ConfigNode {
+        guard text.utf8.count <= maximumBytes else {
+            throw ConfigErrors(file: file, entries: [.init(path: "", line: nil, message:
+                "the file has \(text.utf8.count) bytes; pipeline files are limited to \(maximumBytes) bytes")])
+        }
+        let (marked, values) = try markVariables(text, environment: environment, file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: marked)
+        } catch let error as YamlError {
+            throw ConfigErrors(file: file, entries: [Self.entry(error)])
+        }
+        guard let root else {
+            throw ConfigErrors(file: file, entries: [.init(path: "", line: 1, message: "the file is empty")])
+        }
+        var converter = Converter(values: values)
+        guard let node = converter.convert(root, depth: 0) else {
+            throw ConfigErrors(file: file, entries: [.init(path: "", line: converter.failedLine, message:
+                converter.tooDeep ? "the file nests deeper than \(maximumDepth) levels"
+                    : "the file expands to more than \(maximumNodes) values (YAML aliases?)")])
+        }
+        return node
+    }
+
+    /// The text with each `${…}` replaced by a placeholder that is plain YAML in any context, and the placeholders'
+    /// values. A variable that is unset and has no default is an error naming the variable and its line; `$${`
+    /// writes a literal `${`.
+    static func markVariables(
         _ text: String, environment: [String: String], file: String
-    ) throws -> String {
+    ) throws -> (text: String, values: [String]) {
         var out = ""
+        var values: [String] = []
         var errors: [ConfigErrors.Entry] = []
         var line = 1
         var i = text.startIndex
@@ -73,7 +112,8 @@ public enum ConfigDocument {
             let c = text[i]
             if c == "\n" { line += 1 }
             if c == "$", text[i...].hasPrefix("$${") {
-                out += "${"
+                values.append("${")
+                out += Self.placeholder(values.count - 1)
                 i = text.index(i, offsetBy: 3)
                 continue
             }
@@ -89,13 +129,15 @@ public enum ConfigDocument {
                     fallback = nil
                 }
                 if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
-                    out += value
+                    values.append(value)
                 } else if let fallback {
-                    out += fallback
+                    values.append(String(fallback))
                 } else {
+                    values.append("")
                     errors.append(.init(path: "", line: line,
                         message: "environment variable \(name) is not set (write ${\(name):-default} to give a default)"))
                 }
+                out += Self.placeholder(values.count - 1)
                 i = text.index(after: close)
                 continue
             }
@@ -103,39 +145,92 @@ public enum ConfigDocument {
             i = text.index(after: i)
         }
         if !errors.isEmpty { throw ConfigErrors(file: file, entries: errors) }
-        return out
+        return (out, values)
     }
 
-    /// Parses YAML text (after substitution) into a node tree.
-    public static func parse(_ text: String, file: String) throws -> ConfigNode {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigErrors(file: file, entries: [.init(path: "", line: nil, message: "not valid YAML: \(error)")])
+    static let placeholderPrefix = "__sluice_env_"
+
+    static func placeholder(_ index: Int) -> String { "\(placeholderPrefix)\(index)__" }
+
+    /// A YAML error as an entry with its line and problem, without the text around it.
+    static func entry(_ error: YamlError) -> ConfigErrors.Entry {
+        func at(_ context: YamlError.Context?, _ problem: String, _ mark: Mark) -> ConfigErrors.Entry {
+            let detail = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
+            return .init(path: "", line: mark.line, message: "not valid YAML: \(problem)\(detail), column \(mark.column)")
         }
-        guard let root else {
-            throw ConfigErrors(file: file, entries: [.init(path: "", line: 1, message: "the file is empty")])
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+             let .composer(context, problem, mark, _):
+            return at(context, problem, mark)
+        case let .reader(problem, _, _, _):
+            return .init(path: "", line: nil, message: "not valid YAML text: \(problem)")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return .init(path: "", line: context.mark.line, message:
+                "duplicate key \(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")) in one mapping")
+        default:
+            return .init(path: "", line: nil, message: "not valid YAML")
         }
-        return convert(root)
     }
 
-    private static func convert(_ node: Node) -> ConfigNode {
-        let line = node.mark?.line ?? 0
-        switch node {
-        case .scalar(let scalar):
-            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
-            let isNull = !quoted && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
-            return ConfigNode(content: isNull ? .mapping([]) : .scalar(scalar.string, quoted: quoted), line: line)
-        case .mapping(let mapping):
-            let pairs = mapping.map { pair in
-                (key: pair.key.scalar?.string ?? "", keyLine: pair.key.mark?.line ?? line, value: convert(pair.value))
+    /// Turns Yams nodes into `ConfigNode`s, substituting placeholders and counting nodes (aliases expand here).
+    struct Converter {
+        let values: [String]
+        var nodes = 0
+        var failedLine: Int?
+        var tooDeep = false
+
+        mutating func convert(_ node: Node, depth: Int) -> ConfigNode? {
+            let line = node.mark?.line ?? 0
+            nodes += 1
+            guard nodes <= ConfigDocument.maximumNodes, depth <= ConfigDocument.maximumDepth else {
+                failedLine = failedLine ?? line
+                tooDeep = depth > ConfigDocument.maximumDepth
+                return nil
             }
-            return ConfigNode(content: .mapping(pairs), line: line)
-        case .sequence(let sequence):
-            return ConfigNode(content: .sequence(sequence.map(convert)), line: line)
-        case .alias:
-            return ConfigNode(content: .scalar("", quoted: false), line: line)
+            switch node {
+            case .scalar(let scalar):
+                let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+                let text = substituted(scalar.string)
+                let isNull = !quoted && ["", "~", "null", "Null", "NULL"].contains(text)
+                return ConfigNode(content: isNull ? .mapping([]) : .scalar(text, quoted: quoted), line: line)
+            case .mapping(let mapping):
+                var pairs: [(key: String, keyLine: Int, value: ConfigNode)] = []
+                for pair in mapping {
+                    guard let value = convert(pair.value, depth: depth + 1) else { return nil }
+                    pairs.append((key: substituted(pair.key.scalar?.string ?? ""), keyLine: pair.key.mark?.line ?? line,
+                                  value: value))
+                }
+                return ConfigNode(content: .mapping(pairs), line: line)
+            case .sequence(let sequence):
+                var elements: [ConfigNode] = []
+                for element in sequence {
+                    guard let converted = convert(element, depth: depth + 1) else { return nil }
+                    elements.append(converted)
+                }
+                return ConfigNode(content: .sequence(elements), line: line)
+            case .alias:
+                return ConfigNode(content: .scalar("", quoted: false), line: line)
+            }
+        }
+
+        /// The scalar with its placeholders replaced by their values.
+        func substituted(_ text: String) -> String {
+            guard text.contains(ConfigDocument.placeholderPrefix) else { return text }
+            var out = ""
+            var rest = Substring(text)
+            while let start = rest.range(of: ConfigDocument.placeholderPrefix) {
+                out += rest[..<start.lowerBound]
+                let digits = rest[start.upperBound...].prefix(while: \.isNumber)
+                let end = rest.index(start.upperBound, offsetBy: digits.count)
+                if let index = Int(digits), index < values.count, rest[end...].hasPrefix("__") {
+                    out += values[index]
+                    rest = rest[rest.index(end, offsetBy: 2)...]
+                } else {
+                    out += ConfigDocument.placeholderPrefix
+                    rest = rest[start.upperBound...]
+                }
+            }
+            return out + rest
         }
     }
 }

@@ -140,7 +140,7 @@ public struct PipelineLoader: Sendable {
 
     /// Validates pipeline YAML text.
     public func load(text: String, file: String, environment: [String: String]) throws -> PipelineConfig {
-        let root = try ConfigDocument.parse(ConfigDocument.substitute(text, environment: environment, file: file), file: file)
+        let root = try ConfigDocument.parse(text, environment: environment, file: file)
         var v = ConfigValidator()
         guard case .mapping(let pairs) = root.content else {
             throw ConfigErrors(file: file, entries: [.init(path: "", line: root.line, message: "expected a mapping with name, sources and sinks")])

@@ -84,14 +84,6 @@ func outOfRangeSizeIsAnError(text: String) {
     #expect(errors(yaml).contains { $0.path == "log.retention.max_bytes" && $0.message.contains("at most 1 EiB") })
 }
 
-@Test func durationsAndSizesInRangeParse() {
-    #expect(ConfigValidator.parseDuration("250ms") == 0.25 && ConfigValidator.parseDuration("5m") == 300)
-    #expect(ConfigValidator.parseDuration("7d") == 604_800 && ConfigValidator.parseDuration("12") == 12)
-    #expect(ConfigValidator.parseDuration("36500d") == 3_153_600_000 && ConfigValidator.parseDuration("36501d") == nil)
-    #expect(ConfigValidator.parseSize("64MiB") == 64 << 20 && ConfigValidator.parseSize("10k") == 10_000)
-    #expect(ConfigValidator.parseSize("1024") == 1024)
-}
-
 @Test func missingRequiredFieldIsNamed() {
     let yaml = """
         name: demo
@@ -142,6 +134,56 @@ func outOfRangeSizeIsAnError(text: String) {
     #expect(ConfigValidator.parseSize("10GiB") == 10_737_418_240)
     #expect(ConfigValidator.parseSize("128MB") == 128_000_000)
     #expect(ConfigValidator.parseSize("-1") == nil)
+    #expect(ConfigValidator.parseSize("1024") == 1024 && ConfigValidator.parseSize("10k") == 10_000)
+    #expect(ConfigValidator.parseDuration("36500d") == 3_153_600_000 && ConfigValidator.parseDuration("36501d") == nil)
+}
+
+/// `${VAR}` values are substituted inside scalars after parsing: whatever they hold stays one string.
+@Test func environmentValuesCannotChangeTheDocument() throws {
+    let yaml = validPipeline.replacingOccurrences(of: "/tmp/out", with: "${OUT_DIR}")
+    for value in ["/data/a #b", "/x\n    bogus: true", "*secret", "@secret", "\"quoted\" 'single'", "{a: 1}", "- x"] {
+        // An injected key would be refused as unknown: the load succeeds only when the value stayed a value.
+        let config = try load(yaml, env: ["OUT_DIR": value])
+        #expect(config.sinks[0].config.string("path") == value, "\(value)")
+    }
+    let quoted = try load(validPipeline.replacingOccurrences(of: "/tmp/out", with: "\"pre-${OUT_DIR}-post\""),
+                          env: ["OUT_DIR": "a\"b"])
+    #expect(quoted.sinks[0].config.string("path") == "pre-a\"b-post")
+    let literal = try load(validPipeline.replacingOccurrences(of: "/tmp/out", with: "/tmp/$${HOME}"))
+    #expect(literal.sinks[0].config.string("path") == "/tmp/${HOME}")
+}
+
+/// A YAML alias bomb (each alias doubling the document) is refused at once, not expanded until memory runs out.
+@Test func aliasBombIsRefused() {
+    var yaml = "name: bomb\na0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+    for level in 1...9 {
+        yaml += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]\n"
+    }
+    let started = ContinuousClock.now
+    let entries = errors(yaml)
+    #expect(entries.contains { $0.message.contains("expands to more than 100000 values") }, "\(entries)")
+    #expect(ContinuousClock.now - started < .seconds(5))
+}
+
+@Test func deepNestingAndHugeFilesAreRefused() {
+    let deep = "name: deep\nx: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
+    #expect(errors(deep).contains { $0.message.contains("nests deeper than 64 levels") })
+    let huge = validPipeline + "\n# " + String(repeating: "p", count: 1 << 20) + "\n"
+    #expect(errors(huge).contains { $0.message.contains("limited to 1048576 bytes") })
+}
+
+/// YAML errors name the line and never print the file's text, which holds secrets.
+@Test func yamlErrorsDoNotQuoteTheFile() {
+    let secret = "hunter2-very-secret"
+    let duplicate = validPipeline + "\n    password: \(secret)\n    path: /again\n"
+    let entries = errors(duplicate)
+    #expect(entries.contains { $0.line != nil && $0.message.contains("duplicate key 'path'") }, "\(entries)")
+    let broken = validPipeline.replacingOccurrences(of: "path: /tmp/out", with: "path: /tmp/out\n    password: *\(secret)")
+    let brokenEntries = errors(broken)
+    #expect(!brokenEntries.isEmpty && brokenEntries.allSatisfy { $0.line != nil })
+    for entry in entries + brokenEntries {
+        #expect(!entry.message.contains(secret) && !entry.message.contains("generator"), "\(entry)")
+    }
 }
 
 @Test func cronNextTimes() throws {
