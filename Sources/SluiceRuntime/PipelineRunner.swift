@@ -25,6 +25,8 @@ public final class PipelineRunner: Sendable {
     let eventsIn = Atomic<Int>(0)
     let eventsOut = Atomic<Int>(0)
     let sinkLag = Mutex<[String: Int64]>([:])
+    /// Batches each source has emitted: a source that emitted since its last failure has recovered.
+    let sourceBatches = Mutex<[String: Int]>([:])
     /// The latest progress of each snapshot still running, by table, for the status line.
     let snapshotProgress = Mutex<[TableID: SnapshotProgress]>([:])
     let sourceTask = Mutex<Task<Void, any Error>?>(nil)
@@ -132,7 +134,10 @@ public final class PipelineRunner: Sendable {
         let log = self.log
         let context = SourceContext(
             pipeline: config.name, config: source.config, logger: logger, untilCaughtUp: untilCaughtUp,
-            emit: { batch in try await queue.put(.init(source: source.name, batch: batch)) },
+            emit: { [self] batch in
+                sourceBatches.withLock { $0[source.name, default: 0] += 1 }
+                try await queue.put(.init(source: source.name, batch: batch))
+            },
             loadState: { key in try await log.state(statePrefix + key) },
             loadStates: { prefix in
                 let all = try await log.states(prefix: statePrefix + prefix)
@@ -161,12 +166,22 @@ public final class PipelineRunner: Sendable {
         var backoff = config.runtime.retryInitialBackoff
         var attempt = 0
         while true {
+            let started = ContinuousClock.now
+            let batchesBefore = sourceBatches.withLock { $0[source.name] ?? 0 }
             do {
                 let connector = try type.init(context: context)
                 try await connector.run()
                 logger.info("source caught up")
                 return
             } catch let error as SluiceError where error.isTransient && !Task.isCancelled {
+                // A run that delivered changes, or lasted as long as the longest backoff, had recovered: the
+                // backoff starts over instead of staying at its maximum for the rest of the process.
+                if sourceBatches.withLock({ $0[source.name] ?? 0 }) > batchesBefore
+                    || ContinuousClock.now - started >= .seconds(config.runtime.retryMaxBackoff)
+                {
+                    backoff = config.runtime.retryInitialBackoff
+                    attempt = 0
+                }
                 attempt += 1
                 logger.warning("source failed, retrying in \(Self.seconds(backoff)) (attempt \(attempt)): \(error)")
                 try await Task.sleep(for: .seconds(backoff))

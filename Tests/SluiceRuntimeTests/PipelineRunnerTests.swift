@@ -99,3 +99,56 @@ struct CheckingSource: SourceConnector {
     await queue.close()
     await #expect(throws: CancellationError.self) { try await queue.put(.init(source: "s", batch: SourceBatch())) }
 }
+
+/// A source that fails transiently on a script: attempts 1-3 fail at once, attempt 4 emits a batch and then fails,
+/// attempt 5 fails at once, attempt 6 finishes. Records when each attempt started.
+struct FlakySource: SourceConnector {
+    static let spec = ConnectorSpec(name: "flaky", role: .source, summary: "test source", fields: [])
+    static let starts = Mutex<[ContinuousClock.Instant]>([])
+    let context: SourceContext
+
+    init(context: SourceContext) throws { self.context = context }
+
+    func run() async throws {
+        let attempt = Self.starts.withLock { $0.append(.now); return $0.count }
+        if attempt == 4 {
+            let table = TableID(database: "db", schema: "s", name: "t")
+            let schema = TableSchema(table: table, version: 1, columns: [
+                ColumnSchema(name: "id", sourceType: "int", kind: .int, nullable: false)], primaryKey: ["id"])
+            let event = ChangeEvent(
+                op: .insert, connector: "flaky", table: table, schemaVersion: 1, before: nil,
+                after: Row(columns: ["id"], values: [.int(1)]),
+                position: SourcePosition(sortKey: SourcePosition.sortKey(1), text: "1"), commitTimeMicros: 0)
+            try await context.emit(SourceBatch(schemas: [schema], events: [event], state: [:]))
+            try await context.waitUntilDurable()
+        }
+        if attempt < 6 { throw SluiceError(.connection, "connection lost (attempt \(attempt))", isTransient: true) }
+    }
+}
+
+/// The retry backoff doubles while a source keeps failing, and starts over once it delivered changes again.
+@Test func sourceBackoffResetsAfterARecovery() async throws {
+    let dir = try TestEnvironment.temporaryFolder("sluice-runner")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let yaml = """
+        name: p
+        log: {path: \(dir.appendingPathComponent("p.sluicelog").path)}
+        sources:
+          src: {type: flaky}
+        runtime: {status_interval: 0, retry_initial_backoff: 150ms, retry_max_backoff: 10s}
+        """
+    let registry = ConnectorRegistry(sources: [FlakySource.self], sinks: [])
+    let config = try PipelineLoader(registry: registry).load(text: yaml, file: "p.yaml", environment: [:])
+    let log = try LogFactory.open(config.log)
+    var logger = Logger(label: "test")
+    logger.logLevel = .error
+    let runner = PipelineRunner(config: config, registry: registry, log: log, logger: logger, untilCaughtUp: true)
+    try await runner.run()
+    try await log.close()
+    let starts = FlakySource.starts.withLock { $0 }
+    #expect(starts.count == 6)
+    let waits = zip(starts.dropFirst(), starts).map { ($0 - $1) / .milliseconds(1) }
+    // 150, 300, 600 ms while failing; after attempt 4 delivered a batch: 150 ms again (not 1200), then 300.
+    #expect(waits[0] >= 140 && waits[1] >= 290 && waits[2] >= 590, "\(waits)")
+    #expect(waits[3] < 1000 && waits[3] < waits[2], "the backoff did not start over after the recovery: \(waits)")
+}
