@@ -69,6 +69,9 @@ public actor AuditTrail {
     let log: any ChangeLog
     let argumentKey: [UInt8]?
     private var head: (next: Int64, hash: String)?
+    /// The newest pending append: each record waits for the one before it, so that concurrent calls (the actor is
+    /// reentrant across its awaits) never chain two records to the same predecessor.
+    private var lastAppend: Task<Int64, any Error>?
 
     /// - Parameter argumentKey: HMAC key for hashing argument values (plain SHA-256 when nil).
     public init(log: any ChangeLog, argumentKey: [UInt8]? = nil) {
@@ -81,6 +84,16 @@ public actor AuditTrail {
     public func record(
         _ facts: AuditFacts, timeMicros: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)
     ) async throws -> Int64 {
+        let previous = lastAppend
+        let append = Task {
+            _ = await previous?.result  // a failed append leaves the head to be re-read from the log
+            return try await self.append(facts, timeMicros: timeMicros)
+        }
+        lastAppend = append
+        return try await append.value
+    }
+
+    private func append(_ facts: AuditFacts, timeMicros: Int64) async throws -> Int64 {
         let (seq, prev) = try await currentHead()
         let body = Self.body(facts, seq: seq, prev: prev, timeMicros: timeMicros, hashArgument: hashArgument)
         let hash = Self.sha256Hex(Array(body.utf8))

@@ -339,6 +339,26 @@ final class QueryFixture {
         #expect(broken.failure?.offset == 4)
     }
 
+    /// Concurrent tool calls on a fresh log chain their audit records one after another (they used to fork the
+    /// chain: two records with the same `seq` and `prev`).
+    @Test func concurrentCallsKeepOneAuditChain() async throws {
+        let fixture = try await QueryFixture(changes: 10)
+        let service = fixture.service, principal = try fixture.principal("bot-token")
+        await withTaskGroup(of: Void.self) { group in
+            for call in 0..<20 {
+                if call >= 10 { await group.next() }  // 10 in flight at a time
+                group.addTask { _ = await service.call(tool: "list_streams", arguments: nil, principal: principal) }
+            }
+            await group.waitForAll()
+        }
+        let records = try await fixture.log.read(stream: SystemStream.audit, from: 0, limit: 100)
+        #expect(records.count == 20)
+        let seqs = records.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.payload)) as? [String: Any])?["seq"] as? Int }
+        #expect(seqs == Array(0..<20))
+        let verification = try await AuditTrail.verify(log: fixture.log)
+        #expect(verification.isIntact, "\(verification)")
+    }
+
     @Test func rateLimitsAreEnforcedAndAudited() async throws {
         let fixture = try await QueryFixture(changes: 10)
         let limited = Principal(
