@@ -35,6 +35,8 @@ public struct MCPSettings: Sendable {
     public var sessionIdleTimeout: Double
     /// Most concurrent HTTP sessions.
     public var maxSessions: Int
+    /// Most concurrent HTTP sessions of one principal.
+    public var maxSessionsPerPrincipal: Int
 
     /// The `mcp:` section's fields, for `PipelineLoader(registry:sections:)`.
     public static let fields: [FieldSpec] = {
@@ -96,6 +98,9 @@ public struct MCPSettings: Sendable {
                 "session_idle_timeout", .duration, default: .duration(1800),
                 description: "close idle HTTP sessions after"),
             FieldSpec("max_sessions", .int, default: .int(256), description: "most concurrent HTTP sessions"),
+            FieldSpec(
+                "max_sessions_per_principal", .int, default: .int(16),
+                description: "most concurrent HTTP sessions of one principal (beyond: 429)"),
             FieldSpec("limits", .object(limits), description: "default limits of every principal"),
             FieldSpec(
                 "principals",
@@ -271,6 +276,7 @@ public struct MCPSettings: Sendable {
         auditKey = config.string("audit_key").map { Array($0.utf8) }
         sessionIdleTimeout = config.duration("session_idle_timeout") ?? 1800
         maxSessions = max(1, config.int("max_sessions") ?? 256)
+        maxSessionsPerPrincipal = max(1, config.int("max_sessions_per_principal") ?? 16)
         let stateSinks = pipeline.sinks.filter { $0.type == StateSink.spec.name }
         if let name = config.string("state") {
             guard let sink = stateSinks.first(where: { $0.name == name }) else {

@@ -31,7 +31,8 @@ public final class MCPHTTPServer: Sendable {
         self.service = service
         self.settings = service.settings
         self.logger = logger
-        self.sessions = SessionTable(maxSessions: service.settings.maxSessions)
+        self.sessions = SessionTable(
+            maxSessions: service.settings.maxSessions, maxSessionsPerPrincipal: service.settings.maxSessionsPerPrincipal)
     }
 
     /// Runs until `shutdown()` (or cancellation); `onListening` gets the bound port (useful with port 0).
@@ -164,18 +165,33 @@ public final class MCPHTTPServer: Sendable {
         return ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host)
     }
 
+    /// The largest request body read (JSON-RPC message); larger ones get 413.
+    static let maximumBodyBytes = 4 << 20
+
     func handleMCP(_ request: Request) async throws -> Response {
         guard originAllowed(request) else {
+            await auditRefusal(request, principal: nil, decision: "forbidden-origin")
             return Self.jsonRPCError(.forbidden, code: -32600, message: "Forbidden: Origin not allowed")
         }
         let principal: Principal
         switch authenticate(request) {
-        case .failure(let error): return error.response
+        case .failure(let error):
+            await auditRefusal(request, principal: nil, decision: error.response.status == .unauthorized
+                               ? "unauthenticated" : "forbidden")
+            return error.response
         case .success(let p): principal = p
         }
         var request = request
-        let body = try await request.collectBody(upTo: 4 << 20)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maximumBodyBytes)
+        } catch {
+            return Self.jsonRPCError(
+                .contentTooLarge, code: -32600,
+                message: "Invalid Request: the body exceeds \(Self.maximumBodyBytes) bytes")
+        }
         let data = Data(buffer: body)
+        if request.method == .post, let refusal = Self.malformedMessage(data) { return refusal }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let mcpRequest = MCP.HTTPRequest(
@@ -189,6 +205,7 @@ public final class MCPHTTPServer: Sendable {
                     .notFound, code: -32600, message: "Not Found: unknown or expired session; initialize again")
             }
             guard existing.principal == principal.name else {
+                await auditRefusal(request, principal: principal, decision: "forbidden-session")
                 return Self.jsonRPCError(
                     .forbidden, code: -32600, message: "Forbidden: the session belongs to another principal")
             }
@@ -201,12 +218,39 @@ public final class MCPHTTPServer: Sendable {
                     message: "Bad Request: no session; send initialize first (server/discover is not supported)",
                     id: Self.requestID(data))
             }
+            switch await sessions.admit(principal.name) {
+            case .principalFull:
+                return Self.jsonRPCError(
+                    .tooManyRequests, code: -32600,
+                    message: "Too Many Requests: \(principal.name) has \(settings.maxSessionsPerPrincipal) open sessions; "
+                        + "close one (DELETE) or reuse it", extra: [.retryAfter: "30"])
+            case .serverFull:
+                return Self.jsonRPCError(.serviceUnavailable, code: -32603, message: "too many sessions; retry later",
+                                         extra: [.retryAfter: "30"])
+            case .admitted:
+                break
+            }
             guard let created = await newSession(principal) else {
-                return Self.jsonRPCError(.serviceUnavailable, code: -32603, message: "too many sessions; retry later")
+                await sessions.release(principal.name)
+                return Self.jsonRPCError(.internalServerError, code: -32603, message: "the session could not start")
             }
             session = created
         }
         await sessions.touch(session)
+        // The sdk routes a response by its request id: a second request with an id still in flight would take the
+        // first one's stream, which then never ends.
+        let inFlightID = sessionID != nil && request.method == .post ? Self.requestIDIfRequest(data) : nil
+        if let inFlightID, let sessionID {
+            guard await sessions.claim(inFlightID, in: sessionID) else {
+                return Self.jsonRPCError(
+                    .conflict, code: -32600,
+                    message: "Invalid Request: a request with id \(inFlightID) is still in flight in this session",
+                    id: inFlightID)
+            }
+        }
+        let release: @Sendable () async -> Void = { [sessions] in
+            if let inFlightID, let sessionID { await sessions.unclaim(inFlightID, in: sessionID) }
+        }
         let response = await session.transport.handleRequest(mcpRequest)
         if sessionID == nil {
             if let id = response.headers.first(where: { $0.key.lowercased() == HTTPHeaderName.sessionID.lowercased() })?
@@ -214,17 +258,58 @@ public final class MCPHTTPServer: Sendable {
             {
                 await sessions.register(session, id: id)
             } else {
+                await sessions.release(principal.name)
                 await session.server.stop()  // initialize was refused: no session came of it
             }
+            await auditInitialize(principal, accepted: response.statusCode < 300)
         }
         if request.method == .delete, response.statusCode == 200, let sessionID {
             await sessions.remove(sessionID)
         }
-        return Self.convert(response)
+        let acceptsJSON = request.headers[.accept]?.contains("application/json") == true
+        return await Self.convert(response, singleAsJSON: acceptsJSON && request.method == .post, finished: release)
+    }
+
+    /// Why a POSTed body is not one JSON-RPC message MCP accepts, as the response to send; nil when it is.
+    static func malformedMessage(_ data: Data) -> Response? {
+        guard !data.isEmpty else { return nil }  // the sdk answers an empty POST
+        guard let json = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            return jsonRPCError(.badRequest, code: -32700, message: "Parse error: the body is not valid JSON")
+        }
+        if json is [Any] {
+            return jsonRPCError(
+                .badRequest, code: -32600,
+                message: "Invalid Request: JSON-RPC batches are not part of MCP (removed in 2025-06-18); "
+                    + "send one message per request")
+        }
+        guard let message = json as? [String: Any] else {
+            return jsonRPCError(.badRequest, code: -32600, message: "Invalid Request: a JSON-RPC message is an object")
+        }
+        if let params = message["params"], !(params is [String: Any]), !(params is NSNull) {
+            return jsonRPCError(
+                .badRequest, code: -32602, message: "Invalid params: params must be an object", id: requestID(data))
+        }
+        return nil
+    }
+
+    /// Audits a request refused before any session or tool: unauthenticated, forbidden origin, another's session.
+    func auditRefusal(_ request: Request, principal: Principal?, decision: String) async {
+        let facts = AuditFacts(
+            principal: principal?.name ?? "-", tool: "http \(request.method.rawValue) \(request.uri.path)",
+            arguments: ["origin": request.headers[.origin].map { .string($0) } ?? .null], decision: decision,
+            resultHash: AuditTrail.sha256Hex([]))
+        do { try await service.audit.record(facts) } catch { logger.error("cannot audit a refused request: \(error)") }
+    }
+
+    /// Audits an `initialize`: who opened (or failed to open) a session.
+    func auditInitialize(_ principal: Principal, accepted: Bool) async {
+        let facts = AuditFacts(
+            principal: principal.name, tool: "initialize", arguments: [:], decision: accepted ? "allow" : "refused",
+            resultHash: AuditTrail.sha256Hex([]))
+        do { try await service.audit.record(facts) } catch { logger.error("cannot audit initialize: \(error)") }
     }
 
     func newSession(_ principal: Principal) async -> MCPSession? {
-        guard await sessions.hasRoom() else { return nil }
         let transport = StatefulHTTPServerTransport(
             validationPipeline: StandardValidationPipeline(validators: [
                 AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(),
@@ -249,6 +334,14 @@ public final class MCPHTTPServer: Sendable {
     static func isInitialize(_ data: Data) -> Bool {
         guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
         return json["method"] as? String == "initialize"
+    }
+
+    /// The id (as JSON text) of a JSON-RPC request; nil for notifications, responses and anything else.
+    static func requestIDIfRequest(_ data: Data) -> String? {
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], json["method"] is String,
+            json["id"] != nil, !(json["id"] is NSNull)
+        else { return nil }
+        return requestID(data)
     }
 
     static func requestID(_ data: Data) -> String {
@@ -279,24 +372,50 @@ public final class MCPHTTPServer: Sendable {
         return json(status, out.text, extra: extra)
     }
 
-    /// The sdk's framework-neutral response as a Hummingbird response (SSE bodies streamed as they come).
-    static func convert(_ response: MCP.HTTPResponse) -> Response {
+    /// The sdk's framework-neutral response as a Hummingbird response; `finished` runs once its body is sent.
+    ///
+    /// With `singleAsJSON` (a POST whose client accepts `application/json`), an SSE stream that carries exactly one
+    /// message, the response, is sent as that JSON body instead: SSE clients bound their event size (the Python
+    /// client refuses events over 1 MiB) where a JSON body has no such limit. Other streams go out as they came.
+    static func convert(
+        _ response: MCP.HTTPResponse, singleAsJSON: Bool, finished: @escaping @Sendable () async -> Void
+    ) async -> Response {
         var headers = HTTPFields()
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { headers[field] = value }
         }
         let status = HTTPResponse.Status(code: response.statusCode)
         switch response {
+        case .stream(let stream, _) where singleAsJSON:
+            var chunks: [Data] = []
+            do {
+                for try await chunk in stream { chunks.append(chunk) }
+            } catch {
+                await finished()
+                return jsonRPCError(.internalServerError, code: -32603, message: "the response stream failed: \(error)")
+            }
+            await finished()
+            let messages = SSEMessages.data(of: chunks.reduce(Data(), +))
+            if messages.count == 1 {
+                var jsonHeaders = headers
+                jsonHeaders[.contentType] = "application/json"
+                return Response(status: status, headers: jsonHeaders,
+                                body: ResponseBody(byteBuffer: ByteBuffer(bytes: messages[0])))
+            }
+            return Response(status: status, headers: headers,
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: chunks.reduce(Data(), +))))
         case .stream(let stream, _):
             return Response(
                 status: status, headers: headers,
                 body: ResponseBody { writer in
+                    defer { Task { await finished() } }
                     for try await chunk in stream {
                         try await writer.write(ByteBuffer(bytes: chunk))
                     }
                     try await writer.finish(nil)
                 })
         default:
+            await finished()
             guard let data = response.bodyData else { return Response(status: status, headers: headers) }
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
         }
@@ -317,17 +436,62 @@ final class MCPSession: Sendable {
     }
 }
 
-/// Open sessions by id, with their last use, closed when idle too long.
+/// The `data:` payloads of the message events in an SSE body (events without data, such as priming events, are
+/// left out; multi-line data is joined with newlines, as the SSE format says).
+enum SSEMessages {
+    static func data(of body: Data) -> [Data] {
+        var messages: [Data] = []
+        for event in String(decoding: body, as: UTF8.self).components(separatedBy: "\n\n") {
+            let lines = event.split(separator: "\n", omittingEmptySubsequences: true)
+            let data = lines.filter { $0.hasPrefix("data:") }.map { line -> Substring in
+                let value = line.dropFirst(5)
+                return value.hasPrefix(" ") ? value.dropFirst() : value
+            }
+            let text = data.joined(separator: "\n")
+            if !text.isEmpty { messages.append(Data(text.utf8)) }
+        }
+        return messages
+    }
+}
+
+/// Open sessions by id, with their last use, closed when idle too long; session counts per principal and the
+/// request ids in flight per session.
 actor SessionTable {
     let maxSessions: Int
+    let maxSessionsPerPrincipal: Int
     private var sessions: [String: (session: MCPSession, lastUsed: ContinuousClock.Instant)] = [:]
-    private var pending = 0
+    /// Sessions open or being opened, per principal.
+    private var perPrincipal: [String: Int] = [:]
+    private var inFlight: [String: Set<String>] = [:]
 
-    init(maxSessions: Int) {
+    enum Admission { case admitted, principalFull, serverFull }
+
+    init(maxSessions: Int, maxSessionsPerPrincipal: Int) {
         self.maxSessions = maxSessions
+        self.maxSessionsPerPrincipal = maxSessionsPerPrincipal
     }
 
-    func hasRoom() -> Bool { sessions.count < maxSessions }
+    /// Reserves a session for the principal (give it back with `release` when none comes of it).
+    func admit(_ principal: String) -> Admission {
+        guard perPrincipal.values.reduce(0, +) < maxSessions else { return .serverFull }
+        guard perPrincipal[principal, default: 0] < maxSessionsPerPrincipal else { return .principalFull }
+        perPrincipal[principal, default: 0] += 1
+        return .admitted
+    }
+
+    func release(_ principal: String) {
+        perPrincipal[principal, default: 1] -= 1
+        if perPrincipal[principal] == 0 { perPrincipal[principal] = nil }
+    }
+
+    /// Marks a request id in flight in a session; false when it already is.
+    func claim(_ id: String, in session: String) -> Bool {
+        inFlight[session, default: []].insert(id).inserted
+    }
+
+    func unclaim(_ id: String, in session: String) {
+        inFlight[session]?.remove(id)
+    }
 
     func session(_ id: String) -> MCPSession? { sessions[id]?.session }
 
@@ -340,7 +504,11 @@ actor SessionTable {
     }
 
     func remove(_ id: String) async {
-        if let entry = sessions.removeValue(forKey: id) { await entry.session.server.stop() }
+        inFlight[id] = nil
+        if let entry = sessions.removeValue(forKey: id) {
+            release(entry.session.principal)
+            await entry.session.server.stop()
+        }
     }
 
     func closeIdle(olderThan seconds: Double) async {

@@ -9,7 +9,8 @@ extension ToolDeclaration {
         name: "read_changes", title: "Read changes",
         description: "Changes of one stream in offset order, from an offset, a time (since) or a cursor; filter by "
             + "operation (ops), key columns (key) and column values (where; a list means any of). Returns at most "
-            + "limit events and next_cursor for the next page (null once the end of the stream is reached).",
+            + "limit events (and about 256 KiB of them) and next_cursor for the next page (null once the end of "
+            + "the stream is reached).",
         arguments: [
             ToolSchema.stream,
             ToolArgument(
@@ -46,6 +47,10 @@ extension ToolDeclaration {
 
 /// The handler of `ToolDeclaration.readChanges`.
 private enum ReadChanges {
+    /// A page ends once its events take this many bytes (at least one event always fits), so that a response stays
+    /// well below the 1 MiB event size SSE clients accept, text and structured content together.
+    static let maximumPageBytes = 256 << 10
+
     static func run(_ call: ToolCall) async throws -> ToolOutcome {
         let (args, environment) = (call.arguments, call.environment)
         let tool = args.tool
@@ -72,10 +77,11 @@ private enum ReadChanges {
             args, stream: stream, table: authorized.table, view: view, environment: environment)
         let masker = environment.masker
         var events: [String] = []
+        var pageBytes = 0
         var offset = from
         let end = info.nextOffset
         let budget = Int64(max(10_000, limit * 20))
-        while events.count < limit && offset < end && offset - from < budget {
+        while events.count < limit && pageBytes < Self.maximumPageBytes && offset < end && offset - from < budget {
             let page = Int(min(Int64(max(limit - events.count, 256)), end - offset, 2_000))
             let records = try await environment.log.read(stream: stream, from: offset, limit: page)
             guard !records.isEmpty else {
@@ -98,10 +104,11 @@ private enum ReadChanges {
                 if !filters.allSatisfy({ filter in images.contains { filter.matches($0, masker: masker) } }) {
                     continue
                 }
-                events.append(
-                    JSONRendering.render(
-                        visible, stream: stream, offset: record.offset, appendedAtMicros: record.appendedAtMicros))
-                if events.count >= limit { break }
+                let rendered = JSONRendering.render(
+                    visible, stream: stream, offset: record.offset, appendedAtMicros: record.appendedAtMicros)
+                events.append(rendered)
+                pageBytes += rendered.utf8.count
+                if events.count >= limit || pageBytes >= Self.maximumPageBytes { break }
             }
         }
         var out = JSONText()

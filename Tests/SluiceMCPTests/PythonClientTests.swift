@@ -43,6 +43,7 @@ struct PythonClientTests {
           status_interval: 0
         mcp:
           pseudonym_key: test-pseudonym-key-0123456789
+          max_sessions_per_principal: 3
           principals:
             agent:
               token_sha256: \(sha256("agent-token"))
@@ -175,6 +176,42 @@ struct PythonClientTests {
                 http["bad_origin"] = [r.status_code]
                 r = httpx2.get(base + "/.well-known/oauth-protected-resource")
                 http["metadata"] = [r.status_code, r.json()]
+                auth = {**headers, "authorization": "Bearer " + token}
+                # Sessions per principal are bounded (max_sessions_per_principal: 3): the 4th is refused with 429.
+                opened, statuses = [], []
+                for _ in range(4):
+                    r = httpx2.post(target, json=init, headers=auth)
+                    statuses.append(r.status_code)
+                    if r.status_code == 200: opened.append(r.headers["mcp-session-id"])
+                http["session_statuses"] = statuses
+                sid = opened[0]
+                session = {**auth, "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"}
+                httpx2.post(target, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+                r = httpx2.post(target, json=[{"jsonrpc": "2.0", "id": i, "method": "tools/list"} for i in range(3)],
+                                headers=session)
+                http["batch"] = [r.status_code, r.json()["error"]["code"], r.json()["error"]["message"]]
+                r = httpx2.post(target, json={"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": [1]},
+                                headers=session)
+                http["array_params"] = [r.status_code, r.json()["error"]["code"], r.json()["id"]]
+                r = httpx2.post(target, content=b"{not json", headers=session)
+                http["not_json"] = [r.status_code, r.json()["error"]["code"]]
+                # A lone response comes back as application/json when the client accepts it.
+                call = {"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+                        "params": {"name": "read_changes", "arguments": {"stream": "demo.generator.orders", "limit": 1000}}}
+                r = httpx2.post(target, json=call, headers=session)
+                http["lone_response"] = [r.status_code, r.headers.get("content-type"), len(r.content),
+                                         len(r.json()["result"]["structuredContent"]["events"])]
+                # Requests sharing an id while in flight: every one is answered (200 or 409), none hangs.
+                import concurrent.futures
+                def same_id(_):
+                    try:
+                        return httpx2.post(target, json={**call, "id": 77}, headers=session, timeout=20).status_code
+                    except Exception as error:
+                        return type(error).__name__
+                with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                    http["same_id"] = sorted(set(str(x) for x in pool.map(same_id, range(8))))
+                for opened_id in opened:
+                    httpx2.delete(target, headers={**auth, "mcp-session-id": opened_id, "mcp-protocol-version": "2025-11-25"})
                 summary["http"] = http
                 async with create_mcp_http_client(headers={"authorization": "Bearer " + token}) as client:
                     async with Client(streamable_http_client(target, http_client=client)) as c:
@@ -244,16 +281,26 @@ struct PythonClientTests {
     }
 
     /// Every call is in `_audit`; `audit verify` passes, and fails naming the offset once a record is altered.
-    func checkAudit(in directory: URL, calls: Int) throws {
+    /// Over HTTP, also each `initialize` and each refused request (no or wrong token, an outsider, a bad origin).
+    func checkAudit(in directory: URL, calls: ClosedRange<Int>, http: Bool = false) throws {
         let sluice = try sluiceExecutable().path
         let read = try run(sluice, ["audit", "read", "pipeline.yaml"], in: directory)
         #expect(read.status == 0)
-        let records = read.out.split(separator: "\n")
-        #expect(records.count == calls)
-        #expect(records.allSatisfy { $0.contains("\"principal\":\"agent\"") })
+        let records = read.out.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["record"] as? [String: Any]
+        }
+        let tools = records.filter { !($0["tool"] as? String ?? "").hasPrefix("http ") && $0["tool"] as? String != "initialize" }
+        #expect(calls.contains(tools.count), "\(tools.count) tool records for \(calls) calls")
+        #expect(tools.allSatisfy { $0["principal"] as? String == "agent" })
+        if http {
+            let refusals = records.filter { ($0["tool"] as? String ?? "").hasPrefix("http ") }.compactMap { $0["decision"] as? String }
+            #expect(refusals.sorted() == ["forbidden", "forbidden-origin", "unauthenticated", "unauthenticated"], "\(refusals)")
+            let initializes = records.filter { $0["tool"] as? String == "initialize" }
+            #expect(initializes.count == 4 && initializes.allSatisfy { $0["principal"] as? String == "agent" })
+        }
         let verify = try run(sluice, ["audit", "verify", "pipeline.yaml"], in: directory)
         #expect(verify.status == 0, "\(verify.err)")
-        #expect(verify.out.contains("intact: \(calls) records"))
+        #expect(verify.out.contains("intact: \(records.count) records"))
         // Alter audit record 5 in the file, whichever storage layout the log uses (one row per record or chunks).
         let tamper = #"""
             import sqlite3, sys
@@ -289,7 +336,7 @@ struct PythonClientTests {
             in: directory)
         #expect(result.status == 0, "\(result.err)")
         let summary = try checkSummary(result.out)
-        try checkAudit(in: directory, calls: summary["calls"] as! Int)
+        try checkAudit(in: directory, calls: (summary["calls"] as! Int)...(summary["calls"] as! Int))
     }
 
     @Test func streamableHTTP() throws {
@@ -332,9 +379,23 @@ struct PythonClientTests {
         #expect(http["bad_origin"]?.first as? Int == 403)
         #expect(http["metadata"]?.first as? Int == 200)
         #expect(((http["metadata"]?.last as? [String: Any])?["resource"] as? String) == url)
+        #expect(http["session_statuses"] as? [Int] == [200, 200, 200, 429])
+        #expect(http["batch"]?[0] as? Int == 400 && http["batch"]?[1] as? Int == -32600)
+        #expect((http["batch"]?[2] as? String)?.contains("batches") == true)
+        #expect(http["array_params"]?[0] as? Int == 400 && http["array_params"]?[1] as? Int == -32602)
+        #expect(http["array_params"]?[2] as? Int == 9)
+        #expect(http["not_json"]?[1] as? Int == -32700)
+        #expect(http["lone_response"]?[0] as? Int == 200)
+        #expect(http["lone_response"]?[1] as? String == "application/json")
+        // 1,000 events asked for: the page stops at about 256 KiB of events, the rest is for the next cursor.
+        let loneEvents = http["lone_response"]?[3] as? Int ?? 0
+        #expect(loneEvents > 100 && loneEvents < 1000, "\(http["lone_response"] ?? [])")
+        #expect(Set(http["same_id"] as? [String] ?? ["none"]).isSubset(of: ["200", "409"]), "\(http["same_id"] ?? [])")
         server.interrupt()
         server.waitUntilExit()
         #expect(server.terminationStatus == 0)
-        try checkAudit(in: directory, calls: summary["calls"] as! Int)
+        // Besides the client's calls: the raw lone-response call and 1-8 of the same-id calls reached the tool.
+        let calls = summary["calls"] as! Int
+        try checkAudit(in: directory, calls: (calls + 2)...(calls + 9), http: true)
     }
 }

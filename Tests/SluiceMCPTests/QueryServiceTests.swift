@@ -46,8 +46,9 @@ final class QueryFixture {
             rows: [{column: region, op: ne, value: EU}]
         """
 
-    /// Writes `changes` changes over 10 customers: inserts, then updates moving between regions, some deletes.
-    init(changes: Int = 200) async throws {
+    /// Writes `changes` changes over 10 customers: inserts, then updates moving between regions, some deletes;
+    /// `cardPadding` zeros lengthen every card number (for large events).
+    init(changes: Int = 200, cardPadding: Int = 0) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "sluice-mcp-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -85,7 +86,8 @@ final class QueryFixture {
             let id = Int64(n % 10 + 1)
             let region = ["EU", "US", "EU", "CA"][(n / 10) % 4]
             let after = customerRow(
-                id: id, email: "user\(id)@example.com", region: region, card: "411111111111\(1000 + id)")
+                id: id, email: "user\(id)@example.com", region: region,
+                card: "411111111111\(1000 + id)" + String(repeating: "0", count: cardPadding))
             let event: ChangeEvent
             if let before = current[id] {
                 if n % 37 == 0 {
@@ -158,6 +160,28 @@ final class QueryFixture {
             cursor = object["next_cursor"] as? String
         } while cursor != nil
         #expect(offsets == Array(0..<200))
+    }
+
+    /// Pages of large events stop at about 256 KiB, whatever the limit; the cursors still cover every event.
+    @Test func pagesAreBoundedByBytes() async throws {
+        let fixture = try await QueryFixture(changes: 120, cardPadding: 20_000)
+        var cursor: String?
+        var offsets: [Int] = []
+        var pages = 0
+        repeat {
+            var args: [String: MCPValue] = ["stream": .string(fixture.stream), "limit": 1000]
+            if let cursor { args["cursor"] = .string(cursor) }
+            let result = try await fixture.call("read_changes", args, as: "eu-token")
+            let object = try QueryFixture.object(result)
+            let events = object["events"] as? [[String: Any]] ?? []
+            let bytes = try events.map { try JSONSerialization.data(withJSONObject: $0).count }
+            #expect(bytes.dropLast().reduce(0, +) < 256 << 10, "page \(pages): \(events.count) events, \(bytes.reduce(0, +)) bytes")
+            offsets += events.compactMap { $0["offset"] as? Int }
+            pages += 1
+            cursor = object["next_cursor"] as? String
+        } while cursor != nil && pages < 100
+        #expect(pages > 3)
+        #expect(offsets == offsets.sorted() && Set(offsets).count == offsets.count && !offsets.isEmpty)
     }
 
     @Test func rowFiltersTurnUpdatesLeavingScopeIntoDeletes() async throws {
