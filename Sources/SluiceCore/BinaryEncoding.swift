@@ -412,6 +412,12 @@ public enum EventCoding {
     /// input from recursing until the stack overflows.
     public static let maxNestingDepth = 64
 
+    /// Stored timestamp micros: Int64.min, how logs before 2026-12 stored -infinity, is today's -infinity.
+    @inline(__always)
+    static func timestampMicros(_ stored: Int64) -> Int64 {
+        stored == .min ? Timestamp.negativeInfinityMicros : stored
+    }
+
     public static func readValue(_ r: inout BinaryReader) throws -> Value {
         try readValue(&r, depth: 0)
     }
@@ -446,14 +452,14 @@ public enum EventCoding {
         case .date:
             let v = try r.zigZagVarInt()
             guard let d = Int32(exactly: v) else { throw DecodingFailure("date out of range") }
-            return .date(d)
+            return .date(d == .min ? Value.dateNegativeInfinity : d)  // -infinity as logs before 2026-12 stored it
         case .time: return .time(TimeOfDay(micros: try r.zigZagVarInt()))
         case .timeTZ:
             let micros = try r.zigZagVarInt()
             guard let offset = Int32(exactly: try r.zigZagVarInt()) else { throw DecodingFailure("offset out of range") }
             return .time(TimeOfDay(micros: micros, utcOffsetSeconds: offset))
-        case .timestamp: return .timestamp(Timestamp(micros: try r.zigZagVarInt(), isUTC: false))
-        case .timestampTZ: return .timestamp(Timestamp(micros: try r.zigZagVarInt(), isUTC: true))
+        case .timestamp: return .timestamp(Timestamp(micros: Self.timestampMicros(try r.zigZagVarInt()), isUTC: false))
+        case .timestampTZ: return .timestamp(Timestamp(micros: Self.timestampMicros(try r.zigZagVarInt()), isUTC: true))
         case .interval:
             guard let months = Int32(exactly: try r.zigZagVarInt()), let days = Int32(exactly: try r.zigZagVarInt()) else {
                 throw DecodingFailure("interval out of range")

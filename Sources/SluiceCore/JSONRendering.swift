@@ -312,8 +312,8 @@ public enum TemporalText {
 
     /// `YYYY-MM-DDTHH:MM:SS.ffffff` with `Z` when UTC-adjusted, or `infinity` / `-infinity`.
     public static func timestamp(_ t: Timestamp) -> String {
-        if t.micros == .max { return "infinity" }
-        if t.micros == .min { return "-infinity" }
+        if t.micros == Timestamp.infinityMicros { return "infinity" }
+        if t.micros == Timestamp.negativeInfinityMicros { return "-infinity" }
         let days = floorDiv(t.micros, microsPerDay)
         // Not `micros - days * microsPerDay`: that product overflows for the earliest timestamps.
         let remainder = t.micros % microsPerDay

@@ -26,8 +26,9 @@ public enum Value: Sendable {
 
     /// The date that stands for PostgreSQL's `infinity`.
     public static let dateInfinity = Int32.max
-    /// The date that stands for PostgreSQL's `-infinity`.
-    public static let dateNegativeInfinity = Int32.min
+    /// The date that stands for PostgreSQL's `-infinity`: `-Int32.max`, as DuckDB has it (Int32.min, PostgreSQL's
+    /// own, is a finite date to DuckDB). Logs written before keep Int32.min, which decoding maps here.
+    public static let dateNegativeInfinity = -Int32.max
 
     /// True for `.null`.
     public var isNull: Bool {
@@ -209,10 +210,17 @@ public struct Timestamp: Sendable, Hashable {
         self.isUTC = isUTC
     }
 
-    public static func infinity(isUTC: Bool) -> Timestamp { Timestamp(micros: .max, isUTC: isUTC) }
-    public static func negativeInfinity(isUTC: Bool) -> Timestamp { Timestamp(micros: .min, isUTC: isUTC) }
+    /// The micros of `infinity` and `-infinity`: Int64.max and -Int64.max (as DuckDB has them; Int64.min, found in
+    /// logs written before, is mapped to -Int64.max when decoded).
+    public static let infinityMicros = Int64.max
+    public static let negativeInfinityMicros = -Int64.max
 
-    public var isInfinite: Bool { micros == .max || micros == .min }
+    public static func infinity(isUTC: Bool) -> Timestamp { Timestamp(micros: infinityMicros, isUTC: isUTC) }
+    public static func negativeInfinity(isUTC: Bool) -> Timestamp {
+        Timestamp(micros: negativeInfinityMicros, isUTC: isUTC)
+    }
+
+    public var isInfinite: Bool { micros == Self.infinityMicros || micros == Self.negativeInfinityMicros }
 }
 
 /// A time of day in microseconds, optionally with a UTC offset (`timetz`).

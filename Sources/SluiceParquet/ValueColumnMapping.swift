@@ -16,10 +16,10 @@ import SluiceCore
 // |             | no or a larger precision (PG `numeric`)   | STRING, the canonical text (`-12.50`, `NaN`)       |
 // | string      | any                                       | STRING                                             |
 // | bytes       | any                                       | BYTE_ARRAY                                         |
-// | date        | any                                       | DATE (±infinity as INT32 max/min)                  |
+// | date        | any                                       | DATE (±infinity as ±INT32 max, as DuckDB)                  |
 // | time        | any                                       | TIME(MICROS, local)                                |
 // | timetz      | any                                       | TIME(MICROS, UTC): minus its offset, within a day  |
-// | timestamp   | any                                       | TIMESTAMP(MICROS, local) (±infinity as INT64 max/min) |
+// | timestamp   | any                                       | TIMESTAMP(MICROS, local) (±infinity as ±INT64 max, as DuckDB) |
 // | timestamptz | any                                       | TIMESTAMP(MICROS, UTC), converted TIMESTAMP_MICROS |
 // | interval    | any                                       | STRING, ISO 8601 duration (`P1Y2M3DT4H5M6S`)       |
 // | uuid        | any                                       | STRING, the canonical 36-character lower-case text |

@@ -337,3 +337,17 @@ struct EventCodingTests {
         }
     }
 }
+
+/// -infinity is -Int32.max days and -Int64.max µs, as DuckDB has them; logs written before stored Int32.min and
+/// Int64.min, which decode as -infinity too.
+@Test func negativeInfinityIsSymmetricAndOldEncodingsDecodeToIt() throws {
+    #expect(Value.dateNegativeInfinity == -Value.dateInfinity)
+    #expect(Timestamp.negativeInfinity(isUTC: true).micros == -Timestamp.infinity(isUTC: true).micros)
+    // Today's encoder writes what it is given: Int32.min / Int64.min are the old encodings of -infinity.
+    let oldDate = EventCoding.encodeValue(.date(Int32.min))
+    #expect(try EventCoding.decodeValue(oldDate) == .date(Value.dateNegativeInfinity))
+    let oldTimestamp = EventCoding.encodeValue(.timestamp(Timestamp(micros: .min, isUTC: true)))
+    #expect(try EventCoding.decodeValue(oldTimestamp) == .timestamp(.negativeInfinity(isUTC: true)))
+    #expect(TemporalText.date(Value.dateNegativeInfinity) == "-infinity")
+    #expect(TemporalText.timestamp(.negativeInfinity(isUTC: false)) == "-infinity")
+}

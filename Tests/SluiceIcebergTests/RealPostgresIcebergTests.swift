@@ -272,8 +272,11 @@ final class RealPostgresIcebergRun {
         #expect(problems.isEmpty, "\(problems.count) problems:\n\(problems.prefix(30).joined(separator: "\n"))")
         #expect((answer["source_rows"] as? Int ?? 0) > 30, "the source table is unexpectedly small: \(answer)")
         #expect(answer["upsert_rows"] as? Int == answer["source_rows"] as? Int)
-        #expect(answer["append_rows"] as? Int == total, "append table rows vs the workload's \(total) changes \(expected)")
-        #expect(answer["append_ops"] as? [String: Int] == expected.filter { $0.value > 0 })
+        // The two key changes of the workload (11 → 1011, 13 → 2013) are each a delete of the old key plus the update.
+        var rows = expected.filter { $0.value > 0 }
+        rows["d", default: 0] += 2
+        #expect(answer["append_rows"] as? Int == total + 2, "append table rows vs the workload's \(total) changes \(expected)")
+        #expect(answer["append_ops"] as? [String: Int] == rows)
         #expect(answer["distinct_offsets"] as? Int == total)
     }
 

@@ -101,6 +101,15 @@ struct LiveMariaDBTests {
         #expect(schema.columns.first { $0.name == "ip4" }?.kind == .string)
         #expect(schema.columns.first { $0.name == "bz" }?.kind == .bytes)
         #expect(schema.columns.first { $0.name == "bu" }?.kind == .decimal)
+        // BIGINT UNSIGNED: DECIMAL(20, 0), and every value a decimal (small ones used to be ints).
+        let unsignedBig = schema.columns.first { $0.name == "bu" }
+        #expect(unsignedBig?.precision == 20 && unsignedBig?.scale == 0)
+        for value in events.compactMap({ $0.after?["bu"] }) {
+            switch value {
+            case .decimal, .null: break
+            default: Issue.record("bigint unsigned value \(value) is not a decimal")
+            }
+        }
     }
 
     static func render(_ value: Value, column: String) -> String {

@@ -128,6 +128,16 @@ enum ColumnDecoding: Sendable {
         }
     }
 
+    /// Precision and scale of the exact decimals this plan gives: DECIMAL(p, s), and BIGINT UNSIGNED as
+    /// DECIMAL(20, 0) (its values reach 18446744073709551615, beyond Int64); nil for other plans.
+    var exactDecimal: (precision: Int, scale: Int)? {
+        switch self {
+        case .newDecimal(let precision, let scale): return (precision, scale)
+        case .integer(8, true): return (20, 0)
+        default: return nil
+        }
+    }
+
     /// The `Value` kind columns of this plan hold.
     var kind: ValueKind {
         switch self {
@@ -163,7 +173,8 @@ enum ColumnValueDecoder {
         case .integer(let width, let unsigned):
             let raw = try cursor.le(width)
             if unsigned {
-                if raw <= UInt64(Int64.max) { return .int(Int64(raw)) }
+                // BIGINT UNSIGNED is a decimal column: every value a decimal, whatever its size.
+                if width < 8 { return .int(Int64(raw)) }
                 return .decimal(ExactDecimal(negative: false, unscaledDigits: String(raw), scale: 0)!)
             }
             let shift = UInt64(64 - width * 8)
@@ -281,7 +292,7 @@ enum ColumnValueDecoder {
             if !unsigned {
                 let shift = UInt64(64 - width * 8)
                 return events.writeInt(Int64(bitPattern: raw << shift) >> Int64(shift))
-            } else if raw <= UInt64(Int64.max) {
+            } else if width < 8 {
                 return events.writeInt(Int64(raw))
             }
             return events.writeValue(.decimal(ExactDecimal(negative: false, unscaledDigits: String(raw), scale: 0)!))

@@ -286,10 +286,9 @@ struct MySQLSnapshotReader {
                                            collation: row[4].flatMap { Int($0) }, isMariaDB: server.isMariaDB)
             let plan = try ColumnDecoding(binlog, catalog: column)
             plans.append(plan)
-            let isDecimal = binlog.realType == MySQLColumnType.newdecimal.rawValue
             columns.append(ColumnSchema(name: column.name, sourceType: column.columnType, kind: plan.kind,
-                                        nullable: column.nullable, precision: isDecimal ? binlog.meta1 : nil,
-                                        scale: isDecimal ? binlog.meta2 : nil))
+                                        nullable: column.nullable, precision: plan.exactDecimal?.precision,
+                                        scale: plan.exactDecimal?.scale))
             let quoted = Self.identifier(column.name)
             switch plan {
             case .float: selects.append("CAST(\(quoted) AS DOUBLE)")  // the text of a FLOAT is rounded to 6 digits

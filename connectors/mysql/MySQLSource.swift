@@ -378,8 +378,7 @@ struct BinlogStreamState {
                 name: column.name ?? catalogColumn?.name ?? "col\(index + 1)",
                 sourceType: catalogColumn?.columnType ?? MySQLTypeNames.name(column),
                 kind: plan.kind, nullable: column.nullable,
-                precision: column.realType == MySQLColumnType.newdecimal.rawValue ? column.meta1 : nil,
-                scale: column.realType == MySQLColumnType.newdecimal.rawValue ? column.meta2 : nil))
+                precision: plan.exactDecimal?.precision, scale: plan.exactDecimal?.scale))
         }
         let key: [String]
         if let indexes = map.primaryKey { key = indexes.map { columns[$0].name } }

@@ -12,11 +12,16 @@ enum SnapshotValues {
     static func parse(_ bytes: [UInt8], _ plan: ColumnDecoding) throws -> Value {
         func text() -> String { String(decoding: bytes, as: UTF8.self) }
         switch plan {
-        case .integer(_, let unsigned):
+        case .integer(let width, let unsigned):
             let s = text()
-            if let value = Int64(s) { return .int(value) }
-            if unsigned, UInt64(s) != nil, let d = ExactDecimal(negative: false, unscaledDigits: s, scale: 0) { return .decimal(d) }
-            throw Unparsable(text: s)
+            if width == 8 && unsigned {
+                guard UInt64(s) != nil, let d = ExactDecimal(negative: false, unscaledDigits: s, scale: 0) else {
+                    throw Unparsable(text: s)
+                }
+                return .decimal(d)
+            }
+            guard let value = Int64(s) else { throw Unparsable(text: s) }
+            return .int(value)
         case .year:
             guard let value = Int64(text()) else { throw Unparsable(text: text()) }
             return .int(value)

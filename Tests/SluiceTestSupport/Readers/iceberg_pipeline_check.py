@@ -28,16 +28,24 @@ for key in sorted(set(actual) | set(expected)):
 
 changes = StaticTable.from_metadata(request["append_metadata"]).scan().to_arrow().to_pylist()
 offsets = sorted(r["_offset"] for r in changes)
-if offsets != list(range(len(offsets))):
+# A key change is two rows at one offset (the delete of the old key, then the new row): distinct offsets are dense.
+if sorted(set(offsets)) != list(range(len(set(offsets)))):
     problems.append("append: _offsets are not dense 0..n-1: %s" % offsets[:60])
+for offset in sorted(set(o for o in offsets if offsets.count(o) > 1)):
+    pair = sorted(r["_op"] for r in changes if r["_offset"] == offset)
+    if pair != ["d", "u"]:
+        problems.append("append: offset %s holds %s, not a key change's delete and update" % (offset, pair))
 ops = {}
 for r in changes:
     ops[r["_op"]] = ops.get(r["_op"], 0) + 1
-# The last change of every source key (by offset) is its current row. (A key change is one row holding the
-# after image only, so a full replay cannot remove the old key.)
+# Replaying the changelog by offset (a delete before the update at the same offset) gives the source: the last
+# change of every source key is its current row, and every other key ends deleted.
 last = {}
-for r in sorted(changes, key=lambda r: r["_offset"]):
+for r in sorted(changes, key=lambda r: (r["_offset"], r["_op"] != "d")):
     last[r["id"]] = r
+for key, change in last.items():
+    if key not in expected and change["_op"] != "d":
+        problems.append("append: key %s is not in the source but its last change is %s" % (key, change["_op"]))
 for key, row in expected.items():
     change = last.get(key)
     if change is None:

@@ -29,10 +29,13 @@ def duckdb_expression(name, type_name):
     if type_name.endswith("[]"):
         inner = duckdb_expression("x", type_name[:-2])
         return f"list_transform({name}, x -> {inner})" if inner != "x" else name
+    # ±infinity: DuckDB's own (±INT32 max days, ±INT64 max µs), which Sluice writes.
     if type_name == "DATE":
-        return f"({name} - DATE '1970-01-01')"
+        return (f"CASE WHEN {name} = 'infinity' THEN 2147483647 WHEN {name} = '-infinity' THEN -2147483647 "
+                f"ELSE ({name} - DATE '1970-01-01') END")
     if type_name.startswith("TIMESTAMP"):
-        return f"CASE WHEN {name} = 'infinity' THEN 9223372036854775807 ELSE epoch_us({name}) END"
+        return (f"CASE WHEN {name} = 'infinity' THEN 9223372036854775807 "
+                f"WHEN {name} = '-infinity' THEN -9223372036854775807 ELSE epoch_us({name}) END")
     if type_name.startswith("TIME"):
         return f"epoch_us({name}::TIME)"
     return name
