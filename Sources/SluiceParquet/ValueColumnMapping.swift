@@ -17,8 +17,8 @@ import SluiceCore
 // | string      | any                                       | STRING                                             |
 // | bytes       | any                                       | BYTE_ARRAY                                         |
 // | date        | any                                       | DATE (±infinity as ±INT32 max, as DuckDB)                  |
-// | time        | any                                       | TIME(MICROS, local)                                |
-// | timetz      | any                                       | TIME(MICROS, UTC): minus its offset, within a day  |
+// | time        | any                                       | STRING `HH:MM:SS.ffffff` (`-838:59:59.000000`)     |
+// | timetz      | any                                       | STRING `HH:MM:SS.ffffff+hh:mm`, the source's offset |
 // | timestamp   | any                                       | TIMESTAMP(MICROS, local) (±infinity as ±INT64 max, as DuckDB) |
 // | timestamptz | any                                       | TIMESTAMP(MICROS, UTC), converted TIMESTAMP_MICROS |
 // | interval    | any                                       | STRING, ISO 8601 duration (`P1Y2M3DT4H5M6S`)       |
@@ -26,10 +26,11 @@ import SluiceCore
 // | json        | any                                       | BYTE_ARRAY JSON (the source's text)                |
 // | array       | `elem[]`: the element kind and type       | three-level LIST of the element's mapping          |
 //
-// DECIMAL stops at precision 38 because duckdb and Arrow's decimal128 read no wider decimals. TIME values are
-// written as the source sends them; MySQL TIME durations below zero or past 24 hours are kept, but readers may
-// reject them. Nested arrays are rejected. `Value.unchanged` (an unchanged TOASTed value) cannot be written: the
-// sink must resolve it first. UUIDs are text, not Parquet's UUID type, because Apache Spark (and so Databricks)
+// DECIMAL stops at precision 38 because duckdb and Arrow's decimal128 read no wider decimals. Nested arrays are
+// rejected. `Value.unchanged` (an unchanged TOASTed value) cannot be written: the
+// sink must resolve it first. Times are text: PostgreSQL's 24:00:00 and MySQL's durations (negative, or up to
+// 838 hours) fit no reader's time of day (pyarrow wraps them silently, duckdb refuses the file), and Apache Spark
+// reads no Parquet TIME column at all. UUIDs are text, not Parquet's UUID type, because Apache Spark (and so Databricks)
 // refuses a whole file with a FIXED_LEN_BYTE_ARRAY (UUID) column; the Iceberg sink keeps its `uuid` type.
 
 extension ParquetColumnType {
@@ -62,8 +63,7 @@ extension ParquetColumnType {
         case .string, .interval, .array, .uuid: return .string
         case .bytes: return .bytes
         case .date: return .date
-        case .time: return .time(isAdjustedToUTC: false)
-        case .timeTZ: return .time(isAdjustedToUTC: true)
+        case .time, .timeTZ: return .string
         case .timestamp: return .timestamp(isAdjustedToUTC: false)
         case .timestampTZ: return .timestamp(isAdjustedToUTC: true)
         case .json: return .json
@@ -154,7 +154,9 @@ extension ColumnValues {
         case .date(let days):
             try append(Int64(days))
         case .time(let time):
-            if case .time(isAdjustedToUTC: true) = column.type, let offset = time.utcOffsetSeconds {
+            if column.type == .string {
+                try append(TemporalText.time(time))
+            } else if case .time(isAdjustedToUTC: true) = column.type, let offset = time.utcOffsetSeconds {
                 let utc = time.micros - Int64(offset) * 1_000_000
                 try append((utc % Self.microsecondsPerDay + Self.microsecondsPerDay) % Self.microsecondsPerDay)
             } else {

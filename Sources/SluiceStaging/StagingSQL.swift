@@ -177,9 +177,12 @@ public struct StagingSQL {
         case (.snowflake, .bytes), (.databricks, .bytes): return "BINARY"
         case (.duckdb, .bytes): return "BLOB"
         case (_, .date): return "DATE"
-        case (.snowflake, .time), (.snowflake, .timeTZ): return "TIME(6)"
-        case (.duckdb, .time): return "TIME"
-        case (.duckdb, .timeTZ): return "TIMETZ"
+        // Staged as text (`HH:MM:SS.ffffff`, timetz with its `+hh:mm`), cast into the target's time types; Snowflake
+        // has no time with a zone, so timetz stays text there.
+        case (.snowflake, .time): return staging ? "VARCHAR" : "TIME(6)"
+        case (.snowflake, .timeTZ): return "VARCHAR"
+        case (.duckdb, .time): return staging ? "VARCHAR" : "TIME"
+        case (.duckdb, .timeTZ): return staging ? "VARCHAR" : "TIMETZ"
         case (.snowflake, .timestamp): return "TIMESTAMP_NTZ(6)"
         case (.snowflake, .timestampTZ): return "TIMESTAMP_TZ(6)"
         case (.duckdb, .timestamp): return "TIMESTAMP"

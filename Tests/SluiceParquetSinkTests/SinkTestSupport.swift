@@ -174,6 +174,7 @@ enum ExpectedRendering {
         case .bytes(let bytes): return bytes.map { String(format: "%02x", $0) }.joined()
         case .date(let days): return String(days)
         case .time(let time):
+            if type == .string { return TemporalText.time(time) }  // times are text in Parquet files
             if case .time(isAdjustedToUTC: true) = type, let offset = time.utcOffsetSeconds {
                 let day: Int64 = 86_400_000_000
                 return String(((time.micros - Int64(offset) * 1_000_000) % day + day) % day)

@@ -118,26 +118,11 @@ struct DeltaColumn: Sendable, Hashable {
     private static func convert(_ value: Value, to type: DeltaType) -> Value {
         switch (value, type) {
         case (.uuid(let uuid), _): return .string(uuid.uuidString.lowercased())
-        case (.time(let time), _): return .string(timeText(time))
+        case (.time(let time), _): return .string(TemporalText.time(time))
         case (.json(let text), _): return .string(text)
         case (.array(let elements), .array(let element)): return .array(elements.map { convert($0, to: element) })
         default: return value
         }
-    }
-
-    static func timeText(_ time: TimeOfDay) -> String {
-        let negative = time.micros < 0
-        let magnitude = time.micros.magnitude
-        let seconds = magnitude / 1_000_000
-        let fraction = magnitude % 1_000_000
-        var text =
-            (negative ? "-" : "") + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":"
-            + pad(seconds % 60, 2) + "." + pad(fraction, 6)
-        if let offset = time.utcOffsetSeconds {
-            let minutes = Int(offset.magnitude) / 60
-            text += (offset < 0 ? "-" : "+") + pad(UInt64(minutes / 60), 2) + ":" + pad(UInt64(minutes % 60), 2)
-        }
-        return text
     }
 
     static func pad(_ number: UInt64, _ width: Int) -> String {

@@ -188,10 +188,11 @@ public enum IcebergTypeMapping {
                 return .decimal(precision: precision, scale: min(max(scale ?? 0, 0), precision))
             }
             return .string
-        case .string, .json, .interval, .timeTZ, .array: return .string
+        // Times are text: PostgreSQL's 24:00:00 and MySQL's durations do not fit Iceberg's time of day, which
+        // readers wrap silently (tables created before keep their `time` columns; see evolvedSchema).
+        case .string, .json, .interval, .time, .timeTZ, .array: return .string
         case .bytes: return .binary
         case .date: return .date
-        case .time: return .time
         case .timestamp: return .timestamp
         case .timestampTZ: return .timestamptz
         case .uuid: return .uuid

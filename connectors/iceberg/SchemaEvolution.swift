@@ -14,8 +14,9 @@ extension TableWriter {
             let wanted = IcebergTypeMapping.icebergType(for: column, nextId: &probeId)
             if let index = fields.firstIndex(where: { $0.name == column.name }) {
                 let existing = fields[index].type
-                if existing == wanted || wanted.canWiden(to: existing) {
-                    // Same type, or the source narrowed: keep the table's wider type.
+                if existing == wanted || wanted.canWiden(to: existing) || (existing == .time && column.kind == .time) {
+                    // Same type, or the source narrowed: keep the table's wider type. A `time` column of a table
+                    // created before times became text keeps its type.
                 } else if existing.canWiden(to: wanted) {
                     fields[index].type = wanted
                 } else if case .list(let elementId, let oldElement, let required) = existing,
