@@ -64,6 +64,23 @@ import Testing
         #expect(rows.sorted() == ["0|c|1|0/0|item 1 v1", "1|d|1|0/1|item 1 v1", "1|u|99|0/1|item 1 v1"])
     }
 
+    /// In the append layout a value the source did not send (an unchanged TOASTed value) that no before image holds
+    /// is null and named in `_unchanged`, as in the Parquet changelog (it used to be a bare null).
+    @Test func appendTableNamesUnchangedValues() async throws {
+        var workload = OrdersWorkload(count: 1, keys: 1)
+        let inserted = try #require(workload.events[0].after)
+        var update = workload.events[0]
+        update.op = .update
+        update.before = Row(columns: ["id"], values: [.int(1)])
+        update.after = Row(columns: inserted.columns, values: inserted.values.enumerated().map { $0.offset == 1 ? .unchanged : $0.element })
+        update.position = SourcePosition(sortKey: SourcePosition.sortKey(1), text: "0/1")
+        workload.events.append(update)
+        let (warehouse, _) = try await writeWorkload(workload, into: "unchanged", ["mode": .string("append")])
+        let scan = try scanStatic(warehouse, columns: ["_offset", "_op", "name", "_unchanged"])
+        let rows = try #require(scan["rows"] as? [String])
+        #expect(rows.sorted() == ["0|c|item 1 v1|null", "1|u|null|['name']"])
+    }
+
     @Test func partitionedUpsertTableByDayScansEqualToTheSource() async throws {
         let workload = OrdersWorkload(count: 1500, keys: 200)
         let (warehouse, _) = try await writeWorkload(

@@ -49,6 +49,14 @@ extension TableWriter {
             if mode == .append && changelogColumns.contains(fields[index].name) { continue }
             if fields[index].required { fields[index].required = false }
         }
+        if mode == .append && !fields.contains(where: { $0.name == TableWriter.unchangedColumn }) {
+            // The names of columns the source did not send (unchanged TOASTed values) and no before image held;
+            // added to append tables created before it existed, too.
+            fields.append(IcebergField(
+                id: nextId, name: TableWriter.unchangedColumn, required: false,
+                type: .list(elementId: nextId + 1, element: .string, elementRequired: true)))
+            nextId += 2
+        }
         if mode == .append && isNew {
             let extra: [(String, IcebergType, Bool)] = [
                 ("_op", .string, true), ("_position", .string, false), ("_commit_ts", .timestamptz, false),

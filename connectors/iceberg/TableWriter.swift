@@ -63,6 +63,8 @@ final class TableWriter {
     private var warnedUnchanged = false
 
     static let changelogColumns = ["_op", "_position", "_commit_ts", "_tx_id", "_offset"]
+    /// Append mode: the columns written as null because the source did not send them and no before image had them.
+    static let unchangedColumn = "_unchanged"
 
     init(stream: String, table: IcebergTable, configuration: IcebergSinkConfiguration, logger: Logger) {
         self.stream = stream
@@ -207,14 +209,18 @@ final class TableWriter {
         }
         let schema = table.metadata.currentSchema
         try fillScratchRow(event.after ?? event.before, schema: schema)
+        var unchanged: [Cell] = []
         if let after = event.after, !after.unchangedColumns.isEmpty {
-            // Unchanged TOAST values: take them from the before image when the source sent one.
+            // Unchanged TOAST values: take them from the before image when the source sent one, else name them.
             for name in after.unchangedColumns {
-                if let index = fieldIndex[name], let value = event.before?[name] {
+                if let index = fieldIndex[name], let value = event.before?[name], value != .unchanged {
                     scratchRow[index] = (try? CellConversion.cell(value, as: schema.fields[index].type)) ?? .null
+                } else {
+                    unchanged.append(.string(name))
                 }
             }
         }
+        if let index = fieldIndex[Self.unchangedColumn] { scratchRow[index] = unchanged.isEmpty ? .null : .list(unchanged) }
         if changelogFields.count != Self.changelogColumns.count {
             changelogFields = Self.changelogColumns.map { fieldIndex[$0] }
         }
