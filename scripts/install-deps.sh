@@ -7,15 +7,23 @@
 # 1. Debian packages (apt-get update runs once, and only if something is missing):
 #    build: libsqlite3-dev libzstd-dev libsnappy-dev zlib1g-dev libpq-dev libmariadb-dev
 #    servers: postgresql-15 mariadb-server mariadb-client; tools: bc
+#    Spark's JVM: openjdk-17-jre-headless, only when no Java 17 is there
 # 2. A Python venv (default REPO/.venv, or $SLUICE_VENV) with the independent readers listed in
-#    scripts/requirements-readers.txt. Tests use it through SLUICE_PYTHON=<venv>/bin/python.
+#    scripts/requirements-readers.txt (pyspark included). Tests use it through SLUICE_PYTHON=<venv>/bin/python.
+# 3. A second venv (default REPO/.venv-duckdb15, or $SLUICE_DUCKDB15_VENV) with DuckDB 1.5.5 and its
+#    iceberg and delta extensions (scripts/requirements-duckdb15.txt; the extension wheels exist only for
+#    1.5.5). Tests use it through SLUICE_DUCKDB15_PYTHON=<venv>/bin/python.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 VENV=${SLUICE_VENV:-$REPO/.venv}
 REQUIREMENTS=$REPO/scripts/requirements-readers.txt
 # Modules that must import for the venv to count as complete.
-PY_IMPORT="import pyarrow, duckdb, pyiceberg, sqlalchemy, fastavro, deltalake, mcp, yaml"
+PY_IMPORT="import pyarrow, duckdb, pyiceberg, sqlalchemy, fastavro, deltalake, mcp, yaml, pyspark"
+VENV_DUCKDB15=${SLUICE_DUCKDB15_VENV:-$REPO/.venv-duckdb15}
+REQUIREMENTS_DUCKDB15=$REPO/scripts/requirements-duckdb15.txt
+PY_IMPORT_DUCKDB15="import duckdb, pytz, duckdb_extension_iceberg, duckdb_extension_delta; \
+assert duckdb.__version__ == '1.5.5', duckdb.__version__"
 
 log() { printf '[deps] %s\n' "$*" >&2; }
 die() { printf '[deps] error: %s\n' "$*" >&2; exit 1; }
@@ -24,7 +32,7 @@ want_python=1
 for arg in "$@"; do
     case $arg in
         --no-python) want_python=0 ;;
-        -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -43,10 +51,21 @@ pkg_installed() {
     [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
 }
 
+# A Java 17 for Spark (the `java` on PATH, or Debian's in /usr/lib/jvm).
+java17_present() {
+    local java
+    for java in java /usr/lib/jvm/java-17-openjdk-*/bin/java; do
+        command -v "$java" >/dev/null 2>&1 || continue
+        "$java" -version 2>&1 | grep -q 'version "17[."]' && return 0
+    done
+    return 1
+}
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     pkg_installed "$p" || missing+=("$p")
 done
+java17_present || missing+=(openjdk-17-jre-headless)
 # PostgreSQL 15 server: whatever package provides /usr/lib/postgresql/15 (postgresql-15 on
 # Debian 12). psql comes with it (postgresql-client-15).
 if [[ ! -x /usr/lib/postgresql/15/bin/postgres || ! -x /usr/lib/postgresql/15/bin/initdb ]]; then
@@ -75,6 +94,10 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         chmod +x /usr/sbin/policy-rc.d
         policy_added=1
     fi
+    # The JRE's postinst links its man pages into /usr/share/man/man1, which slim images lack.
+    if [[ " ${missing[*]} " == *" openjdk-17-jre-headless "* ]]; then
+        "${SUDO[@]}" mkdir -p /usr/share/man/man1
+    fi
     rc=0
     "${SUDO[@]}" apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends "${missing[@]}" \
         </dev/null || rc=$?
@@ -87,22 +110,21 @@ fi
 
 # Python readers ---------------------------------------------------------------------------------
 
-venv_complete() {
-    [[ -x $VENV/bin/python ]] || return 1
+venv_complete() { # venv_complete VENV REQUIREMENTS IMPORT
+    [[ -x $1/bin/python ]] || return 1
     # Re-install when the requirements file changed since the last successful install.
-    [[ -f $VENV/.sluice-requirements ]] && cmp -s "$REQUIREMENTS" "$VENV/.sluice-requirements" ||
-        return 1
-    "$VENV/bin/python" -c "$PY_IMPORT" >/dev/null 2>&1
+    [[ -f $1/.sluice-requirements ]] && cmp -s "$2" "$1/.sluice-requirements" || return 1
+    "$1/bin/python" -c "$3" >/dev/null 2>&1
 }
 
-make_venv() {
+make_venv() { # make_venv VENV
     # pyenv's CPython ships ensurepip; Debian's python3 needs python3-venv for it.
-    local py
+    local venv=$1 py
     for py in python3 /usr/bin/python3; do
         command -v "$py" >/dev/null 2>&1 || continue
-        rm -rf "$VENV"
-        if "$py" -m venv "$VENV" >/dev/null 2>&1 && [[ -x $VENV/bin/pip ]]; then
-            log "created venv $VENV with $("$VENV/bin/python" --version 2>&1)"
+        rm -rf "$venv"
+        if "$py" -m venv "$venv" >/dev/null 2>&1 && [[ -x $venv/bin/pip ]]; then
+            log "created venv $venv with $("$venv/bin/python" --version 2>&1)"
             return 0
         fi
     done
@@ -115,27 +137,34 @@ make_venv() {
                 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
                     python3-venv </dev/null; }
         installed+=(python3-venv)
-        rm -rf "$VENV"
-        /usr/bin/python3 -m venv "$VENV" && [[ -x $VENV/bin/pip ]] && return 0
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv" && [[ -x $venv/bin/pip ]] && return 0
     fi
     return 1
 }
 
-if [[ $want_python -eq 1 ]]; then
-    if venv_complete; then
-        log "Python readers: all present in $VENV"
-    else
-        if [[ ! -x $VENV/bin/pip ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-            make_venv || die "could not create a Python venv at $VENV"
-        fi
-        log "pip install -r $(basename "$REQUIREMENTS") into $VENV"
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            --progress-bar off -r "$REQUIREMENTS" </dev/null ||
-            die "pip install failed"
-        "$VENV/bin/python" -c "$PY_IMPORT" || die "Python readers installed but do not import"
-        cp "$REQUIREMENTS" "$VENV/.sluice-requirements"
-        installed+=("python: $(tr '\n' ' ' < <(grep -v '^#' "$REQUIREMENTS" | grep .))")
+fill_venv() { # fill_venv VENV REQUIREMENTS IMPORT WHAT
+    local venv=$1 requirements=$2 import=$3 what=$4
+    if venv_complete "$venv" "$requirements" "$import"; then
+        log "$what: all present in $venv"
+        return 0
     fi
+    if [[ ! -x $venv/bin/pip ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        make_venv "$venv" || die "could not create a Python venv at $venv"
+    fi
+    log "pip install -r $(basename "$requirements") into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --progress-bar off -r "$requirements" </dev/null ||
+        die "pip install failed"
+    "$venv/bin/python" -c "$import" || die "$what installed but do not import"
+    cp "$requirements" "$venv/.sluice-requirements"
+    installed+=("python ($(basename "$venv")): $(tr '\n' ' ' < <(grep -v '^#' "$requirements" | grep .))")
+}
+
+if [[ $want_python -eq 1 ]]; then
+    fill_venv "$VENV" "$REQUIREMENTS" "$PY_IMPORT" "Python readers"
+    fill_venv "$VENV_DUCKDB15" "$REQUIREMENTS_DUCKDB15" "$PY_IMPORT_DUCKDB15" \
+        "DuckDB 1.5.5 with its iceberg and delta extensions"
 fi
 
 if [[ ${#installed[@]} -gt 0 ]]; then

@@ -5,7 +5,7 @@
 #
 # 1. scripts/install-deps.sh (installs only what is missing)
 # 2. scripts/servers.sh start: a throwaway PostgreSQL 15 and MariaDB in a temp dir
-# 3. exports SLUICE_TEST_PG_URL, SLUICE_TEST_MYSQL_URL, SLUICE_PYTHON, and
+# 3. exports SLUICE_TEST_PG_URL, SLUICE_TEST_MYSQL_URL, SLUICE_PYTHON, SLUICE_DUCKDB15_PYTHON, and
 #    SLUICE_REQUIRE_SERVERS=1 when CI is set (tests that need a server fail instead of skipping)
 # 4. swift build, then swift test ARGS…
 # 5. stops the servers and removes the temp dir, whatever happened (trap EXIT)
@@ -80,6 +80,11 @@ venv=${SLUICE_VENV:-$REPO/.venv}
 if [[ -x $venv/bin/python ]]; then
     export SLUICE_PYTHON=$venv/bin/python
 fi
+# DuckDB 1.5.5 with its iceberg and delta extensions (install-deps.sh's second venv).
+venv_duckdb15=${SLUICE_DUCKDB15_VENV:-$REPO/.venv-duckdb15}
+if [[ -x $venv_duckdb15/bin/python ]]; then
+    export SLUICE_DUCKDB15_PYTHON=$venv_duckdb15/bin/python
+fi
 
 if [[ -n ${SLUICE_NO_SERVERS:-} ]]; then
     section "Servers"
@@ -96,7 +101,7 @@ if [[ -n ${CI:-} ]]; then
 fi
 
 section "Environment"
-for v in SLUICE_TEST_PG_URL SLUICE_TEST_MYSQL_URL SLUICE_PYTHON SLUICE_REQUIRE_SERVERS; do
+for v in SLUICE_TEST_PG_URL SLUICE_TEST_MYSQL_URL SLUICE_PYTHON SLUICE_DUCKDB15_PYTHON SLUICE_REQUIRE_SERVERS; do
     value=${!v:-<unset>}
     # Don't print the MariaDB password.
     [[ $v == SLUICE_TEST_MYSQL_URL ]] && value=$(sed -E 's#(://[^:/]*:)[^@]*@#\1***@#' <<<"$value")

@@ -177,11 +177,11 @@ public struct StagingSQL {
         case (.snowflake, .bytes), (.databricks, .bytes): return "BINARY"
         case (.duckdb, .bytes): return "BLOB"
         case (_, .date): return "DATE"
-        // Staged as text (`HH:MM:SS.ffffff`, timetz with its `+hh:mm`), cast into the target's time types; Snowflake
-        // has no time with a zone, so timetz stays text there.
-        case (.snowflake, .time): return staging ? "VARCHAR" : "TIME(6)"
+        // Staged as text (`HH:MM:SS.ffffff`, timetz with its `+hh:mm`), cast into the target's time types. Snowflake
+        // has no time with a zone, so timetz stays text there, and MySQL TIME (a duration) fits no TIME type.
+        case (.snowflake, .time): return staging || Self.holdsDurations(column) ? "VARCHAR" : "TIME(6)"
         case (.snowflake, .timeTZ): return "VARCHAR"
-        case (.duckdb, .time): return staging ? "VARCHAR" : "TIME"
+        case (.duckdb, .time): return staging || Self.holdsDurations(column) ? "VARCHAR" : "TIME"
         case (.duckdb, .timeTZ): return staging ? "VARCHAR" : "TIMETZ"
         case (.snowflake, .timestamp): return "TIMESTAMP_NTZ(6)"
         case (.snowflake, .timestampTZ): return "TIMESTAMP_TZ(6)"
@@ -211,10 +211,21 @@ public struct StagingSQL {
     }
 
     /// The value written to the target for a staged column (json is parsed in Snowflake).
+    /// Whether a time column may hold durations rather than times of day: MySQL/MariaDB TIME (negative, or up to
+    /// 838 hours). PostgreSQL names its times `time [(p)] without time zone`; any other name counts as durations,
+    /// which keeps the value as text (never wrong, only untyped).
+    static func holdsDurations(_ column: ColumnSchema) -> Bool {
+        column.kind == .time && !column.sourceType.lowercased().hasSuffix("without time zone")
+    }
+
+    /// A staged value as the target column takes it: cast where the staging table holds another type (times and
+    /// json are staged as text).
     private func targetValue(_ column: ColumnSchema, from alias: String) -> String {
         let reference = "\(alias).\(quote(column.name))"
         if dialect == .snowflake && column.kind == .json { return "PARSE_JSON(\(reference))" }
-        return reference
+        let targetType = columnType(column)
+        guard columnType(column, staging: true) != targetType else { return reference }
+        return "CAST(\(reference) AS \(targetType))"
     }
 
     // MARK: Setup
