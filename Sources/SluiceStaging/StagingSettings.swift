@@ -113,7 +113,7 @@ public struct StagingSettings: Sendable {
     public func folderName(stream: String) -> String {
         let prefix = pipeline + "."
         let name = stream.hasPrefix(prefix) ? String(stream.dropFirst(prefix.count)) : stream
-        return name.replacingOccurrences(of: "/", with: "_")
+        return PathComponent.safe(name)
     }
 
     /// Adds the rows of the batch's changes at and after `durable` (and after those pending) to `stream.pending`,

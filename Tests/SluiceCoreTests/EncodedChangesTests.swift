@@ -148,3 +148,14 @@ struct EncodedChangesTests {
         #expect(record.op == event.op)
     }
 }
+
+/// Names from a database as one path component: nothing that leaves a folder or hides a file.
+@Test func pathComponentsCannotLeaveTheirFolder() {
+    #expect(PathComponent.safe("public.orders") == "public.orders")
+    #expect(PathComponent.safe("../../etc/passwd") == "_._.._etc_passwd")
+    #expect(PathComponent.safe("..") == "_.")
+    #expect(PathComponent.safe(".hidden") == "_hidden")
+    #expect(PathComponent.safe("a\\b\u{0}c\nd") == "a_b_c_d")
+    #expect(PathComponent.safe("") == "_")
+    #expect(PathComponent.safe("ünïcode 表") == "ünïcode 表")
+}

@@ -81,6 +81,16 @@ import Testing
         #expect(rows.sorted() == ["0|c|item 1 v1|null", "1|u|null|['name']"])
     }
 
+    /// A table named `../../escaped` becomes a table (and folder) inside the warehouse.
+    @Test func hostileTableNamesStayInTheWarehouse() async throws {
+        let folder = try HostileNames.sinkFolder()
+        defer { HostileNames.remove(folder) }
+        let sink = try makeSink(folder.path, ["table": .string("{table}")])
+        try await feed(sink, [HostileNames.batch()])
+        #expect(HostileNames.escaped(from: folder) == [])
+        #expect(try await sink.resumeOffsets(streams: [HostileNames.stream]) == [HostileNames.stream: 1])
+    }
+
     @Test func partitionedUpsertTableByDayScansEqualToTheSource() async throws {
         let workload = OrdersWorkload(count: 1500, keys: 200)
         let (warehouse, _) = try await writeWorkload(

@@ -67,6 +67,17 @@ import Testing
         #expect(values["name"] as? [String] == Array(repeating: "row 4", count: 4), "the delete carries the old row")
     }
 
+    /// A table named `../../escaped` lands inside the sink's folder.
+    @Test func hostileTableNamesStayInTheFolder() async throws {
+        let folder = try HostileNames.sinkFolder()
+        defer { HostileNames.remove(folder) }
+        let sink = try F.sink(path: folder.path)
+        _ = try await sink.write(HostileNames.batch())
+        #expect(try await sink.flush()[HostileNames.stream] == 1)
+        #expect(HostileNames.escaped(from: folder) == [])
+        #expect(!F.publishedFiles(in: folder).isEmpty)
+    }
+
     @Test func schemaChangeStartsANewFile() async throws {
         let folder = try F.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -29,8 +29,8 @@ enum PgTextRendering {
             if let offset = t.utcOffsetSeconds { text += zone(Int(offset)) }
             return text
         case .timestamp(let ts):
-            if ts.micros == .max { return "infinity" }
-            if ts.micros == .min { return "-infinity" }
+            if ts.micros == Timestamp.infinityMicros { return "infinity" }
+            if ts.micros == Timestamp.negativeInfinityMicros { return "-infinity" }
             let days = floorDiv(ts.micros, 86_400_000_000)
             let rest = ts.micros - days * 86_400_000_000
             var text = date(days, bcSuffix: false) + " " + time(rest)

@@ -30,3 +30,16 @@ import Testing
         try await conformance.run()
     }
 }
+
+/// A table named `../../escaped` lands inside the jsonl sink's folder.
+@Test func jsonlSinkKeepsHostileNamesInItsFolder() async throws {
+    let folder = try HostileNames.sinkFolder()
+    defer { HostileNames.remove(folder) }
+    let config = ConnectorConfig(instanceName: "files", values: ["path": .string(folder.path)])
+    let sink = try JSONLSink(context: SinkContext(pipeline: "p", config: config, logger: Logger(label: "test")))
+    _ = try await sink.write(HostileNames.batch())
+    _ = try await sink.flush()
+    #expect(HostileNames.escaped(from: folder) == [])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).count == 1)
+}
+

@@ -39,7 +39,7 @@ public actor JSONLSink: SinkConnector {
         }
     }
 
-    func filePath(_ stream: String) -> String { "\(directory)/\(stream).jsonl" }
+    func filePath(_ stream: String) -> String { "\(directory)/\(PathComponent.safe(stream)).jsonl" }
 
     /// Opens a stream's file, cutting off a torn last line, and learns the next offset from its last line.
     func open(_ stream: String) throws -> Int32 {

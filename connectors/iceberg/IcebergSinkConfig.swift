@@ -142,7 +142,8 @@ public struct IcebergSinkConfiguration: Sendable {
             .replacingOccurrences(of: "{database}", with: table.database)
             .replacingOccurrences(of: "{schema}", with: table.schema)
             .replacingOccurrences(of: "{table}", with: table.name)
-        return TableIdentifier(namespace: namespace, name: name)
+        // The name is also the table's folder under the warehouse: it must not leave it.
+        return TableIdentifier(namespace: namespace, name: PathComponent.safe(name))
     }
 }
 

@@ -69,7 +69,7 @@ public actor ParquetFileSink: SinkConnector {
     public func resumeOffsets(streams names: [String]) async throws -> [String: Int64]? {
         var result: [String: Int64] = [:]
         for name in names {
-            guard let next = publishedNextOffsets[PublishedFiles.safeComponent(name)] else { continue }
+            guard let next = publishedNextOffsets[PathComponent.safe(name)] else { continue }
             var state = progress(name)
             state.durableNext = max(state.durableNext ?? next, next)
             streams[name] = state
@@ -176,7 +176,7 @@ public actor ParquetFileSink: SinkConnector {
     private func progress(_ stream: String) -> StreamProgress {
         if let state = streams[stream] { return state }
         let state = StreamProgress(
-            durableNext: nil, handledNext: publishedNextOffsets[PublishedFiles.safeComponent(stream)] ?? 0)
+            durableNext: nil, handledNext: publishedNextOffsets[PathComponent.safe(stream)] ?? 0)
         streams[stream] = state
         return state
     }

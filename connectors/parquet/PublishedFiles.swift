@@ -29,17 +29,9 @@ enum PublishedFiles {
         var removedTemporaryFiles: [String] = []
     }
 
-    /// A name made safe for one path component: `/` and NUL become `_`, and a leading `.` becomes `_` (hidden
-    /// names are reserved for temporary files).
-    static func safeComponent(_ name: String) -> String {
-        var text = String(name.map { $0 == "/" || $0 == "\0" ? "_" : $0 })
-        if text.hasPrefix(".") { text = "_" + text.dropFirst() }
-        return text.isEmpty ? "_" : text
-    }
-
     /// `<path>/<schema>.<table>` plus `commit_date=YYYY-MM-DD` when partitioned.
     static func folder(root: String, table: TableID, commitDate: String?) -> String {
-        var folder = root + "/" + safeComponent(table.qualifiedName)
+        var folder = root + "/" + PathComponent.safe(table.qualifiedName)
         if let commitDate { folder += "/commit_date=" + commitDate }
         return folder
     }
@@ -62,11 +54,11 @@ enum PublishedFiles {
     }
 
     static func publishedName(stream: String, firstOffset: Int64, lastOffset: Int64) -> String {
-        "\(safeComponent(stream))-\(paddedOffset(firstOffset))-\(paddedOffset(lastOffset))\(publishedSuffix)"
+        "\(PathComponent.safe(stream))-\(paddedOffset(firstOffset))-\(paddedOffset(lastOffset))\(publishedSuffix)"
     }
 
     static func temporaryName(stream: String, firstOffset: Int64) -> String {
-        "\(temporaryPrefix)\(safeComponent(stream))-\(paddedOffset(firstOffset))\(temporarySuffix)"
+        "\(temporaryPrefix)\(PathComponent.safe(stream))-\(paddedOffset(firstOffset))\(temporarySuffix)"
     }
 
     /// Parses `<stream>-<20 digits>-<20 digits>.parquet`; nil for any other name.
@@ -92,7 +84,7 @@ enum PublishedFiles {
         var isDirectory: ObjCBool = false
         guard manager.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else { return result }
         guard let walker = manager.enumerator(atPath: root) else { return result }
-        let temporaryStart = temporaryPrefix + safeComponent(streamPrefix)
+        let temporaryStart = temporaryPrefix + PathComponent.safe(streamPrefix)
         while let relative = walker.nextObject() as? String {
             let name = (relative as NSString).lastPathComponent
             let path = root + "/" + relative
