@@ -85,6 +85,8 @@ struct Serve: AsyncParsableCommand {
         }
         let settings = try MCPSettings(section: section, pipeline: config)
         let logger = logging.bootstrap()
+        let lock = noPipeline ? nil : try RunnerLock.acquire(config.log, pipeline: config.name)
+        defer { withExtendedLifetime(lock) {} }
         let log = try LogFactory.open(config.log)
         let status = Mutex<RuntimeStatus>(RuntimeStatus(state: noPipeline ? "not running (--no-pipeline)" : "starting"))
         let service = QueryService(

@@ -80,6 +80,8 @@ struct Run: AsyncParsableCommand {
     }
 
     func runOnce(_ config: PipelineConfig, logger: Logger, untilCaughtUp: Bool, stopper: SignalStopper) async throws {
+        let lock = try RunnerLock.acquire(config.log, pipeline: config.name)
+        defer { withExtendedLifetime(lock) {} }
         let log = try LogFactory.open(config.log)
         let runner = PipelineRunner(config: config, registry: registry, log: log, logger: logger, untilCaughtUp: untilCaughtUp)
         stopper.onStop { runner.requestStop() }

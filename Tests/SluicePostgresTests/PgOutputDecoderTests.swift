@@ -154,3 +154,18 @@ struct PgOutputDecoderTests {
         #expect(buffer.isEmpty)
     }
 }
+
+/// A slot name PostgreSQL would refuse is a configuration error naming the key, not the server's syntax error.
+@Test(arguments: ["bad\"slot", "Upper", "with space", "", String(repeating: "x", count: 64)])
+func invalidSlotNamesAreRefusedAtConfiguration(slot: String) {
+    let config = ConnectorConfig(instanceName: "pg", values: ["url": .string("postgresql://x@localhost/db"),
+                                                              "slot": .string(slot)])
+    #expect {
+        _ = try PostgresSourceSettings(config, pipeline: "p")
+    } throws: { error in
+        guard let error = error as? SluiceError else { return false }
+        return error.code == .invalidConfiguration && error.message.contains("slot") && error.hint?.contains("lower-case") == true
+    }
+    #expect((try? PostgresSourceSettings(ConnectorConfig(instanceName: "pg", values: [
+        "url": .string("postgresql://x@localhost/db"), "slot": .string("ok_slot_1")]), pipeline: "p")) != nil)
+}

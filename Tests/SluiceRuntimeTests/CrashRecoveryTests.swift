@@ -183,6 +183,40 @@ func jsonLines(_ url: URL) throws -> [[String: Any]] {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("tpyo.sluicelog").path))
     }
 
+    /// One runner per pipeline: a second `run` of a running pipeline is refused at once, naming the holder, while
+    /// readers work beside it; once the first stops, the pipeline runs again.
+    @Test func secondRunnerOfAPipelineIsRefused() async throws {
+        let dir = try TestEnvironment.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let yaml = """
+            name: once
+            log: {path: once.sluicelog}
+            sources:
+              gen: {type: generator, count: 1000000, rate: 50}
+            sinks:
+              out: {type: jsonl, path: out}
+            runtime: {status_interval: 0}
+            """
+        try yaml.write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let first = try startSluice(["run", "p.yaml"], in: dir)
+        defer { if first.isRunning { first.interrupt() } }
+        let started = try await waitUntil(timeout: 30) {
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/once.generator.orders.jsonl").path)
+        }
+        #expect(started, "the first runner did not start")
+        let second = try runSluice(["run", "p.yaml", "--until-caught-up"], in: dir)
+        #expect(second.status != 0 && second.err.contains("pipeline 'once' is already running (pid \(first.processIdentifier))"),
+                "\(second.status): \(second.err)")
+        #expect(try runSluice(["log", "streams", "p.yaml"], in: dir).status == 0)
+        first.interrupt()
+        #expect(first.waitForExit(timeout: 30) && first.terminationStatus == 0)
+        let third = try startSluice(["run", "p.yaml"], in: dir)
+        try await Task.sleep(for: .seconds(1))
+        #expect(third.isRunning, "the pipeline could not run again after its runner stopped")
+        third.interrupt()
+        #expect(third.waitForExit(timeout: 30))
+    }
+
     /// A pipeline without sinks only captures: the changes are in the log for MCP and `log read`.
     @Test func logOnlyPipelineCapturesIntoTheLog() throws {
         let dir = try TestEnvironment.temporaryFolder()

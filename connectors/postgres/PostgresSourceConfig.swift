@@ -108,6 +108,19 @@ struct PostgresSourceSettings: Sendable {
         let defaultName = Self.identifier("sluice_\(pipeline)_\(config.instanceName)")
         slot = try value("slot") ?? defaultName
         publication = try value("publication") ?? defaultName
+        // PostgreSQL allows only these in slot names; say so here instead of passing its syntax error on.
+        guard !slot.isEmpty, slot.utf8.count <= 63,
+            slot.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 })
+        else {
+            throw SluiceError(.invalidConfiguration, "the slot name '\(slot.prefix(80))' is not a valid replication slot name",
+                              location: config.location(of: "slot", in: spec),
+                              hint: "use lower-case letters, digits and _ (at most 63), e.g. slot: \(defaultName)")
+        }
+        guard !publication.isEmpty, publication.utf8.count <= 63, !publication.utf8.contains(0) else {
+            throw SluiceError(.invalidConfiguration, "the publication name must have 1 to 63 bytes",
+                              location: config.location(of: "publication", in: spec),
+                              hint: "e.g. publication: \(defaultName)")
+        }
         tables = try value("tables") ?? []
         include = try value("include") ?? []
         exclude = try value("exclude") ?? []
