@@ -152,6 +152,21 @@ struct LiveMariaDBTests {
         }
     }
 
+    /// A listed table that does not exist stops the source at start with its name (it used to capture nothing).
+    @Test func listedTableThatDoesNotExistIsAnError() async throws {
+        let db = try LiveServer.database("sluice_t_listed")
+        try db.execute("CREATE TABLE present (id int primary key)")
+        let runtime = RecordingRuntime()
+        await #expect {
+            try await runtime.run(["tables": .list([.string("sluice_t_listed.present"), .string("sluice_t_listed.typo")])])
+        } throws: { error in
+            guard let error = error as? SluiceError else { return false }
+            return error.code == .sourceSetup && error.message.contains("sluice_t_listed.typo")
+                && !error.message.contains("sluice_t_listed.present,")
+        }
+        try await runtime.run(["tables": .list([.string("sluice_t_listed.present")])])  // an existing one runs
+    }
+
     @Test func ddlMidStreamDecodesOnBothSides() async throws {
         let db = try LiveServer.database("sluice_t_ddl")
         try db.execute("CREATE TABLE t (id int primary key, a varchar(10), b int)")

@@ -24,6 +24,7 @@ public struct MySQLSource: SourceConnector {
         let control = try MySQLConnection(settings.endpoint)
         defer { control.close() }
         let server = try ServerSettings.check(control, logger: logger)
+        try settings.checkTables(control, logger: logger)
         var state = try await context.loadState(MySQLResumeState.key).map { try MySQLResumeState.decode($0) }
         var snapshot = try await context.loadState(MySQLSnapshotState.key).map { try MySQLSnapshotState.decode($0) }
         var clearPosition = false

@@ -134,6 +134,28 @@ struct MySQLSourceSettings: Sendable {
         return tables.contains(name) || include.contains(where: { Self.matches(pattern: $0, name) })
     }
 
+    /// Checks at start that the configured tables exist: a listed table that does not is an error (a typo would
+    /// otherwise capture nothing, silently); include patterns that match no table yet get a warning.
+    func checkTables(_ connection: MySQLConnection, logger: Logger) throws {
+        guard !tables.isEmpty || !include.isEmpty else { return }
+        let existing = Set(try MySQLSnapshotReader.capturedTables(connection, settings: self).map {
+            "\($0.database).\($0.name)"
+        })
+        let missing = tables.filter { !existing.contains($0) }
+        if !missing.isEmpty {
+            throw SluiceError(
+                .sourceSetup,
+                "tables lists \(missing.joined(separator: ", ")), which \(missing.count == 1 ? "does" : "do") not exist on "
+                    + endpoint.description + " (or \(missing.count == 1 ? "is" : "are") excluded)",
+                location: "tables",
+                hint: "write database.table as the server has it (names are case-sensitive on Linux), or create the "
+                    + "table before starting; use include patterns for tables that come later")
+        }
+        if tables.isEmpty && existing.isEmpty {
+            logger.warning("no table on the server matches include \(include) yet; tables created later that match are captured")
+        }
+    }
+
     /// Glob match with `*` and `?`.
     static func matches(pattern: String, _ text: String) -> Bool {
         Glob.matches(pattern, text)
