@@ -91,6 +91,22 @@ import Testing
         #expect(try await sink.resumeOffsets(streams: [HostileNames.stream]) == [HostileNames.stream: 1])
     }
 
+    /// A NaN in a numeric(12,2) column has no Iceberg decimal: the sink stops naming the column (it used to write a
+    /// silent null).
+    @Test(arguments: ["append", "upsert"])
+    func nanInAFixedPrecisionDecimalStopsTheSink(mode: String) async throws {
+        var workload = OrdersWorkload(count: 1, keys: 1)
+        let inserted = try #require(workload.events[0].after)
+        workload.events[0].after = Row(columns: inserted.columns, values: inserted.values.enumerated().map {
+            $0.offset == 2 ? .decimal(ExactDecimal("NaN")!) : $0.element
+        })
+        await #expect {
+            _ = try await writeWorkload(workload, into: "nan-\(mode)", ["mode": .string(mode)])
+        } throws: { error in
+            "\(error)".contains("column amount") && "\(error)".contains("does not fit decimal(12,2)")
+        }
+    }
+
     @Test func partitionedUpsertTableByDayScansEqualToTheSource() async throws {
         let workload = OrdersWorkload(count: 1500, keys: 200)
         let (warehouse, _) = try await writeWorkload(

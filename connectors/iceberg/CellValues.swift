@@ -82,13 +82,11 @@ enum CellConversion {
         case .decimal(_, let scale):
             switch value {
             case .decimal(let decimal):
-                guard decimal.special == nil else { return .null }
-                return unscaled(decimal, scale: scale).map { .decimal($0) } ?? .null
+                // NaN/±Infinity, or more than 38 digits: no Iceberg decimal holds it (never a silent null).
+                if decimal.special == nil, let unscaled = unscaled(decimal, scale: scale) { return .decimal(unscaled) }
             case .int(let i):
-                return unscaled(
-                    ExactDecimal(negative: i < 0, unscaledDigits: String(i.magnitude), scale: 0)!, scale: scale
-                )
-                .map { .decimal($0) } ?? .null
+                let decimal = ExactDecimal(negative: i < 0, unscaledDigits: String(i.magnitude), scale: 0)!
+                if let unscaled = unscaled(decimal, scale: scale) { return .decimal(unscaled) }
             default: break
             }
         case .date:

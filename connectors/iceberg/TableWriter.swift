@@ -158,14 +158,21 @@ final class TableWriter {
         let layout = imageLayout!
         for column in image.values.indices {
             guard let index = layout.fields[column], let type = layout.types[column] else { continue }
-            do {
-                scratchRow[index] = try CellConversion.cell(image.values[column], as: type)
-            } catch let mismatch as CellConversion.Mismatch {
-                throw IcebergError(
-                    .incompatibleSchema,
-                    "column \(image.columns[column]) of stream \(stream) holds a value "
-                        + "that does not fit \(mismatch.expected)")
-            }
+            scratchRow[index] = try cell(image.values[column], column: image.columns[column], type: type)
+        }
+    }
+
+    /// A value as a cell of the column's type; a value the type cannot hold (NaN in a decimal(p, s), more digits
+    /// than it has) stops the sink naming the column, never a silent null.
+    private func cell(_ value: Value, column: String, type: IcebergType) throws -> Cell {
+        do {
+            return try CellConversion.cell(value, as: type)
+        } catch let mismatch as CellConversion.Mismatch {
+            throw IcebergError(
+                .unsupported,
+                "column \(column) of stream \(stream) holds a value (\(mismatch.got)) that does not fit \(mismatch.expected)",
+                hint: "a NaN or infinite numeric needs a column without precision (written as text); otherwise widen "
+                    + "the column or write to a new table")
         }
     }
 
@@ -214,7 +221,7 @@ final class TableWriter {
             // Unchanged TOAST values: take them from the before image when the source sent one, else name them.
             for name in after.unchangedColumns {
                 if let index = fieldIndex[name], let value = event.before?[name], value != .unchanged {
-                    scratchRow[index] = (try? CellConversion.cell(value, as: schema.fields[index].type)) ?? .null
+                    scratchRow[index] = try cell(value, column: name, type: schema.fields[index].type)
                 } else {
                     unchanged.append(.string(name))
                 }
@@ -284,7 +291,7 @@ final class TableWriter {
             for name in after.unchangedColumns {
                 guard let index = fieldIndex[name] else { continue }
                 if let value = event.before?[name], value != .unchanged {
-                    scratchRow[index] = (try? CellConversion.cell(value, as: schema.fields[index].type)) ?? .null
+                    scratchRow[index] = try cell(value, column: name, type: schema.fields[index].type)
                 } else if let previous, index < previous.count {
                     scratchRow[index] = previous[index]
                 } else if !warnedUnchanged {
