@@ -118,6 +118,15 @@ public struct SinkRecord: Sendable {
         self.event = event
         self.appendedAtMicros = appendedAtMicros
     }
+
+    /// For an update that changes the primary key: this record as the delete of the old key (same offset;
+    /// `ChangeEvent.keyChangeDelete`), which changelog layouts write before the new row. Nil otherwise.
+    public func keyChangeDelete(primaryKey: [String]) -> SinkRecord? {
+        guard let delete = event.keyChangeDelete(primaryKey: primaryKey) else { return nil }
+        var record = self
+        record.event = delete
+        return record
+    }
 }
 
 /// Records of one stream, in offset order, with the schemas they use.

@@ -387,15 +387,15 @@ public final class MCPHTTPServer: Sendable {
         let status = HTTPResponse.Status(code: response.statusCode)
         switch response {
         case .stream(let stream, _) where singleAsJSON:
-            var chunks: [Data] = []
+            var body = Data()
             do {
-                for try await chunk in stream { chunks.append(chunk) }
+                for try await chunk in stream { body.append(chunk) }
             } catch {
                 await finished()
                 return jsonRPCError(.internalServerError, code: -32603, message: "the response stream failed: \(error)")
             }
             await finished()
-            let messages = SSEMessages.data(of: chunks.reduce(Data(), +))
+            let messages = SSEMessages.data(of: body)
             if messages.count == 1 {
                 var jsonHeaders = headers
                 jsonHeaders[.contentType] = "application/json"
@@ -403,7 +403,7 @@ public final class MCPHTTPServer: Sendable {
                                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: messages[0])))
             }
             return Response(status: status, headers: headers,
-                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: chunks.reduce(Data(), +))))
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         case .stream(let stream, _):
             return Response(
                 status: status, headers: headers,

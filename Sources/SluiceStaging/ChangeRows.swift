@@ -65,10 +65,8 @@ public struct ChangeRow: Sendable {
     /// offset. Without the delete, the old key's row would stay in the target and the current table.
     public static func rows(record: SinkRecord, schema: TableSchema) -> [ChangeRow] {
         guard let row = ChangeRow(record: record, schema: schema) else { return [] }
-        guard let delete = record.event.keyChangeDelete(primaryKey: schema.primaryKey) else { return [row] }
-        var deleteRecord = record
-        deleteRecord.event = delete
-        return (ChangeRow(record: deleteRecord, schema: schema).map { [$0] } ?? []) + [row]
+        guard let delete = record.keyChangeDelete(primaryKey: schema.primaryKey) else { return [row] }
+        return (ChangeRow(record: delete, schema: schema).map { [$0] } ?? []) + [row]
     }
 
     /// The position as text whose order is source order: lower-case hex of the sort key.

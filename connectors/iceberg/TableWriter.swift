@@ -209,11 +209,7 @@ final class TableWriter {
         let event = record.event
         guard [.insert, .update, .delete, .read, .truncate].contains(event.op) else { return }
         // A key-changing update is, in the changelog, the delete of the old key and then the new row.
-        if let delete = event.keyChangeDelete(primaryKey: primaryKey) {
-            var deleteRecord = record
-            deleteRecord.event = delete
-            try addChangelogRow(deleteRecord)
-        }
+        if let delete = record.keyChangeDelete(primaryKey: primaryKey) { try addChangelogRow(delete) }
         let schema = table.metadata.currentSchema
         try fillScratchRow(event.after ?? event.before, schema: schema)
         var unchanged: [Cell] = []

@@ -134,11 +134,9 @@ public actor ParquetFileSink: SinkConnector {
             do {
                 // A key-changing update is, in the changelog, the delete of the old key and then the new row.
                 if rowLayout.layout == .changelog,
-                    let delete = event.keyChangeDelete(primaryKey: rowLayout.tableSchema.primaryKey)
+                    let delete = record.keyChangeDelete(primaryKey: rowLayout.tableSchema.primaryKey)
                 {
-                    var deleteRecord = record
-                    deleteRecord.event = delete
-                    try open.append(deleteRecord)
+                    try open.append(delete)
                 }
                 try open.append(record)
             } catch {
