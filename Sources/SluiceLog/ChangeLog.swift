@@ -114,11 +114,16 @@ public struct RetentionPolicy: Sendable, Hashable {
     public var maxBytes: Int64?
     /// Keep only the newest record per key (records without key are kept).
     public var compactByKey: Bool
+    /// Per stream, the first offset a reader still needs (the slowest sink's committed offset): records at or after it
+    /// are kept whatever the age, size and compaction rules say.
+    public var keepFrom: [String: Int64]
 
-    public init(maxAgeSeconds: Int64? = nil, maxBytes: Int64? = nil, compactByKey: Bool = false) {
+    public init(maxAgeSeconds: Int64? = nil, maxBytes: Int64? = nil, compactByKey: Bool = false,
+                keepFrom: [String: Int64] = [:]) {
         self.maxAgeSeconds = maxAgeSeconds
         self.maxBytes = maxBytes
         self.compactByKey = compactByKey
+        self.keepFrom = keepFrom
     }
 }
 

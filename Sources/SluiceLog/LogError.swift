@@ -16,6 +16,9 @@ public struct LogError: Error, CustomStringConvertible, Sendable {
         public static let incompatibleFile = Code("incompatibleFile")
         /// Stored records (a chunk: the records of one append) do not match their checksum: the file is damaged.
         public static let checksumMismatch = Code("checksumMismatch")
+        /// The stored records do not add up to what the streams say (records removed or offsets changed outside
+        /// Sluice): the log is refused rather than read with a gap.
+        public static let inconsistent = Code("inconsistent")
         /// The log was closed; no further calls are possible.
         public static let closed = Code("closed")
         /// The caller passed a value the log cannot store (an empty stream name, a negative offset).
@@ -40,6 +43,14 @@ public struct LogError: Error, CustomStringConvertible, Sendable {
         self.message = message
         self.sqliteMessage = sqliteMessage
         self.sqliteCode = sqliteCode
+    }
+
+    /// True for failures that may heal without a change to Sluice or its configuration: a full disk, an I/O error,
+    /// a lock another process holds. Retrying the same write is safe: a failed write is rolled back whole.
+    public var isTransient: Bool {
+        guard code == .storageFailure, let sqliteCode else { return false }
+        // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL (primary codes; extended codes keep them in the low byte).
+        return [5, 6, 10, 13].contains(sqliteCode & 0xff)
     }
 
     public var description: String {

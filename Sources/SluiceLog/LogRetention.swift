@@ -31,8 +31,9 @@ extension LogCommitter {
         _ policy: RetentionPolicy, to state: inout StreamState, named name: String, now: Int64
     ) throws -> Int64 {
         var removed: Int64 = 0
+        let keepFrom = policy.keepFrom[name] ?? Int64.max
         if policy.compactByKey {
-            removed += try compactByKey(&state, named: name)
+            removed += try compactByKey(&state, named: name, keepingFrom: keepFrom)
         }
         if let maxAgeSeconds = policy.maxAgeSeconds {
             let select = statements.selectFirstAppendedSince
@@ -40,11 +41,11 @@ extension LogCommitter {
             try select.bind(now - maxAgeSeconds * 1_000_000, at: 2)
             let boundary = try select.step() ? select.int64(at: 0) : state.nextOffset
             select.reset()
-            removed += try removeRecords(before: boundary, from: &state, named: name)
+            removed += try removeRecords(before: min(boundary, keepFrom), from: &state, named: name)
         }
         if let maxBytes = policy.maxBytes, state.payloadBytes > maxBytes {
-            removed += try removeRecords(
-                before: try sizeBoundary(of: state, named: name, maxBytes: maxBytes), from: &state, named: name)
+            let boundary = try sizeBoundary(of: state, named: name, maxBytes: maxBytes)
+            removed += try removeRecords(before: min(boundary, keepFrom), from: &state, named: name)
         }
         let selectFirst = statements.selectFirstOffset
         try selectFirst.bind(state.id, at: 1)
@@ -57,7 +58,9 @@ extension LogCommitter {
     ///
     /// Three passes over the stream's chunks: find each key's newest offset, find the chunks holding older
     /// records, rewrite those (offsets stay; the rewritten chunks have gaps).
-    fileprivate func compactByKey(_ state: inout StreamState, named name: String) throws -> Int64 {
+    fileprivate func compactByKey(_ state: inout StreamState, named name: String, keepingFrom keepFrom: Int64) throws
+        -> Int64
+    {
         var newestOffsets: [[UInt8]: Int64] = [:]
         try forEachRecord(ofStream: state.id, named: name) { _, record in
             if let key = record.key {
@@ -67,6 +70,7 @@ extension LogCommitter {
         }
         var chunksToRewrite: [Int64] = []
         try forEachRecord(ofStream: state.id, named: name) { chunkID, record in
+            guard record.offset < keepFrom else { return false }  // a reader still needs every record from here
             if let key = record.key, newestOffsets[makeByteArray(key)] != record.offset {
                 chunksToRewrite.append(chunkID)
                 return false
@@ -76,7 +80,7 @@ extension LogCommitter {
         var removed: Int64 = 0
         for chunkID in chunksToRewrite {
             let (count, bytes) = try rewriteChunk(chunkID, ofStream: name) { record in
-                guard let key = record.key else { return true }
+                guard let key = record.key, record.offset < keepFrom else { return true }
                 return newestOffsets[makeByteArray(key)] == record.offset
             }
             removed += count

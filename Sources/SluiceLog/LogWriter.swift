@@ -96,6 +96,7 @@ final class LogCommitter {
         try connection.execute("BEGIN IMMEDIATE", while: "locking the log to check its schema")
         do {
             try createOrCheckSchema(connection)
+            try checkConsistency(connection)
             try connection.execute("COMMIT", while: "creating the log schema")
         } catch {
             try? connection.execute("ROLLBACK", while: "abandoning the schema check")
@@ -130,6 +131,38 @@ final class LogCommitter {
                     + " move the file aside and point the pipeline at a new log path (sources resume from their"
                     + " configured start), or open it with the Sluice that wrote it"
             )
+        }
+    }
+
+    /// Refuses a log whose stored records do not add up to what its streams say they hold: a chunk removed, a next
+    /// offset moved, or records count changed outside Sluice. Readers would otherwise skip the gap silently. One pass
+    /// over the chunks' small columns (never their data).
+    private static func checkConsistency(_ connection: SQLiteConnection) throws {
+        let statement = try connection.prepare("""
+            SELECT s.name, s.first_offset, s.next_offset, s.record_count, coalesce(c.records, 0), c.low, c.high
+            FROM streams s LEFT JOIN (
+                SELECT stream_id, sum(record_count) AS records, min(base_offset) AS low, max(last_offset) AS high
+                FROM chunks GROUP BY stream_id) c ON c.stream_id = s.id
+            """)
+        defer { statement.reset() }
+        while try statement.step() {
+            let name = statement.text(at: 0) ?? ""
+            let first = statement.int64(at: 1), next = statement.int64(at: 2)
+            let records = statement.int64(at: 3), stored = statement.int64(at: 4)
+            let low = statement.optionalInt64(at: 5), high = statement.optionalInt64(at: 6)
+            var problems: [String] = []
+            if stored != records { problems.append("its chunks hold \(stored) records, the stream says \(records)") }
+            if let high, high + 1 != next { problems.append("its last record is at offset \(high), its next offset is \(next)") }
+            if let low, low < first { problems.append("a chunk starts at offset \(low), below its first offset \(first)") }
+            if first > next { problems.append("its first offset \(first) is past its next offset \(next)") }
+            guard problems.isEmpty else {
+                throw LogError(
+                    code: .inconsistent,
+                    message: "the log at \(connection.path) is inconsistent: stream '\(name)': "
+                        + problems.joined(separator: "; ")
+                        + ". Records were removed or offsets changed outside Sluice; keep the file for inspection and "
+                        + "restore it from a backup, or move it aside to rebuild the log from the sources")
+            }
         }
     }
 

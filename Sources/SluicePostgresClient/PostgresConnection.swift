@@ -212,20 +212,46 @@ public final class PostgresConnection: @unchecked Sendable {
         case -1:
             // The copy ended: fetch the final result to learn whether it ended with an error.
             var message: String?
+            var sqlState = ""
             while let result = PQgetResult(handle) {
                 if PQresultStatus(result) == PGRES_FATAL_ERROR {
                     message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+                    sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
                 }
                 PQclear(result)
             }
             if let message {
-                throw SluiceError(.connection, "the replication stream ended with an error", isTransient: true,
-                                  underlying: PostgresServerMessage(text: message))
+                throw Self.streamEndedError(sqlState: sqlState, message: message)
             }
             return .ended
         default:
             throw SluiceError(.connection, "reading the replication stream failed", isTransient: true,
                               underlying: PostgresServerMessage(text: lastError))
+        }
+    }
+
+    /// The error that ended a replication stream. Most are transient (the server restarts, the connection drops);
+    /// a publication dropped under the slot (`42704`) or a slot the server invalidated (`55000`) never heal: the slot
+    /// cannot decode the changes since, and retrying would fail forever.
+    static func streamEndedError(sqlState: String, message: String) -> SluiceError {
+        let cause = PostgresQueryError(sqlState: sqlState, message: message, context: "", connectionLost: false)
+        switch sqlState {
+        case "42704":
+            return SluiceError(
+                .sourceSetup, "the replication stream ended: an object the slot decodes with is missing",
+                hint: "if the publication was dropped while the slot used it, the changes since cannot be decoded "
+                    + "through this slot (re-creating the publication does not help): drop the slot "
+                    + "(SELECT pg_drop_replication_slot('<slot>')) and run again to take a new snapshot, each table "
+                    + "truncated downstream first", underlying: cause)
+        case "55000" where message.contains("no longer get changes"):
+            return SluiceError(
+                .sourceSetup, "the replication stream ended: the server no longer serves this slot",
+                hint: "a slot invalidated by max_slot_wal_keep_size has lost changes: drop it and run again to take a new "
+                    + "snapshot (each table truncated downstream first); raise max_slot_wal_keep_size or keep Sluice "
+                    + "running", underlying: cause)
+        default:
+            return SluiceError(.connection, "the replication stream ended with an error", isTransient: true,
+                               underlying: cause)
         }
     }
 

@@ -35,8 +35,14 @@ public struct RuntimeSettings: Sendable {
     public var statusInterval: Double
     /// A sink that has been idle this long is asked to flush, in seconds.
     public var flushInterval: Double
+    /// First wait after a transient failure, in seconds; doubles per failure up to `retryMaxBackoff`.
     public var retryInitialBackoff: Double
     public var retryMaxBackoff: Double
+    /// A component failing transiently this long without a success in between gives up and ends the run, in
+    /// seconds (0: retry forever).
+    public var maxRetryDuration: Double
+    /// How long a graceful stop (SIGINT/SIGTERM) may take before the process exits anyway, in seconds (0: no limit).
+    public var stopTimeout: Double
 }
 
 /// A validated pipeline file.
@@ -125,6 +131,10 @@ public struct PipelineLoader: Sendable {
         FieldSpec("flush_interval", .duration, default: .duration(1), description: "idle time after which sinks publish buffered output"),
         FieldSpec("retry_initial_backoff", .duration, default: .duration(1), description: "first wait after a transient error"),
         FieldSpec("retry_max_backoff", .duration, default: .duration(60), description: "longest wait between retries"),
+        FieldSpec("max_retry_duration", .duration, default: .duration(300),
+                  description: "a source, the log or a sink failing transiently this long without a success gives up: the run exits 1 (0: retry forever)"),
+        FieldSpec("stop_timeout", .duration, default: .duration(30),
+                  description: "how long SIGINT/SIGTERM may drain before the process exits anyway (0: no limit); nothing acknowledged is lost either way"),
     ]
 
     /// Reads, substitutes, parses and validates a pipeline file; throws `ConfigErrors` naming every problem.
@@ -205,7 +215,9 @@ public struct PipelineLoader: Sendable {
                 statusInterval: runtime.duration("status_interval") ?? 10,
                 flushInterval: runtime.duration("flush_interval") ?? 1,
                 retryInitialBackoff: runtime.duration("retry_initial_backoff") ?? 1,
-                retryMaxBackoff: runtime.duration("retry_max_backoff") ?? 60),
+                retryMaxBackoff: runtime.duration("retry_max_backoff") ?? 60,
+                maxRetryDuration: runtime.duration("max_retry_duration") ?? 300,
+                stopTimeout: runtime.duration("stop_timeout") ?? 30),
             schedule: schedule,
             sections: sectionValues)
     }

@@ -19,7 +19,7 @@ public final class PipelineRunner: Sendable {
     let log: any ChangeLog
     let logger: Logger
     let untilCaughtUp: Bool
-    let stopRequested = Atomic<Bool>(false)
+    let stopSignal = StopSignal()
     let appendDone = Atomic<Bool>(false)
     let failure = Mutex<(any Error)?>(nil)
     let eventsIn = Atomic<Int>(0)
@@ -55,7 +55,7 @@ public final class PipelineRunner: Sendable {
     /// Asks the pipeline to stop gracefully (SIGINT/SIGTERM): sources stop, queued batches are
     /// appended, sinks flush and commit.
     public func requestStop() {
-        guard !stopRequested.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        guard stopSignal.request() else { return }
         logger.info("stopping: draining in-flight batches and committing sink offsets")
         sourceTask.withLock { $0?.cancel() }
         wakeSinks()
@@ -74,7 +74,7 @@ public final class PipelineRunner: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let sources = Task { try await self.runSources(queue: queue, catalog: catalog) }
                 sourceTask.withLock { $0 = sources }
-                if stopRequested.load(ordering: .sequentiallyConsistent) { sources.cancel() }
+                if stopSignal.isRequested { sources.cancel() }
                 group.addTask {
                     defer { Task { await queue.close() } }
                     do {
@@ -95,7 +95,9 @@ public final class PipelineRunner: Sendable {
                     retention.cancel()
                 }
                 do {
-                    try await group.waitForAll()
+                    // `next()` rethrows the first failure as it happens (`waitForAll()` would wait for every other
+                    // task first: a source refused at start left the sinks running, and the run silent, until SIGINT).
+                    while try await group.next() != nil {}
                 } catch {
                     failure.withLock { $0 = $0 ?? error }
                     sources.cancel()
@@ -120,7 +122,7 @@ public final class PipelineRunner: Sendable {
             for source in config.sources {
                 group.addTask { try await self.runSource(source, queue: queue, catalog: catalog) }
             }
-            try await group.waitForAll()
+            while try await group.next() != nil {}  // the first failure at once, not after the other sources end
         }
     }
 
@@ -163,8 +165,7 @@ public final class PipelineRunner: Sendable {
                     $0[progress.table] = progress.rowsDone < progress.rowsEstimated ? progress : nil
                 }
             })
-        var backoff = config.runtime.retryInitialBackoff
-        var attempt = 0
+        var retrier = Retrier("source \(source.name)", settings: config.runtime, logger: logger, stop: stopSignal)
         while true {
             let started = ContinuousClock.now
             let batchesBefore = sourceBatches.withLock { $0[source.name] ?? 0 }
@@ -173,22 +174,16 @@ public final class PipelineRunner: Sendable {
                 try await connector.run()
                 logger.info("source caught up")
                 return
-            } catch let error as SluiceError where error.isTransient && !Task.isCancelled {
+            } catch {
+                if Task.isCancelled || error is CancellationError { return }
                 // A run that delivered changes, or lasted as long as the longest backoff, had recovered: the
                 // backoff starts over instead of staying at its maximum for the rest of the process.
                 if sourceBatches.withLock({ $0[source.name] ?? 0 }) > batchesBefore
                     || ContinuousClock.now - started >= .seconds(config.runtime.retryMaxBackoff)
                 {
-                    backoff = config.runtime.retryInitialBackoff
-                    attempt = 0
+                    retrier.recovered()
                 }
-                attempt += 1
-                logger.warning("source failed, retrying in \(Self.seconds(backoff)) (attempt \(attempt)): \(error)")
-                try await Task.sleep(for: .seconds(backoff))
-                backoff = min(backoff * 2, config.runtime.retryMaxBackoff)
-            } catch {
-                if Task.isCancelled || error is CancellationError { return }
-                throw error
+                try await retrier.failed(error)
             }
         }
     }
@@ -220,7 +215,9 @@ public final class PipelineRunner: Sendable {
             writing = Task {
                 let started = DispatchTime.now()
                 do {
-                    try await log.append(append)
+                    try await Retrier.run("log append", settings: config.runtime, logger: logger, stop: stopSignal) {
+                        try await log.append(append)
+                    }
                 } catch {
                     throw SluiceError(.log, "appending \(events) events to the log at \(config.log.path) failed",
                                       hint: "check the disk and the log file; nothing was acknowledged to the source",
@@ -264,18 +261,7 @@ public final class PipelineRunner: Sendable {
         }
 
         func withRetry<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
-            var backoff = config.runtime.retryInitialBackoff
-            var attempt = 0
-            while true {
-                do {
-                    return try await body()
-                } catch let error as SluiceError where error.isTransient && !stopRequested.load(ordering: .relaxed) {
-                    attempt += 1
-                    logger.warning("sink \(what) failed, retrying in \(Self.seconds(backoff)) (attempt \(attempt)): \(error)")
-                    try await Task.sleep(for: .seconds(backoff))
-                    backoff = min(backoff * 2, config.runtime.retryMaxBackoff)
-                }
-            }
+            try await Retrier.run("sink \(sink.name) \(what)", settings: config.runtime, logger: logger, stop: stopSignal, body)
         }
 
         do {
@@ -287,8 +273,19 @@ public final class PipelineRunner: Sendable {
                 if !newStreams.isEmpty {
                     let resume = try await connector.resumeOffsets(streams: newStreams)
                     for stream in newStreams {
+                        let info = streams.first { $0.name == stream }!
                         let stored = try await log.consumerOffset(consumer: consumer, stream: stream)
-                        let start = max(resume?[stream] ?? stored, streams.first { $0.name == stream }!.firstOffset)
+                        // A sink is never ahead of the log: if it is, the log lost its tail (an older backup restored,
+                        // its -wal file deleted), and reading on would skip what the log holds again.
+                        if let ahead = [resume?[stream], stored].compactMap({ $0 }).max(), ahead > info.nextOffset {
+                            throw SluiceError(
+                                .log, "sink \(sink.name) has already \(ahead == resume?[stream] ? "published" : "committed") "
+                                    + "stream \(stream) up to offset \(ahead), but the log at \(config.log.path) holds it "
+                                    + "only up to \(info.nextOffset): the log lost its tail",
+                                hint: "restore the log file that belongs with this sink's output, or move the sink's output "
+                                    + "aside to rebuild it from the log")
+                        }
+                        let start = max(resume?[stream] ?? stored, info.firstOffset)
                         readOffsets[stream] = start
                         committed[stream] = stored
                     }
@@ -296,7 +293,7 @@ public final class PipelineRunner: Sendable {
                 var progressed = false
                 var lag: Int64 = 0
                 for (index, info) in streams.enumerated() {
-                    if stopRequested.load(ordering: .relaxed) { break }
+                    if stopSignal.isRequested { break }
                     let from = readOffsets[info.name]!
                     lag += info.nextOffset - (committed[info.name] ?? 0)
                     guard from < info.nextOffset else { continue }
@@ -308,6 +305,8 @@ public final class PipelineRunner: Sendable {
                         sinkRecords = try await readBatch(stream: info.name, from: from)
                     }
                     readAhead = nil
+                    try await checkNoGap(sinkRecords, stream: info.name, from: from, nextOffset: info.nextOffset,
+                                         sink: sink.name, logger: logger)
                     guard let last = sinkRecords.last else {
                         readOffsets[info.name] = info.nextOffset  // removed by retention or compaction
                         continue
@@ -326,7 +325,7 @@ public final class PipelineRunner: Sendable {
                     let table = sinkRecords[0].event.table
                     let batch = SinkBatch(stream: info.name, table: table, records: sinkRecords, schemas: catalog.schemas(table))
                     let durable = try await withRetry("write") { try await connector.write(batch) }
-                    try await commit(durable)
+                    try await withRetry("commit") { try await commit(durable) }
                     readOffsets[info.name] = last.offset + 1
                     outCounter.increment(by: sinkRecords.count)
                     eventsOut.add(sinkRecords.count, ordering: .relaxed)
@@ -334,14 +333,15 @@ public final class PipelineRunner: Sendable {
                 }
                 lagGauge.record(lag)
                 sinkLag.withLock { $0[sink.name] = lag }
-                if stopRequested.load(ordering: .relaxed) { break }
+                if stopSignal.isRequested { break }
                 if progressed {
                     lastActivity = .now
                     flushedSinceActivity = false
                     continue
                 }
                 if !flushedSinceActivity, ContinuousClock.now - lastActivity >= .seconds(config.runtime.flushInterval) {
-                    try await commit(try await withRetry("flush") { try await connector.flush() })
+                    let flushed = try await withRetry("flush") { try await connector.flush() }
+                    try await withRetry("commit") { try await commit(flushed) }
                     flushedSinceActivity = true
                 }
                 if untilCaughtUp && appendFinished {
@@ -355,7 +355,8 @@ public final class PipelineRunner: Sendable {
                 appendVersion = try await waitForAppend(after: appendVersion, timeout: untilFlush, wakeupsSeen: wakeupsSeen)
                 try Task.checkCancellation()
             }
-            try await commit(try await withRetry("flush") { try await connector.flush() })
+            let flushed = try await withRetry("flush") { try await connector.flush() }
+            try await withRetry("commit") { try await commit(flushed) }
             try await connector.close()
             logger.info("sink stopped", metadata: ["sluice.committed": .string(committed.sorted { $0.key < $1.key }
                 .map { "\($0.key)=\($0.value)" }.joined(separator: ","))])
@@ -370,6 +371,33 @@ public final class PipelineRunner: Sendable {
         let stream: String
         let from: Int64
         let records: Task<[SinkRecord], any Error>
+    }
+
+    /// Sinks never skip offsets silently: records missing from a batch read at `from` were removed by compaction
+    /// (holes are its nature), by retention (the stream's head moved past them: said at warning), or are a damaged
+    /// log, which stops the sink.
+    private func checkNoGap(_ records: [SinkRecord], stream: String, from: Int64, nextOffset: Int64, sink: String,
+                            logger: Logger) async throws {
+        guard !config.log.retention.compactByKey else { return }
+        let first = records.first?.offset ?? nextOffset
+        if first > from {
+            let head = try await log.stream(stream)?.firstOffset ?? 0
+            guard head >= first else { throw gap(stream, from, first) }
+            logger.warning("sink \(sink) skips offsets \(from)..<\(first) of \(stream): retention removed them before the sink read them")
+        }
+        guard let last = records.last, last.offset - first + 1 != Int64(records.count) else { return }
+        var expected = first
+        for record in records {
+            if record.offset != expected { throw gap(stream, expected, record.offset) }
+            expected += 1
+        }
+    }
+
+    private func gap(_ stream: String, _ from: Int64, _ to: Int64) -> SluiceError {
+        SluiceError(.log, "offsets \(from)..<\(to) of stream \(stream) are missing from the log at \(config.log.path), "
+                        + "though neither retention nor compaction removed them",
+                    hint: "the log was changed outside Sluice: keep the file for inspection and restore it from a backup; "
+                        + "sinks stop rather than skip records")
     }
 
     /// Up to `sinkBatchEvents` records of `stream` from `from` on, decoded for a sink.
@@ -423,7 +451,16 @@ public final class PipelineRunner: Sendable {
         while !Task.isCancelled {
             do {
                 let streams = try await log.streams().map(\.name).filter(config.isChangeStream)
-                let removed = try await log.applyRetention(policy, streams: streams)
+                // Never remove what a sink has not committed yet: it would skip those records.
+                var bounded = policy
+                for stream in streams where !config.sinks.isEmpty {
+                    var slowest = Int64.max
+                    for sink in config.sinks {
+                        slowest = min(slowest, try await log.consumerOffset(consumer: "sink.\(sink.name)", stream: stream))
+                    }
+                    bounded.keepFrom[stream] = slowest
+                }
+                let removed = try await log.applyRetention(bounded, streams: streams)
                 if removed > 0 { logger.info("retention removed \(removed) records") }
             } catch {
                 logger.warning("retention failed (will retry): \(error)")

@@ -94,7 +94,7 @@ struct Serve: AsyncParsableCommand {
             runtimeStatus: { status.withLock { $0 } })
         let http = MCPHTTPServer(service: service, logger: logger)
         let runner = PipelineRunner(config: config, registry: registry, log: log, logger: logger, untilCaughtUp: false)
-        let stopper = SignalStopper()
+        let stopper = SignalStopper(stopTimeout: config.runtime.stopTimeout)
         let httpTask = Task {
             try await http.run { port in
                 let message = "sluice: MCP listening on http://\(settings.listenHost):\(port)/mcp\n"

@@ -61,7 +61,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let config = try loader.load(path: pipeline)
         let logger = logging.bootstrap()
-        let stopper = SignalStopper()
+        let stopper = SignalStopper(stopTimeout: config.runtime.stopTimeout)
         if let schedule = config.schedule, !untilCaughtUp {
             logger.info("pipeline \(config.name) runs on schedule '\(schedule)' (UTC)")
             while !stopper.stopped {
@@ -96,29 +96,31 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// Turns SIGINT and SIGTERM into a graceful stop; a second signal exits at once.
+/// Turns SIGINT and SIGTERM into a graceful stop; a second signal, or a stop still running after `stopTimeout`
+/// seconds, exits at once (safe: nothing unacknowledged is lost, the next run replays it).
 ///
-/// @unchecked Sendable: the handler, the signal count and the waiters are only touched under `lock`; `sources` is
-/// written once in `init` and only kept alive afterwards.
+/// @unchecked Sendable: the handler is only touched under `lock`; `sources` is written once in `init` and only kept
+/// alive afterwards.
 final class SignalStopper: @unchecked Sendable {
     private let lock = NSLock()
     private var handler: (@Sendable () -> Void)?
-    private var signals = 0
-    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-    private var nextWaiter = 0
+    private let signal = StopSignal()
+    private let stopTimeout: Double
     private var sources: [any DispatchSourceSignal] = []
 
-    init() {
+    /// - Parameter stopTimeout: seconds a graceful stop may take (`runtime.stop_timeout`); 0: no limit.
+    init(stopTimeout: Double) {
+        self.stopTimeout = stopTimeout
         for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
+            Foundation.signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [weak self] in self?.received(number) }
+            source.setEventHandler { [weak self] in self?.received() }
             source.resume()
             sources.append(source)
         }
     }
 
-    var stopped: Bool { lock.withLock { signals > 0 } }
+    var stopped: Bool { signal.isRequested }
 
     func onStop(_ handler: (@Sendable () -> Void)?) {
         lock.withLock { self.handler = handler }
@@ -126,44 +128,24 @@ final class SignalStopper: @unchecked Sendable {
 
     /// Returns once a stop was requested, or after `timeout` (nil: no limit), or when the task is cancelled.
     func waitForStop(timeout: Duration? = nil) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.stopRequested() }
-            if let timeout { group.addTask { try? await Task.sleep(for: timeout) } }
-            await group.next()
-            group.cancelAll()
-        }
+        await signal.wait(timeout: timeout)
     }
 
-    /// Suspends until the first signal (or cancellation), without polling.
-    private func stopRequested() async {
-        let id = lock.withLock { () -> Int in nextWaiter += 1; return nextWaiter }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let resumeNow = lock.withLock { () -> Bool in
-                    if signals > 0 || Task.isCancelled { return true }
-                    waiters[id] = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            lock.withLock { waiters.removeValue(forKey: id) }?.resume()
-        }
-    }
-
-    private func received(_ number: Int32) {
-        let (count, handler, waiting) = lock.withLock {
-            () -> (Int, (@Sendable () -> Void)?, [CheckedContinuation<Void, Never>]) in
-            signals += 1
-            defer { waiters.removeAll() }
-            return (signals, self.handler, Array(waiters.values))
-        }
-        if count > 1 {
+    private func received() {
+        guard signal.request() else {
             FileHandle.standardError.write(Data("sluice: second signal, exiting without draining\n".utf8))
             exit(130)
         }
-        handler?()
-        waiting.forEach { $0.resume() }
+        if stopTimeout > 0 {
+            let seconds = stopTimeout
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                let text = "sluice: still stopping after \(Int(seconds))s (runtime.stop_timeout); exiting without "
+                    + "draining. Nothing acknowledged is lost: the next run replays what was not committed\n"
+                FileHandle.standardError.write(Data(text.utf8))
+                exit(1)
+            }
+        }
+        lock.withLock { handler }?()
     }
 }
 

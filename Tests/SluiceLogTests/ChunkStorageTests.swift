@@ -187,6 +187,35 @@ import Testing
         try await log.close()
     }
 
+    /// A log whose chunks do not add up to its streams (a chunk row deleted, a next offset bumped) is refused at open:
+    /// readers would otherwise skip the gap silently. Retention and compaction keep the books straight.
+    @Test(arguments: [
+        "DELETE FROM chunks WHERE base_offset = 3",
+        "UPDATE streams SET next_offset = next_offset + 5 WHERE name = 's'",
+        "UPDATE streams SET record_count = record_count - 1 WHERE name = 's'",
+    ])
+    func logThatDoesNotAddUpIsRefused(tampering: String) async throws {
+        let directory = try TemporaryDirectory()
+        let log = try SQLiteChangeLog(path: directory.logPath, syncPolicy: .off)
+        for range in [0..<3, 3..<5, 5..<7] {
+            try await log.append(AppendBatch(records: [("s", range.map { draft("v\($0)") })]))
+        }
+        try await log.append(AppendBatch(records: [("c", (0..<20).map { draft(String(repeating: "x", count: 50), key: "k\($0 % 4)") })]))
+        try await log.applyRetention(RetentionPolicy(compactByKey: true), streams: ["c"])
+        try await log.append(AppendBatch(records: [("r", (0..<10).map { draft(String(repeating: "\($0)", count: 100)) })]))
+        #expect(try await log.applyRetention(RetentionPolicy(maxBytes: 350), streams: ["r"]) == 7)
+        try await log.close()
+        try await SQLiteChangeLog(path: directory.logPath, syncPolicy: .off).close()  // retention kept it consistent
+
+        var database: OpaquePointer?
+        sqlite3_open(directory.logPath, &database)
+        #expect(sqlite3_exec(database, tampering, nil, nil, nil) == SQLITE_OK)
+        sqlite3_close(database)
+        let error = #expect(throws: LogError.self) { try SQLiteChangeLog(path: directory.logPath) }
+        #expect(error?.code == .inconsistent)
+        #expect(error?.description.contains("stream 's'") == true, "\(String(describing: error))")
+    }
+
     @Test func filesOfTheRecordPerRowSchemaAreRefused() throws {
         let directory = try TemporaryDirectory()
         var database: OpaquePointer?

@@ -458,6 +458,69 @@ struct PostgresSourceTests {
         #expect(log.events(of: n.table).count == 500)
     }
 
+    @Test("a dropped slot takes a new snapshot after a truncate of each table, so rows deleted meanwhile vanish; with snapshot_mode never it stops the source")
+    func droppedSlotResnapshotsWithATruncate() async throws {
+        let url = try TestServers.postgres()
+        let n = names("lostslot")
+        try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY); INSERT INTO \(n.table) VALUES (1), (2), (3)")
+        defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
+        let log = RecordingRuntime()
+        try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
+        try psql(url, "INSERT INTO \(n.table) VALUES (4)")
+        try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
+        // The operator drops the slot; meanwhile a row is deleted and one inserted: neither change can be streamed.
+        _ = waitUntilBlocking(timeout: 5, interval: 0.1) { !slotActive(url, n.slot) }
+        try psql(url, "SELECT pg_drop_replication_slot('\(n.slot)')")
+        try psql(url, "DELETE FROM \(n.table) WHERE id = 2; INSERT INTO \(n.table) VALUES (5)")
+        do {
+            try await PostgresSource(context: log.context(url: url, config(n, ["snapshot_mode": .string("never")]),
+                                                          untilCaughtUp: true)).run()
+            Issue.record("a lost slot with snapshot_mode never did not stop the source")
+        } catch let error as SluiceError {
+            #expect(error.message.contains("is gone") && error.hint?.contains("snapshot_mode") == true, "\(error)")
+        }
+        let before = log.events(of: n.table).count
+        try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
+        let resnapshot = log.events(of: n.table).dropFirst(before)
+        #expect(resnapshot.first?.op == .truncate, "\(resnapshot.map(\.op))")
+        // Replayed in order, the events leave exactly the table's rows.
+        #expect(replayedIDs(log.events(of: n.table)) == [1, 3, 4, 5])
+    }
+
+    @Test("a publication dropped under the slot stops the source with the fix (re-created or not), and the fix recovers")
+    func droppedPublicationStopsTheSource() async throws {
+        let url = try TestServers.postgres()
+        let n = names("lostpub")
+        try psql(url, "CREATE TABLE \(n.table) (id int PRIMARY KEY); INSERT INTO \(n.table) VALUES (1), (2)")
+        defer { cleanUp(url, slot: n.slot, publication: n.publication, tables: [n.table]) }
+        let log = RecordingRuntime()
+        try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
+        try psql(url, "INSERT INTO \(n.table) VALUES (3)")
+        _ = waitUntilBlocking(timeout: 5, interval: 0.1) { !slotActive(url, n.slot) }
+        try psql(url, "DROP PUBLICATION \(n.publication)")
+        try psql(url, "DELETE FROM \(n.table) WHERE id = 1")
+        do {
+            try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
+            Issue.record("a dropped publication did not stop the source")
+        } catch let error as SluiceError {
+            #expect(!error.isTransient && error.message.contains("does not exist but slot"), "\(error)")
+            #expect(error.hint?.contains("pg_drop_replication_slot('\(n.slot)')") == true, "\(error)")
+        }
+        // Re-created by hand: the slot still cannot decode the delete made while it was gone; never retried forever.
+        try psql(url, "CREATE PUBLICATION \(n.publication) FOR TABLE \(n.table)")
+        do {
+            try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
+            Issue.record("a re-created publication let the slot decode changes made while it was gone")
+        } catch let error as SluiceError {
+            #expect(!error.isTransient && error.hint?.contains("pg_drop_replication_slot") == true, "\(error)")
+        }
+        // The fix the errors name: drop the slot and run again.
+        _ = waitUntilBlocking(timeout: 5, interval: 0.1) { !slotActive(url, n.slot) }
+        try psql(url, "SELECT pg_drop_replication_slot('\(n.slot)')")
+        try await PostgresSource(context: log.context(url: url, config(n), untilCaughtUp: true)).run()
+        #expect(replayedIDs(log.events(of: n.table)) == [2, 3])
+    }
+
     @Test("setup errors say what to fix")
     func setupErrors() async throws {
         let url = try TestServers.postgres()

@@ -74,3 +74,18 @@ final class Box<T>: @unchecked Sendable {
 func slotActive(_ url: String, _ slot: String) -> Bool {
     (try? psql(url, "SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'")) == "t"
 }
+
+/// The integer `id`s left after replaying `events` in order (reads, inserts and updates add, deletes remove, a truncate
+/// clears): what a sink applying them holds.
+func replayedIDs(_ events: [ChangeEvent]) -> Set<Int64> {
+    var rows: Set<Int64> = []
+    for event in events {
+        switch event.op {
+        case .read, .insert, .update: if case .int(let id)? = event.after?["id"] { rows.insert(id) }
+        case .delete: if case .int(let id)? = event.before?["id"] { rows.remove(id) }
+        case .truncate: rows.removeAll()
+        default: break
+        }
+    }
+    return rows
+}

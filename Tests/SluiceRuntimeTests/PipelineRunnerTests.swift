@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConnectorKit
 import SluiceCore
+import SluiceDevConnectors
 import SluiceLog
 @testable import SluiceRuntime
 import SluiceTestSupport
@@ -151,4 +152,129 @@ struct FlakySource: SourceConnector {
     // 150, 300, 600 ms while failing; after attempt 4 delivered a batch: 150 ms again (not 1200), then 300.
     #expect(waits[0] >= 140 && waits[1] >= 290 && waits[2] >= 590, "\(waits)")
     #expect(waits[3] < 1000 && waits[3] < waits[2], "the backoff did not start over after the recovery: \(waits)")
+}
+
+// MARK: Failures end the run loudly, and stops are bounded
+
+/// A source whose server refuses it (`fails: refused`: wrong password, a non-transient error) or keeps dropping it
+/// (`fails: transient`). Counts its attempts.
+struct FailingSource: SourceConnector {
+    static let spec = ConnectorSpec(name: "failing", role: .source, summary: "test source", fields: [
+        FieldSpec("fails", .oneOf(["refused", "transient"]), required: true, description: "how it fails"),
+    ])
+    static let attempts = Atomic<Int>(0)
+    let context: SourceContext
+
+    init(context: SourceContext) throws { self.context = context }
+
+    func run() async throws {
+        Self.attempts.add(1, ordering: .sequentiallyConsistent)
+        if context.config.string("fails") == "refused" {
+            throw SluiceError(.sourceSetup, "access denied for user 'capture'", hint: "check user and password")
+        }
+        throw SluiceError(.connection, "connection refused", isTransient: true)
+    }
+}
+
+/// A sink whose writes always fail transiently (the object store is down).
+struct DownSink: SinkConnector {
+    static let spec = ConnectorSpec(name: "down", role: .sink, summary: "test sink", fields: [])
+    init(context: SinkContext) throws {}
+    func write(_ batch: SinkBatch) async throws -> [String: Int64] {
+        throw SluiceError(.sink, "the store answered 503", isTransient: true)
+    }
+    func flush() async throws -> [String: Int64] { [:] }
+}
+
+/// Runs `runner` for at most `seconds`; returns its error (nil when it returned) and how long it ran, or records a
+/// failure and stops it when it is still running then.
+func runBounded(_ runner: PipelineRunner, seconds: Double) async -> (error: (any Error)?, elapsed: Duration) {
+    let started = ContinuousClock.now
+    let run = Task { try await runner.run() }
+    let watchdog = Task {
+        try await Task.sleep(for: .seconds(seconds))
+        Issue.record("the run was still going after \(seconds) s")
+        runner.requestStop()
+    }
+    let result = await run.result
+    watchdog.cancel()
+    if case .failure(let error) = result { return (error, ContinuousClock.now - started) }
+    return (nil, ContinuousClock.now - started)
+}
+
+func quietRunner(_ yaml: String, sources: [any SourceConnector.Type], sinks: [any SinkConnector.Type], untilCaughtUp: Bool)
+    throws -> (PipelineRunner, any ChangeLog)
+{
+    let registry = ConnectorRegistry(sources: sources, sinks: sinks)
+    let config = try PipelineLoader(registry: registry).load(text: yaml, file: "p.yaml", environment: [:])
+    let log = try LogFactory.open(config.log)
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return (PipelineRunner(config: config, registry: registry, log: log, logger: logger, untilCaughtUp: untilCaughtUp), log)
+}
+
+/// A source refused at start (wrong password) ends a plain run at once, with that error: before, the sinks kept the run
+/// going silently until SIGINT.
+@Test(arguments: [false, true]) func refusedSourceEndsTheRunAtOnce(untilCaughtUp: Bool) async throws {
+    let dir = try TestEnvironment.temporaryFolder("sluice-runner")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let (runner, log) = try quietRunner("""
+        name: refused
+        log: {path: \(dir.appendingPathComponent("p.sluicelog").path)}
+        sources:
+          src: {type: failing, fails: refused}
+        sinks:
+          rec: {type: recording}
+        runtime: {status_interval: 0}
+        """, sources: [FailingSource.self], sinks: [RecordingSink.self], untilCaughtUp: untilCaughtUp)
+    let (error, elapsed) = await runBounded(runner, seconds: 10)
+    try await log.close()
+    #expect("\(error.map { "\($0)" } ?? "no error")".contains("access denied"), "\(String(describing: error))")
+    #expect(elapsed < .seconds(3), "the refusal took \(elapsed) to end the run")
+}
+
+/// A source that keeps failing transiently is retried with warnings until `max_retry_duration`, then the run ends with
+/// an error naming the component and the last failure.
+@Test func transientFailuresGiveUpAfterMaxRetryDuration() async throws {
+    let dir = try TestEnvironment.temporaryFolder("sluice-runner")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    FailingSource.attempts.store(0, ordering: .sequentiallyConsistent)
+    let (runner, log) = try quietRunner("""
+        name: giveup
+        log: {path: \(dir.appendingPathComponent("p.sluicelog").path)}
+        sources:
+          src: {type: failing, fails: transient}
+        sinks:
+          rec: {type: recording}
+        runtime: {status_interval: 0, retry_initial_backoff: 50ms, retry_max_backoff: 200ms, max_retry_duration: 800ms}
+        """, sources: [FailingSource.self], sinks: [RecordingSink.self], untilCaughtUp: false)
+    let (error, elapsed) = await runBounded(runner, seconds: 10)
+    try await log.close()
+    let text = error.map { "\($0)" } ?? "no error"
+    #expect(text.contains("source src kept failing for 800ms") && text.contains("connection refused"), "\(text)")
+    #expect(elapsed >= .milliseconds(800) && elapsed < .seconds(3), "gave up after \(elapsed)")
+    #expect(FailingSource.attempts.load(ordering: .sequentiallyConsistent) >= 4)
+}
+
+/// A stop request ends a sink's retry wait at once (before, a sink slept out its whole backoff: up to a minute).
+@Test func stopInterruptsARetryWait() async throws {
+    let dir = try TestEnvironment.temporaryFolder("sluice-runner")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let (runner, log) = try quietRunner("""
+        name: stopwait
+        log: {path: \(dir.appendingPathComponent("p.sluicelog").path)}
+        sources:
+          gen: {type: generator, tables: [t], count: 10, rate: 0}
+        sinks:
+          store: {type: down}
+        runtime: {status_interval: 0, retry_initial_backoff: 60s, max_retry_duration: 0}
+        """, sources: [GeneratorSource.self], sinks: [DownSink.self], untilCaughtUp: false)
+    let run = Task { try await runner.run() }
+    try await Task.sleep(for: .milliseconds(500))  // the sink has failed once and waits out its 60 s backoff
+    let stopped = ContinuousClock.now
+    runner.requestStop()
+    let result = await run.result
+    try await log.close()
+    #expect(ContinuousClock.now - stopped < .seconds(3), "the stop waited for the backoff")
+    #expect(throws: SluiceError.self) { try result.get() }  // the sink never wrote: its failure is the run's
 }

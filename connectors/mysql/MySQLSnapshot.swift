@@ -28,6 +28,8 @@ struct MySQLSnapshotState: Codable, Sendable, Equatable {
         var lastKey: [String?]?
         var rowsDone: Int64 = 0
         var segments: [Segment]
+        /// The table is read again from its start: a `t` event (snapshot) first clears its earlier rows downstream.
+        var resetPending: Bool? = nil
     }
 
     /// The position streaming starts from (the first consistent snapshot's).
@@ -40,21 +42,26 @@ struct MySQLSnapshotState: Codable, Sendable, Equatable {
     var emitted: UInt64 = 0
     var tables: [TableProgress]
 
-    static func fresh(tables: [TableID], at point: SnapshotPoint) -> MySQLSnapshotState {
+    /// A snapshot of `tables` at `point`; `replacing` a lost position, each table's rows are cleared downstream first
+    /// (rows deleted while the position was lost must not survive).
+    static func fresh(tables: [TableID], at point: SnapshotPoint, replacing: Bool = false) -> MySQLSnapshotState {
         MySQLSnapshotState(file: point.file, position: point.position, gtid: point.gtid, tables: tables.map {
             TableProgress(database: $0.database, name: $0.name,
-                          segments: [Segment(afterKey: nil, file: point.file, position: point.position)])
+                          segments: [Segment(afterKey: nil, file: point.file, position: point.position)],
+                          resetPending: replacing ? true : nil)
         })
     }
 
     /// Prepares to continue under a new consistent snapshot taken at `point`: a table stopped mid-way with an
     /// integer key continues after its last key in a new segment; any other unfinished table is read again
-    /// from its start (its earlier snapshot rows then appear twice, both as op `r`).
+    /// from its start, after a `t` event that clears its earlier snapshot rows downstream (a row deleted between the
+    /// two snapshots would otherwise survive).
     mutating func restart(at point: SnapshotPoint, tables current: [TableID]) {
         for index in tables.indices where !tables[index].done {
             if let lastKey = tables[index].lastKey, let ints = Self.integers(lastKey) {
                 tables[index].segments.append(Segment(afterKey: ints, file: point.file, position: point.position))
             } else {
+                if tables[index].rowsDone > 0 || tables[index].lastKey != nil { tables[index].resetPending = true }
                 tables[index].lastKey = nil
                 tables[index].rowsDone = 0
                 tables[index].segments = [Segment(afterKey: nil, file: point.file, position: point.position)]
@@ -361,7 +368,17 @@ struct MySQLSnapshotReader {
             repeat {
                 let end = min(rowCount, offset + settings.snapshotChunkSize)
                 var events: [ChangeEvent] = []
-                events.reserveCapacity(end - offset)
+                events.reserveCapacity(end - offset + 1)
+                if state.tables[index].resetPending == true {
+                    events.append(ChangeEvent(
+                        op: .truncate, connector: "mysql", table: table, schemaVersion: schema.version, before: nil,
+                        after: nil,
+                        position: SourcePosition(sortKey: SourcePosition.sortKey(fileIndex, basePosition, state.emitted),
+                                                 text: positionText),
+                        commitTimeMicros: snapshotTime, isSnapshot: true))
+                    state.emitted += 1
+                    state.tables[index].resetPending = nil
+                }
                 for r in offset..<end {
                     let values = try plan.values(of: result.rows[r], location: "snapshot of \(table)")
                     events.append(ChangeEvent(

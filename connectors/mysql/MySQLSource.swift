@@ -38,7 +38,7 @@ public struct MySQLSource: SourceConnector {
                                   hint: "set snapshot_mode: when_needed to take a new snapshot automatically, or keep "
                                       + "binlogs longer (binlog_expire_logs_seconds) and reset the pipeline state")
             }
-            logger.warning("the stored binlog position was purged from the server; taking a new snapshot",
+            logger.warning("the stored binlog position was purged from the server; taking a new snapshot, each table truncated downstream first",
                            metadata: ["sluice.mysql.position": .string("\(stored.file):\(stored.position)")])
             state = nil
             clearPosition = true
@@ -61,7 +61,7 @@ public struct MySQLSource: SourceConnector {
                     logger.info("resuming the snapshot under a new consistent snapshot",
                                 metadata: ["sluice.mysql.position": .string("\(point.file):\(point.position)")])
                 } else {
-                    progress = MySQLSnapshotState.fresh(tables: tables, at: point)
+                    progress = MySQLSnapshotState.fresh(tables: tables, at: point, replacing: forceSnapshot)
                     logger.info("taking the initial snapshot", metadata: [
                         "sluice.mysql.position": .string("\(point.file):\(point.position)"),
                         "sluice.tables": .stringConvertible(tables.count)])

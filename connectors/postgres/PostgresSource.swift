@@ -97,10 +97,19 @@ final class PostgresSourceSession: @unchecked Sendable {
                                   hint: "Create it (SELECT pg_create_logical_replication_slot('\(settings.slot)', "
                                       + "'pgoutput')) or set create_slot: true")
             }
-            if storedPosition != nil {
+            let slotLost = storedPosition != nil
+            if slotLost {
+                guard settings.snapshotMode != .never else {
+                    throw SluiceError(.sourceSetup, """
+                        replication slot '\(settings.slot)' is gone but the log holds a stream position: the changes \
+                        made since cannot be read
+                        """, location: "sources.\(context.config.instanceName).slot",
+                                      hint: "set snapshot_mode: initial to take a new snapshot (each table is truncated "
+                                          + "downstream first), or restore the slot")
+                }
                 logger.warning("""
                     replication slot is missing but the log holds a stream position: changes made while the slot \
-                    was gone are lost; taking a new snapshot
+                    was gone are lost; taking a new snapshot, each table truncated downstream first
                     """,
                                metadata: ["sluice.slot": .string(settings.slot)])
             }
@@ -109,7 +118,7 @@ final class PostgresSourceSession: @unchecked Sendable {
             logger.info("created replication slot", metadata: ["sluice.slot": .string(settings.slot),
                                                                 "sluice.lsn": .string(created.lsn.description)])
             if wantsSnapshot, let name = created.snapshotName {
-                snapshotState = SnapshotState.fresh(tables: tables, consistentLSN: created.lsn)
+                snapshotState = SnapshotState.fresh(tables: tables, consistentLSN: created.lsn, replacing: slotLost)
                 snapshotPlan = SnapshotPlan(snapshotName: name, snapshotLSN: created.lsn, exporter: nil)
             }
         } else if settings.snapshotMode != .never, snapshotState.map({ !$0.done }) ?? (storedPosition == nil) {
@@ -168,11 +177,23 @@ final class PostgresSourceSession: @unchecked Sendable {
         }
     }
 
+    /// Creates the publication when missing (before the slot: a slot decodes with the publication as of each change).
     private func ensurePublication() throws {
         let connection = catalog.connection
         let exists = try connection.execute("SELECT 1 FROM pg_publication WHERE pubname = $1",
                                             parameters: [settings.publication]).rowCount > 0
         if exists { return }
+        let slotExists = try connection.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                                                parameters: [settings.slot]).rowCount > 0
+        if slotExists {
+            // A publication created now is invisible to the changes made before it: the slot would fail on them forever.
+            throw SluiceError(.sourceSetup, """
+                publication '\(settings.publication)' does not exist but slot '\(settings.slot)' does: a publication \
+                dropped while the slot used it (or created after it) cannot decode the changes made before it exists
+                """, location: "sources.\(context.config.instanceName).publication",
+                              hint: "drop the slot (SELECT pg_drop_replication_slot('\(settings.slot)')) and run again: "
+                                  + "Sluice re-creates both and takes a new snapshot, each table truncated downstream first")
+        }
         guard settings.createPublication else {
             throw SluiceError(.sourceSetup, "publication '\(settings.publication)' does not exist", location: "publication",
                               hint: "Create it (CREATE PUBLICATION \(settings.publication) FOR TABLE …) or set "

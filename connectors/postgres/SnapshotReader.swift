@@ -38,9 +38,12 @@ struct SnapshotState: Codable, Sendable {
     var done = false
     var tables: [TableProgress]
 
-    static func fresh(tables: [TableID], consistentLSN: LSN) -> SnapshotState {
+    /// A snapshot of `tables` from the slot's consistent point; `replacing` a lost slot, each table's rows are cleared
+    /// downstream first (rows deleted while the slot was gone must not survive).
+    static func fresh(tables: [TableID], consistentLSN: LSN, replacing: Bool = false) -> SnapshotState {
         SnapshotState(consistentLSN: consistentLSN.value, tables: tables.map {
-            TableProgress(schema: $0.schema, name: $0.name, segments: [Segment(afterKey: nil, lsn: consistentLSN.value)])
+            TableProgress(schema: $0.schema, name: $0.name, segments: [Segment(afterKey: nil, lsn: consistentLSN.value)],
+                          resetPending: replacing ? true : nil)
         })
     }
 
