@@ -141,7 +141,7 @@ let package = Package(
         .executableTarget(name: "LogBenchmark", dependencies: ["SluiceCore", "SluiceLog", "CSQLite"], path: "Benchmarks/LogBenchmark"),
         .executableTarget(name: "PostgresBenchmark", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluicePostgres"], path: "Benchmarks/PostgresBenchmark"),
         .executableTarget(name: "MySQLBenchmark", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceLog", "SluiceRuntime", "SluiceMySQL"], path: "Benchmarks/MySQLBenchmark"),
-        .executableTarget(name: "MCPBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMCP", "SluiceDevConnectors", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/MCPBenchmark"),
+        .executableTarget(name: "MCPBenchmark", dependencies: ["SluiceCore", "SluiceLog", "SluiceRuntime", "SluiceMCP", "SluiceDevConnectors", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log")], path: "Benchmarks/MCPBenchmark", exclude: ["client_latency.py"]),
         .executableTarget(name: "EndToEndBenchmark", dependencies: ["SluiceLog"], path: "Benchmarks/EndToEndBenchmark"),
         .executableTarget(name: "ParquetBenchmark", dependencies: ["SluiceParquet"], path: "Benchmarks/ParquetBenchmark"),
         .executableTarget(name: "IcebergBenchmark", dependencies: ["SluiceCore", "SluiceConnectorKit", "SluiceRuntime", "SluiceIceberg", .product(name: "Logging", package: "swift-log")], path: "Benchmarks/IcebergBenchmark"),

@@ -9,6 +9,9 @@
 //         the server sends them (`ToolCallFastPath`). Prints p50/p99 and, as the peer figure from the same run, the
 //         ungoverned baseline: the same log reads and JSON rendering without governance or audit; also read_changes
 //         through the sdk's generic Codable handler path, which the fast path avoids.
+//         Then what an agent sees: `read_changes` of 300 events through the official Python MCP client over Streamable
+//         HTTP (`client_latency.py`, run with SLUICE_PYTHON) against this process's HTTP server, beside the same calls
+//         answered in process, and the gap between the two.
 
 import Foundation
 import Logging
@@ -74,6 +77,7 @@ let yaml = """
       sink_batch_events: 20000
       max_in_flight_batches: 8
     mcp:
+      listen: 127.0.0.1:0
       pseudonym_key: benchmark-pseudonym-key-0123456789
       principals:
         agent: {token_sha256: \(hash), policies: [all, pii], limits: {max_rows_per_call: 1000, calls_per_minute: 1000000}}
@@ -212,4 +216,47 @@ let historyBaseline = try await measure(options.iterations) {
 }
 print("get_row_history returned \(historyLengths / options.iterations) changes per key on average")
 report("get_row_history (by key)", historySamples, historyBaseline, aim: 20)
+
+// What an agent sees: the official Python client over HTTP, beside the same calls answered in process.
+let clientLimit = 300
+let serverSide = await measure(options.iterations) {
+    let from = Int64.random(in: info.firstOffset..<(info.nextOffset - Int64(clientLimit)), using: &random)
+    let response = await service.respond(
+        tool: "read_changes",
+        arguments: ["stream": .string(stream), "from_offset": .int(Int(from)), "limit": .int(clientLimit)],
+        principal: principal)
+    _ = response.jsonRPCResponse(id: "1").count
+}
+if let python = ProcessInfo.processInfo.environment["SLUICE_PYTHON"] {
+    let http = MCPHTTPServer(service: service, logger: logger)
+    let port = AsyncStream<Int>.makeStream()
+    let serving = Task { try await http.run { port.continuation.yield($0) } }
+    var iterator = port.stream.makeAsyncIterator()
+    guard let listening = await iterator.next() else { exit(1) }
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("client_latency.py")
+    let client = Process()
+    client.executableURL = URL(fileURLWithPath: python)
+    client.arguments = [script.path, "http://127.0.0.1:\(listening)/mcp", token, stream, "\(info.firstOffset)",
+                        "\(info.nextOffset)", "\(clientLimit)", "\(options.iterations)"]
+    let output = Pipe()
+    client.standardOutput = output
+    try client.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    client.waitUntilExit()
+    await http.shutdown()
+    _ = await serving.result
+    if client.terminationStatus == 0,
+       let figures = try JSONSerialization.jsonObject(with: data) as? [String: Double],
+       let p50 = figures["p50"], let p99 = figures["p99"]
+    {
+        let s50 = percentile(serverSide, 0.5), s99 = percentile(serverSide, 0.99)
+        print(String(format: "read_changes (%d events) through the official Python client over HTTP: p50 %.2f ms, "
+                         + "p99 %.2f ms | in process p50 %.2f ms, p99 %.2f ms | client/server ratio p50 %.1f×",
+                     clientLimit, p50, p99, s50, s99, p50 / max(s50, 0.0001)))
+    } else {
+        print("the Python client failed (exit \(client.terminationStatus)): is the mcp package in SLUICE_PYTHON's venv?")
+    }
+} else {
+    print("client-side figure skipped: set SLUICE_PYTHON to the venv's python (scripts/install-deps.sh makes it)")
+}
 try await log.close()

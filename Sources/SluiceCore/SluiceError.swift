@@ -1,7 +1,13 @@
+/// An error that knows whether the same operation may succeed when retried (a dropped connection, a full disk), so
+/// the runtime can tell what to retry from what to report at once without knowing each library's errors.
+public protocol RetryableError: Error {
+    var isTransient: Bool { get }
+}
+
 /// An error a user can act on: what failed, where (config key, table, source position), and what to do.
 ///
 /// Never put row values or secrets in `message`.
-public struct SluiceError: Error, CustomStringConvertible, Sendable {
+public struct SluiceError: RetryableError, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         /// The pipeline file or a connector's settings are wrong (exit code 2).
         case invalidConfiguration = "invalid configuration"

@@ -1,7 +1,9 @@
+import SluiceCore
+
 /// A failure of the core log: what failed, what to do about it, and SQLite's own words when SQLite reported it.
 ///
 /// `description` never contains record keys, payloads or state values.
-public struct LogError: Error, CustomStringConvertible, Sendable {
+public struct LogError: RetryableError, CustomStringConvertible, Sendable {
     /// What kind of failure this is; match on it, not on the message.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let rawValue: String

@@ -118,18 +118,35 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Queries
 
+    /// When set, a query whose server sends nothing for this long fails with a transient error (the connection
+    /// stalled) instead of blocking; per call, `execute(_:parameters:context:timeout:)` may choose another limit.
+    public var responseTimeout: Duration?
+
     /// Runs one or more SQL statements with the simple-query protocol (works on replication connections).
     @discardableResult
     public func execute(_ sql: String, context: @autoclosure () -> String = "") throws -> QueryResult {
-        let result = PQexec(handle, sql)
-        return try check(result, context: context())
+        guard let responseTimeout else { return try check(PQexec(handle, sql), context: context()) }
+        guard PQsendQuery(handle, sql) == 1 else {
+            throw SluiceError(.connection, "sending a PostgreSQL query failed\(context().isEmpty ? "" : " (\(context()))")",
+                              isTransient: true, underlying: PostgresServerMessage(text: lastError))
+        }
+        var last: OpaquePointer?
+        while true {  // several statements: the last result counts (the failing one, if any), as with PQexec
+            try awaitResult(timeout: responseTimeout, context: context())
+            guard let next = PQgetResult(handle) else { break }
+            if let last { PQclear(last) }
+            last = next
+        }
+        return try check(last, context: context())
     }
 
-    /// Runs one statement with text parameters (not on replication connections).
+    /// Runs one statement with text parameters (not on replication connections). With a `timeout`, a server that
+    /// sends no answer for that long (a stalled network) fails the call with a transient error instead of blocking.
     @discardableResult
-    public func execute(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "") throws -> QueryResult {
+    public func execute(_ sql: String, parameters: [String?], context: @autoclosure () -> String = "",
+                        timeout: Duration? = nil) throws -> QueryResult {
         try send(sql, parameters: parameters, context: context())
-        return try receive(context: context())
+        return try receive(context: context(), timeout: timeout ?? responseTimeout)
     }
 
     /// Sends one statement with text parameters without waiting for it; `receive` then returns its result,
@@ -148,11 +165,32 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Waits for the result of the statement `send` sent.
-    public func receive(context: @autoclosure () -> String = "") throws -> QueryResult {
+    /// Waits for the result of the statement `send` sent; with a `timeout`, at most that long between two messages.
+    public func receive(context: @autoclosure () -> String = "", timeout: Duration? = nil) throws -> QueryResult {
+        if let timeout { try awaitResult(timeout: timeout, context: context()) }
         let result = PQgetResult(handle)
         while let extra = PQgetResult(handle) { PQclear(extra) }
         return try check(result, context: context())
+    }
+
+    /// Reads input until a result is complete, waiting at most `timeout` for each piece of it.
+    private func awaitResult(timeout: Duration, context: String) throws {
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000
+            + timeout.components.attoseconds / 1_000_000_000_000_000)
+        while PQisBusy(handle) != 0 {
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else {
+                throw SluiceError(.connection, "PostgreSQL sent no answer for \(timeout)"
+                                      + "\(context.isEmpty ? "" : " (\(context))"): the connection stalled",
+                                  isTransient: true)
+            }
+            guard PQconsumeInput(handle) == 1 else {
+                throw SluiceError(.connection, "PostgreSQL query failed\(context.isEmpty ? "" : " (\(context))")",
+                                  isTransient: true, underlying: PostgresServerMessage(text: lastError))
+            }
+        }
     }
 
     private func check(_ result: OpaquePointer?, context: String) throws -> QueryResult {
@@ -330,13 +368,15 @@ public struct PostgresServerMessage: Error, Sendable, CustomStringConvertible {
 }
 
 /// A statement the server rejected.
-public struct PostgresQueryError: Error, Sendable, CustomStringConvertible {
+public struct PostgresQueryError: RetryableError, Sendable, CustomStringConvertible {
     /// SQLSTATE, e.g. `42501` for insufficient privilege.
     public var sqlState: String
     public var message: String
     public var context: String
     /// True when the connection itself broke (worth retrying).
     public var connectionLost: Bool
+
+    public var isTransient: Bool { connectionLost }
 
     public var description: String {
         context.isEmpty ? "\(message) [\(sqlState)]" : "\(context): \(message) [\(sqlState)]"

@@ -183,7 +183,13 @@ public final class PipelineRunner: Sendable {
                 {
                     retrier.recovered()
                 }
-                try await retrier.failed(error)
+                do {
+                    try await retrier.failed(error)
+                } catch let final where stopSignal.isRequested && Retrier.isTransient(final) {
+                    // Stopping anyway: what the source did not hand over is read again by the next run.
+                    logger.warning("source failed while stopping: \(final)")
+                    return
+                }
             }
         }
     }

@@ -1,6 +1,5 @@
 import Logging
 import SluiceCore
-import SluiceLog
 
 /// Retries one component's transient failures: waits with a doubling backoff, logs each retry at warning with the
 /// error, and gives up once the component has kept failing for `runtime.max_retry_duration` without a success.
@@ -26,11 +25,7 @@ struct Retrier {
 
     /// True for failures worth retrying.
     static func isTransient(_ error: any Error) -> Bool {
-        switch error {
-        case let error as SluiceError: error.isTransient || error.underlying.map(isTransient) == true
-        case let error as LogError: error.isTransient
-        default: false
-        }
+        (error as? any RetryableError)?.isTransient == true
     }
 
     /// The component worked again: the next failure starts a new round of retries at the initial backoff.

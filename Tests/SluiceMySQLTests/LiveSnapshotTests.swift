@@ -86,6 +86,25 @@ extension LiveMariaDBTests {
         #expect(point.gtidState == server)
     }
 
+    /// `start_position: latest` is resolved once: a source that fails before its first change (a connection cut)
+    /// resumes where it started, not at the newer latest position (which skipped the changes in between).
+    @Test func latestStartIsStoredBeforeTheFirstChange() async throws {
+        let db = try LiveServer.database("sluice_t_latest")
+        try db.execute("CREATE TABLE t (id int primary key)")
+        let runtime = RecordingRuntime()
+        var values: [String: ConfigValue] = ["tables": .list([.string("sluice_t_latest.t")])]
+        values["url"] = .string(try TestServers.mysql())
+        let source = try MySQLSource(context: runtime.context(values, untilCaughtUp: false))
+        let streaming = Task { try await source.run() }
+        let stored = try await waitUntil(timeout: 3) { runtime.state(MySQLResumeState.key) != nil }
+        streaming.cancel()  // the crash: within a second, long before an idle source stores its position on its own
+        _ = await streaming.result
+        #expect(stored, "the start position was not stored at start")
+        try db.execute("INSERT INTO t VALUES (1)")
+        try await runtime.run(["tables": .list([.string("sluice_t_latest.t")])])
+        #expect(runtime.events.map(\.op) == [.insert], "the change made after the crash was skipped")
+    }
+
     @Test func purgedPositionIsAClearErrorOrTakesANewSnapshot() async throws {
         let db = try LiveServer.database("sluice_t_purge")
         try db.execute("CREATE TABLE t (id int primary key, v int)")

@@ -4,8 +4,8 @@ import Testing
 
 /// Runs sluice with arguments in `directory`; returns how it ended and what it printed.
 @discardableResult
-func runSluice(_ arguments: [String], in directory: URL) throws -> ProcessResult {
-    try runProcess(try TestEnvironment.sluiceExecutable(), arguments, in: directory)
+func runSluice(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> ProcessResult {
+    try runProcess(try TestEnvironment.sluiceExecutable(), arguments, in: directory, environment: environment)
 }
 
 /// Reads a JSON-lines file into objects.

@@ -67,9 +67,10 @@ public func runTool(
                    input: input)
 }
 
-/// Starts `sluice arguments…` in `directory` in the background, its stdout and stderr discarded.
-public func startSluice(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws
-    -> Process
+/// Starts `sluice arguments…` in `directory` in the background, its stdout discarded and its stderr discarded or
+/// written to `stderrFile`.
+public func startSluice(_ arguments: [String], in directory: URL, environment: [String: String] = [:],
+                        stderrFile: URL? = nil) throws -> Process
 {
     let process = Process()
     process.executableURL = try TestEnvironment.sluiceExecutable()
@@ -77,7 +78,12 @@ public func startSluice(_ arguments: [String], in directory: URL, environment: [
     process.currentDirectoryURL = directory
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    if let stderrFile {
+        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: stderrFile)
+    } else {
+        process.standardError = FileHandle.nullDevice
+    }
     try process.run()
     return process
 }

@@ -82,6 +82,15 @@ public struct MySQLSource: SourceConnector {
             }
         }
         let start = try startPosition(state, control: control, server: server)
+        if state == nil, !start.file.isEmpty {
+            // Store where streaming starts before the first change arrives: `latest` names another position after a
+            // reconnect, and the changes between the two would be skipped.
+            let initial = MySQLResumeState(file: start.file, position: start.position, lastKey: nil, gtid: nil,
+                                           snapshotDone: nil, gtidState: nil)
+            try await context.emit(SourceBatch(state: [MySQLResumeState.key: initial.encoded()]))
+            try await context.waitUntilDurable()
+            state = initial
+        }
         var stream = try BinlogStreamState(settings: settings, context: context, logger: logger, control: control,
                                            server: server, resume: state)
         stream.schemas = initialSchemas

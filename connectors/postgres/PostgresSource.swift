@@ -64,6 +64,9 @@ final class PostgresSourceSession: @unchecked Sendable {
         self.settings = settings
         logger = context.logger
         let regular = try PostgresConnection(settings.endpoint, replication: false)
+        // Queried beside the stream (catalog lookups, publication refresh, slot lag): one that stalls must not hold
+        // the stream up forever; the same limit as the replication connection's.
+        regular.responseTimeout = .seconds(max(5, 3 * settings.statusInterval))
         catalog = PgCatalog(connection: regular)
         database = try regular.execute("SELECT current_database()").string(0, 0) ?? ""
         logger[metadataKey: "sluice.pg"] = .string(regular.displayName)
@@ -97,19 +100,19 @@ final class PostgresSourceSession: @unchecked Sendable {
                                   hint: "Create it (SELECT pg_create_logical_replication_slot('\(settings.slot)', "
                                       + "'pgoutput')) or set create_slot: true")
             }
-            let slotLost = storedPosition != nil
+            let slotLost = storedPosition != nil || snapshotState != nil  // the log holds changes read through it
             if slotLost {
                 guard settings.snapshotMode != .never else {
                     throw SluiceError(.sourceSetup, """
-                        replication slot '\(settings.slot)' is gone but the log holds a stream position: the changes \
-                        made since cannot be read
+                        replication slot '\(settings.slot)' is gone but the log holds changes read through it: the \
+                        changes made since cannot be read
                         """, location: "sources.\(context.config.instanceName).slot",
                                       hint: "set snapshot_mode: initial to take a new snapshot (each table is truncated "
                                           + "downstream first), or restore the slot")
                 }
                 logger.warning("""
-                    replication slot is missing but the log holds a stream position: changes made while the slot \
-                    was gone are lost; taking a new snapshot, each table truncated downstream first
+                    replication slot is missing but the log holds changes read through it: changes made while the \
+                    slot was gone are lost; taking a new snapshot, each table truncated downstream first
                     """,
                                metadata: ["sluice.slot": .string(settings.slot)])
             }

@@ -119,6 +119,10 @@ final class ReplicationReader: Sendable {
         var pending: [[UInt8]] = []
         var pendingBytes = 0
         let interval = Duration.seconds(statusInterval)
+        // Every status update that is due asks the server for an answer: a connection silent for three intervals
+        // (at least 5 s) stalled (a network partition, a hung proxy); reconnecting beats waiting forever.
+        let silenceLimit = Duration.seconds(max(5, 3 * statusInterval))
+        var lastHeard = ContinuousClock.now
         do {
             /// Sends a status update when the acknowledged position changed, a keepalive was asked for, or one is due.
             func sendStatusIfNeeded() throws -> Bool {
@@ -160,6 +164,10 @@ final class ReplicationReader: Sendable {
                         throw SluiceError(.connection, "the replication connection was lost", isTransient: true,
                                           underlying: PostgresServerMessage(text: connection.lastError))
                     }
+                    lastHeard = .now
+                } else if ContinuousClock.now - lastHeard > silenceLimit {
+                    throw SluiceError(.connection, "PostgreSQL sent nothing for \(silenceLimit) although asked to: the "
+                                      + "replication connection stalled; reconnecting", isTransient: true)
                 }
                 var streamEnded = false
                 drain: while pendingBytes < Self.handoffBytes {
@@ -199,6 +207,7 @@ final class ReplicationReader: Sendable {
                     }
                     pending.removeAll(keepingCapacity: true)
                     pendingBytes = 0
+                    lastHeard = .now  // the socket was not read while the consumer applied backpressure
                 }
                 if streamEnded {
                     messages.finish()
